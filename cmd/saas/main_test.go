@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenantworks/saas/pkg/testenv"
+)
+
+// saas runs the binary's command tree in-process and returns its output and
+// exit code.
+func saas(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	code = exitCode(err, &errb)
+	return out.String(), errb.String(), code
+}
+
+// useServices points the process environment at the test services with a
+// fresh database of this test's own.
+func useServices(t *testing.T) {
+	t.Helper()
+	s := testenv.Get(t)
+	db := testenv.MustDatabase(t)
+	t.Setenv("DATABASE_URL", db.URL)
+	t.Setenv("REDIS_URL", s.RedisURL)
+	t.Setenv("NATS_URL", s.NatsURL)
+	t.Setenv("ELASTICSEARCH_URL", s.ElasticsearchURL)
+	t.Setenv("LOG_FORMAT", "json")
+	t.Setenv("APP_ENV", "test")
+}
+
+func TestTenantCommands(t *testing.T) {
+	useServices(t)
+	steps := []struct {
+		name     string
+		args     []string
+		code     int
+		contains string
+	}{
+		{"shared migrations apply", []string{"migrate", "--shared"}, 0, "shared schema at version 1"},
+		{"a tenant is created", []string{"tenant", "create", "--schema", "acme", "--name", "Acme", "--domain", "acme.localhost"}, 0, "created tenant acme"},
+		{"a taken schema is a conflict", []string{"tenant", "create", "--schema", "acme", "--name", "Other", "--domain", "other.localhost"}, 3, "schema already exists"},
+		{"a taken domain is a conflict", []string{"tenant", "create", "--schema", "other", "--name", "Other", "--domain", "ACME.localhost"}, 3, "domain already in use"},
+		{"a reserved schema is bad input", []string{"tenant", "create", "--schema", "pg_x", "--name", "X", "--domain", "x.localhost"}, 2, "invalid"},
+		{"a missing flag is bad usage", []string{"tenant", "create", "--schema", "beta"}, 2, "--name is required"},
+		{"an unknown flag is bad usage", []string{"tenant", "list", "--bogus"}, 2, "unknown flag"},
+		{"a user is created", []string{"user", "create", "--tenant", "acme", "--email", "Staff@Acme.test", "--password", "s3cret-pass", "--staff"}, 0, "created user staff@acme.test"},
+		{"the same email again is a conflict", []string{"user", "create", "--tenant", "acme", "--email", "staff@acme.test", "--password", "s3cret-pass"}, 3, "email already in use"},
+		{"a short password is bad input", []string{"user", "create", "--tenant", "acme", "--email", "b@acme.test", "--password", "short"}, 2, "password"},
+		{"a user of an unknown tenant is not found", []string{"user", "create", "--tenant", "nobody", "--email", "b@acme.test", "--password", "s3cret-pass"}, 4, "not found"},
+		{"a superuser is created", []string{"superuser", "create", "--email", "root@platform.test", "--password", "s3cret-pass"}, 0, "created superuser root@platform.test"},
+		{"tenant migrations with nothing pending", []string{"migrate"}, 0, "0 pending, 0 migrated, 0 failed"},
+		{"the list shows the tenant", []string{"tenant", "list"}, 0, "acme.localhost"},
+		{"a tenant is deleted", []string{"tenant", "delete", "--schema", "acme"}, 0, "deleted tenant acme"},
+		{"deleting it again is not found", []string{"tenant", "delete", "--schema", "acme"}, 4, "not found"},
+	}
+	for _, s := range steps {
+		out, errOut, code := saas(t, s.args...)
+		if code != s.code || !strings.Contains(out+errOut, s.contains) {
+			t.Fatalf("%s: saas %v exited %d with\n%s%s\nwant exit %d and %q", s.name, s.args, code, out, errOut, s.code, s.contains)
+		}
+	}
+}
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	root, _ := newRootCmd(&bytes.Buffer{}, &bytes.Buffer{})
+	var paths [][]string
+	var walk func(prefix []string, c *cobra.Command)
+	walk = func(prefix []string, c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			p := append(append([]string{}, prefix...), sub.Name())
+			paths = append(paths, p)
+			walk(p, sub)
+		}
+	}
+	walk(nil, root)
+	if len(paths) < 10 {
+		t.Fatalf("found %d commands, want every subcommand", len(paths))
+	}
+	for _, c := range paths {
+		out, _, code := saas(t, append(c, "--help")...)
+		if code != 0 || !strings.Contains(out, "Usage:") {
+			t.Errorf("saas %s --help exited %d: %s", strings.Join(c, " "), code, out)
+		}
+	}
+}
+
+func TestAPIServesHealthAndReadiness(t *testing.T) {
+	useServices(t)
+	if _, errOut, code := saas(t, "migrate", "--shared"); code != 0 {
+		t.Fatal(errOut)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, a := newRootCmd(&bytes.Buffer{}, &bytes.Buffer{})
+	if err := a.init(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.serveAPI(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		a.close()
+	})
+	base := "http://" + ln.Addr().String()
+	get := func(path, host string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Host = host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := get("/ready", "localhost")
+		if code == http.StatusOK {
+			if checks, _ := body["checks"].(map[string]any); len(checks) != 4 {
+				t.Fatalf("ready checks = %v, want four dependencies", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/ready = %d %v", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := get("/health/", "LocalHost:8080"); code != http.StatusOK {
+		t.Fatalf("/health/ on the public domain = %d, want 200", code)
+	}
+	code, body := get("/health/", "unknown.example")
+	if code != http.StatusNotFound || body["error"] == nil {
+		t.Fatalf("/health/ on an unknown host = %d %v, want 404 with a JSON error", code, body)
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenantworks/saas/pkg/config"
+	"github.com/tenantworks/saas/pkg/observability"
+	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/pkg/tenancy"
+	"github.com/tenantworks/saas/schema"
+)
+
+// app holds what the commands share, built on first use so that `--help`
+// needs no configuration and no database.
+type app struct {
+	stdout, stderr io.Writer
+	cfg            config.Config
+	log            *slog.Logger
+	db             *postgres.DB
+	closers        []func()
+}
+
+func (a *app) init() error {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return usageError{err}
+	}
+	a.cfg = cfg
+	a.log = observability.NewLogger(a.stderr, cfg.LogLevel, cfg.LogFormat)
+	slog.SetDefault(a.log)
+	return nil
+}
+
+func (a *app) database(ctx context.Context) (*postgres.DB, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	db, err := postgres.Open(ctx, postgres.Config{URL: a.cfg.DatabaseURL})
+	if err != nil {
+		return nil, err
+	}
+	a.db = db
+	a.closers = append(a.closers, db.Close)
+	return db, nil
+}
+
+func (a *app) manager(ctx context.Context) (*tenancy.Manager, error) {
+	db, err := a.database(ctx)
+	if err != nil {
+		return nil, err
+	}
+	runner, err := schema.NewRunner(a.cfg.DatabaseURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	return tenancy.NewManager(db, runner, a.log), nil
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+func newRootCmd(stdout, stderr io.Writer) (*cobra.Command, *app) {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "saas",
+		Short: "Multi-tenant SaaS backend: API, workers and operator commands",
+		Long: `saas runs every role of the system and the commands that operate it.
+Configuration comes from the environment (see .env.example).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.init()
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newAPICmd(a),
+		newDevCmd(a),
+		newMigrateCmd(a),
+		newTenantCmd(a),
+		newUserCmd(a),
+		newSuperuserCmd(a),
+	)
+	return root, a
+}
+
+// noArgs rejects positional arguments with a usage error.
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", args[0])}
+	}
+	return nil
+}
+
+func requireFlags(cmd *cobra.Command, names ...string) error {
+	var errs []error
+	for _, n := range names {
+		if !cmd.Flags().Changed(n) {
+			errs = append(errs, fmt.Errorf("--%s is required", n))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err}
+	}
+	return nil
+}

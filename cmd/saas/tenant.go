@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenantworks/saas/pkg/tenancy"
+)
+
+func newTenantCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "tenant", Short: "Create, list and delete tenants", Args: noArgs}
+	cmd.AddCommand(newTenantCreateCmd(a), newTenantListCmd(a), newTenantDeleteCmd(a))
+	return cmd
+}
+
+func newTenantCreateCmd(a *app) *cobra.Command {
+	var p tenancy.CreateParams
+	cmd := &cobra.Command{
+		Use:   "create --schema S --name N --domain D",
+		Short: "Create a tenant: its rows, schema, migrations and index, all or nothing",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "schema", "name", "domain"); err != nil {
+				return err
+			}
+			m, err := a.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			t, err := m.Create(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "created tenant %s (%q) on %s, schema version %d, in %s\n",
+				t.Schema, t.Name, t.Domains[0].Domain, t.SchemaVersion, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&p.Schema, "schema", "", "schema name: 3-63 of a-z, 0-9, _ starting with a letter")
+	cmd.Flags().StringVar(&p.Name, "name", "", "display name")
+	cmd.Flags().StringVar(&p.Domain, "domain", "", "primary domain, e.g. acme.localhost")
+	return cmd
+}
+
+func newTenantListCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List tenants with their state, schema version and domains",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ts, err := m.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "SCHEMA\tNAME\tSTATE\tVERSION\tDOMAINS\tCREATED")
+			for _, t := range ts {
+				ds := make([]string, len(t.Domains))
+				for i, d := range t.Domains {
+					ds[i] = d.Domain
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", t.Schema, t.Name, t.State, t.SchemaVersion,
+					strings.Join(ds, ","), t.CreatedAt.UTC().Format(time.RFC3339))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func newTenantDeleteCmd(a *app) *cobra.Command {
+	var schemaName string
+	cmd := &cobra.Command{
+		Use:   "delete --schema S",
+		Short: "Delete a tenant: its schema, rows and everything kept for it elsewhere",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "schema"); err != nil {
+				return err
+			}
+			m, err := a.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := m.Delete(cmd.Context(), schemaName); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "deleted tenant %s\n", schemaName)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&schemaName, "schema", "", "schema name of the tenant")
+	return cmd
+}

@@ -1,0 +1,44 @@
+package domain
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// User is a person who signs in to one tenant.
+type User struct {
+	ID        string
+	Email     string
+	IsStaff   bool
+	IsActive  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Superuser is a platform operator, stored in the public schema.
+type Superuser struct {
+	ID        string
+	Email     string
+	IsActive  bool
+	CreatedAt time.Time
+}
+
+// NormalizeEmail trims and lower-cases an address and checks its syntax. It
+// returns an EINVALID *Error naming the field on failure.
+func NormalizeEmail(email string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	addr, err := mail.ParseAddress(e)
+	if err != nil || addr.Address != e || len(e) > 254 {
+		return "", &Error{Code: EINVALID, Message: "invalid email", Details: map[string]string{"email": "must be a valid email address"}}
+	}
+	return e, nil
+}
+
+// ValidatePassword enforces the minimum password policy.
+func ValidatePassword(pw string) error {
+	if n := len(pw); n < 8 || n > 72 { // bcrypt reads at most 72 bytes
+		return &Error{Code: EINVALID, Message: "invalid password", Details: map[string]string{"password": "must be 8 to 72 bytes"}}
+	}
+	return nil
+}

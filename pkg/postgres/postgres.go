@@ -1,0 +1,156 @@
+// Package postgres owns the connection pool, transactions, tenant-scoped
+// execution and the translation of PostgreSQL errors into domain errors.
+//
+// Tenant isolation rests on one rule: a tenant's unqualified table names are
+// only ever resolved inside InTenant, which sets search_path with SET LOCAL
+// semantics, so the setting dies with the transaction and never follows a
+// pooled connection to another tenant's request.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantworks/saas/pkg/domain"
+)
+
+// Config configures Open.
+type Config struct {
+	URL string
+	// MaxConns caps the pool; 0 keeps pgxpool's default (max(4, NumCPU)).
+	MaxConns int32
+}
+
+// DB is the application's handle on PostgreSQL.
+type DB struct {
+	Pool *pgxpool.Pool
+}
+
+// Open creates the pool and checks that the server answers. It returns an
+// EUNAVAILABLE error when the server cannot be reached within 10 seconds.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse url: %w", err)
+	}
+	if cfg.MaxConns > 0 {
+		pc.MaxConns = cfg.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: new pool: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: ping %s: %w", pc.ConnConfig.Host, unavailable(err))
+	}
+	return &DB{Pool: pool}, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() { db.Pool.Close() }
+
+// Ping checks the server answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", unavailable(err))
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction, committing when fn returns nil and rolling
+// back otherwise. The error returned is translated (see Translate).
+func (db *DB) InTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	err := pgx.BeginFunc(ctx, db.Pool, fn)
+	return Translate(err)
+}
+
+// InTenant runs fn in a transaction whose search_path is the tenant's schema
+// alone, so unqualified names resolve to that tenant's tables. The schema
+// name is validated and quoted; the setting is transaction-local.
+func (db *DB) InTenant(ctx context.Context, schema string, fn func(pgx.Tx) error) error {
+	if err := domain.ValidateSchemaName(schema); err != nil {
+		return err
+	}
+	return db.InTx(ctx, func(tx pgx.Tx) error {
+		if err := SetSearchPath(ctx, tx, schema); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// SetSearchPath sets the transaction-local search_path of tx to schema.
+func SetSearchPath(ctx context.Context, tx pgx.Tx, schema string) error {
+	// set_config(..., true) is SET LOCAL with the value passed as a
+	// parameter: no identifier is ever pasted into SQL text.
+	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{schema}.Sanitize()); err != nil {
+		return fmt.Errorf("postgres: set search_path: %w", err)
+	}
+	return nil
+}
+
+// Translate maps PostgreSQL errors onto domain errors: unique violations
+// become ECONFLICT, check and not-null violations EINVALID, connection
+// failures EUNAVAILABLE. Other errors, and domain errors, pass through.
+func Translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%w: %w", &domain.Error{Code: domain.ECONFLICT, Message: "already exists", Details: conflictDetails(pe)}, err)
+		case "23514", "23502", "22001", "22003": // check, not null, too long, out of range
+			return fmt.Errorf("%w: %w", domain.Errorf(domain.EINVALID, "invalid value"), err)
+		case "57P01", "57P02", "57P03", "08000", "08003", "08006":
+			return unavailable(err)
+		}
+		return err
+	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return unavailable(err)
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return unavailable(err)
+	}
+	return err
+}
+
+func conflictDetails(pe *pgconn.PgError) map[string]string {
+	if pe.ConstraintName == "" {
+		return nil
+	}
+	return map[string]string{"constraint": pe.ConstraintName}
+}
+
+func unavailable(err error) error {
+	return fmt.Errorf("%w: %w", domain.Errorf(domain.EUNAVAILABLE, "database unavailable"), err)
+}
+
+// IsUniqueViolation reports whether err is a unique violation of the named
+// constraint (any constraint when name is "").
+func IsUniqueViolation(err error, name string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && (name == "" || pe.ConstraintName == name)
+}
+
+// HasCode reports whether err carries a PostgreSQL error with the SQLSTATE code.
+func HasCode(err error, code string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == code
+}

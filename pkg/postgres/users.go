@@ -1,0 +1,74 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantworks/saas/pkg/domain"
+)
+
+// NewUser are the inputs of CreateUser; PasswordHash is already hashed.
+type NewUser struct {
+	Email        string
+	PasswordHash string
+	IsStaff      bool
+}
+
+// CreateUser inserts a user into the tenant's schema. Errors: ECONFLICT when
+// the email is taken in that tenant.
+func (db *DB) CreateUser(ctx context.Context, schemaName string, u NewUser) (domain.User, error) {
+	var out domain.User
+	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx,
+			`INSERT INTO users (email, password_hash, is_staff) VALUES ($1, $2, $3)
+			 RETURNING id, email, is_staff, is_active, created_at, updated_at`,
+			u.Email, u.PasswordHash, u.IsStaff).Scan(&out.ID, &out.Email, &out.IsStaff, &out.IsActive, &out.CreatedAt, &out.UpdatedAt)
+	})
+	if IsUniqueViolation(err, "users_email_key") {
+		return domain.User{}, &domain.Error{Code: domain.ECONFLICT, Message: "email already in use", Details: map[string]string{"email": "is already taken"}}
+	}
+	if err != nil {
+		return domain.User{}, fmt.Errorf("postgres: create user: %w", err)
+	}
+	return out, nil
+}
+
+// UserCredentials returns a user with the password hash, by email. Errors:
+// ENOTFOUND when no such user exists in the tenant.
+func (db *DB) UserCredentials(ctx context.Context, schemaName, email string) (domain.User, string, error) {
+	var (
+		u    domain.User
+		hash string
+	)
+	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx,
+			`SELECT id, email, is_staff, is_active, created_at, updated_at, password_hash FROM users WHERE email = $1`,
+			email).Scan(&u.ID, &u.Email, &u.IsStaff, &u.IsActive, &u.CreatedAt, &u.UpdatedAt, &hash)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.User{}, "", domain.Errorf(domain.ENOTFOUND, "user not found")
+	}
+	if err != nil {
+		return domain.User{}, "", fmt.Errorf("postgres: user credentials: %w", err)
+	}
+	return u, hash, nil
+}
+
+// CreateSuperuser inserts a platform superuser. Errors: ECONFLICT when the
+// email is taken.
+func (db *DB) CreateSuperuser(ctx context.Context, email, passwordHash string) (domain.Superuser, error) {
+	var s domain.Superuser
+	err := db.Pool.QueryRow(ctx,
+		`INSERT INTO public.superusers (email, password_hash) VALUES ($1, $2) RETURNING id, email, is_active, created_at`,
+		email, passwordHash).Scan(&s.ID, &s.Email, &s.IsActive, &s.CreatedAt)
+	if IsUniqueViolation(err, "superusers_email_key") {
+		return domain.Superuser{}, &domain.Error{Code: domain.ECONFLICT, Message: "email already in use", Details: map[string]string{"email": "is already taken"}}
+	}
+	if err != nil {
+		return domain.Superuser{}, fmt.Errorf("postgres: create superuser: %w", Translate(err))
+	}
+	return s, nil
+}

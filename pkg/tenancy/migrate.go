@@ -1,0 +1,105 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// MigrateOptions configures MigrateAll.
+type MigrateOptions struct {
+	// Width is how many schemas migrate at once; 0 means 4.
+	Width int
+	// Progress, when set, is called after each tenant with the counts so far.
+	// It is called from one goroutine at a time.
+	Progress func(done, total int)
+}
+
+// MigrateFailure is one tenant whose migration failed.
+type MigrateFailure struct {
+	Schema string
+	Err    error
+}
+
+// MigrateReport says what MigrateAll did.
+type MigrateReport struct {
+	Target   int64 // latest tenant migration version
+	Pending  int   // tenants that had migrations to apply
+	Migrated int   // of those, how many now are at Target
+	Failed   []MigrateFailure
+}
+
+// MigrateAll brings every active tenant schema up to the latest tenant
+// migration. The tenants with work to do are found with one indexed query
+// on public.tenants (each tenant's applied version is recorded there), so a
+// run with nothing pending costs one query whatever the number of tenants.
+// A failing tenant is reported in the MigrateReport and the others go on;
+// the returned error is only for failures that stop the whole run.
+func (m *Manager) MigrateAll(ctx context.Context, opts MigrateOptions) (MigrateReport, error) {
+	width := opts.Width
+	if width <= 0 {
+		width = 4
+	}
+	rep := MigrateReport{Target: m.runner.TenantLatest()}
+	rows, err := m.db.Pool.Query(ctx,
+		`SELECT schema_name FROM public.tenants WHERE state = 'active' AND schema_version < $1 ORDER BY id`, rep.Target)
+	if err != nil {
+		return rep, fmt.Errorf("tenancy: migrate: list pending: %w", err)
+	}
+	var pending []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return rep, fmt.Errorf("tenancy: migrate: scan: %w", err)
+		}
+		pending = append(pending, s)
+	}
+	if err := rows.Err(); err != nil {
+		return rep, fmt.Errorf("tenancy: migrate: list pending: %w", err)
+	}
+	rep.Pending = len(pending)
+
+	var (
+		mu   sync.Mutex
+		done int
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(width)
+	for _, s := range pending {
+		g.Go(func() error {
+			err := m.migrateOne(gctx, s)
+			mu.Lock()
+			defer mu.Unlock()
+			done++
+			if err != nil {
+				rep.Failed = append(rep.Failed, MigrateFailure{Schema: s, Err: err})
+			} else {
+				rep.Migrated++
+			}
+			if opts.Progress != nil {
+				opts.Progress(done, len(pending))
+			}
+			return nil // one tenant's failure never stops the others
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return rep, fmt.Errorf("tenancy: migrate: %w", err)
+	}
+	return rep, nil
+}
+
+func (m *Manager) migrateOne(ctx context.Context, schemaName string) error {
+	v, err := m.runner.MigrateTenant(ctx, schemaName)
+	if err != nil {
+		return err
+	}
+	if _, err := m.db.Pool.Exec(ctx,
+		`UPDATE public.tenants SET schema_version = $2, updated_at = now() WHERE schema_name = $1`, schemaName, v); err != nil {
+		return fmt.Errorf("record version of %s: %w", schemaName, err)
+	}
+	return nil
+}
