@@ -15,6 +15,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantworks/saas/pkg/auth"
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/postgres"
 )
 
 // Pinger is a dependency that can say whether it is reachable.
@@ -29,13 +35,41 @@ type Config struct {
 	PublicDomain string
 	// BodyLimit caps request bodies; default "1M".
 	BodyLimit string
+	// AccessLog logs one line per request.
+	AccessLog bool
+	// LoginLimit is how many sign-in attempts one address may make on one
+	// tenant per LoginWindow; defaults 10 per minute.
+	LoginLimit  int
+	LoginWindow time.Duration
+}
+
+// TenantResolver maps a normalized host to its active tenant.
+type TenantResolver interface {
+	Resolve(ctx context.Context, host string) (*domain.Tenant, error)
+}
+
+// UserAuthGetter returns the flags checked on every authenticated request.
+type UserAuthGetter interface {
+	GetUserAuth(ctx context.Context, schemaName, id string) (postgres.UserAuth, error)
+}
+
+// ProductReader serves product reads (the cache, in front of the database).
+type ProductReader interface {
+	GetProduct(ctx context.Context, schemaName, id string) (domain.Product, error)
+	ListProducts(ctx context.Context, schemaName string, p postgres.ListParams) ([]domain.Product, string, error)
 }
 
 // Deps are the server's collaborators.
 type Deps struct {
 	Log *slog.Logger
 	// Checks are the readiness checks by dependency name.
-	Checks map[string]Pinger
+	Checks   map[string]Pinger
+	DB       *postgres.DB
+	Redis    *redis.Client
+	Tenants  TenantResolver
+	Tokens   *auth.Tokens
+	Users    UserAuthGetter
+	Products ProductReader
 }
 
 // Server is the HTTP API.
@@ -51,12 +85,22 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "1M"
 	}
+	if cfg.LoginLimit <= 0 {
+		cfg.LoginLimit = 10
+	}
+	if cfg.LoginWindow <= 0 {
+		cfg.LoginWindow = time.Minute
+	}
 	cfg.PublicDomain = strings.ToLower(cfg.PublicDomain)
 	s := &Server{cfg: cfg, log: deps.Log, deps: deps, echo: echo.New()}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	// Addresses come from the connection only: X-Forwarded-For is not
+	// trusted, so a client cannot pick its own rate-limit bucket.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.Pre(middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}))
+	e.Use(s.observe)
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	s.routes()
@@ -72,6 +116,20 @@ func (s *Server) routes() {
 	pub.GET("/health/", s.health)
 	pub.GET("/ready", s.ready)
 	pub.GET("/ready/", s.ready)
+	pub.GET("/metrics", echo.WrapHandler(promhttp.Handler()))
+
+	ten := s.echo.Group("/api", s.tenantOnly)
+	ten.POST("/auth/token", s.issueToken)
+	ten.POST("/auth/token/", s.issueToken)
+
+	user := ten.Group("", s.authenticated)
+	staff := user.Group("", staffOnly)
+	user.GET("/catalog/products/", s.listProducts)
+	user.GET("/catalog/products/:id/", s.getProduct)
+	staff.POST("/catalog/products/", s.createProduct)
+	staff.PUT("/catalog/products/:id/", s.replaceProduct)
+	staff.PATCH("/catalog/products/:id/", s.patchProduct)
+	staff.DELETE("/catalog/products/:id/", s.deleteProduct)
 }
 
 // hostOf returns the request's host, lower-cased, without port or trailing dot.

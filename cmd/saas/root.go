@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
+	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/config"
 	"github.com/tenantworks/saas/pkg/observability"
 	"github.com/tenantworks/saas/pkg/postgres"
@@ -23,6 +26,8 @@ type app struct {
 	cfg            config.Config
 	log            *slog.Logger
 	db             *postgres.DB
+	nc             *nats.Conn
+	role           string
 	closers        []func()
 }
 
@@ -59,7 +64,39 @@ func (a *app) manager(ctx context.Context) (*tenancy.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tenancy.NewManager(db, runner, a.log), nil
+	m := tenancy.NewManager(db, runner, a.log)
+	m.OnChange(a.announceTenancyChange)
+	return m, nil
+}
+
+// announceTenancyChange tells every API process to drop its cached host
+// resolutions. Best effort: without NATS, their cache expires within its TTL.
+func (a *app) announceTenancyChange(ctx context.Context) {
+	nc, err := a.nats()
+	if err == nil {
+		err = nc.Publish(tenancy.ChangedSubject, nil)
+	}
+	if err == nil {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		err = nc.FlushWithContext(fctx)
+	}
+	if err != nil {
+		a.log.WarnContext(ctx, "could not announce tenancy change; API caches expire on their own", slog.Any("error", err))
+	}
+}
+
+func (a *app) nats() (*nats.Conn, error) {
+	if a.nc != nil {
+		return a.nc, nil
+	}
+	nc, err := events.Connect(a.cfg.NatsURL, "saas-"+a.role)
+	if err != nil {
+		return nil, err
+	}
+	a.nc = nc
+	a.closers = append(a.closers, nc.Close)
+	return nc, nil
 }
 
 func (a *app) close() {
@@ -78,6 +115,7 @@ Configuration comes from the environment (see .env.example).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.role = cmd.Name()
 			return a.init()
 		},
 	}

@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/tenantworks/saas/api"
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/search"
+	"github.com/tenantworks/saas/pkg/tenancy"
 )
 
 func newAPICmd(a *app) *cobra.Command {
@@ -48,16 +52,22 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	a.closers = append(a.closers, func() { _ = rdb.Close() })
-	nc, err := events.Connect(a.cfg.NatsURL, "saas-api")
+	nc, err := a.nats()
 	if err != nil {
 		return err
 	}
-	a.closers = append(a.closers, nc.Close)
 	es, err := search.New(search.Config{URL: a.cfg.ElasticsearchURL, IndexPrefix: a.cfg.ElasticsearchIndexPrefix})
 	if err != nil {
 		return err
 	}
-	srv := api.New(api.Config{PublicDomain: a.cfg.PublicDomain}, api.Deps{
+	resolver := tenancy.NewResolver(db, 30*time.Second)
+	// Another process changed tenants or domains: forget what we knew.
+	sub, err := nc.Subscribe(tenancy.ChangedSubject, func(*nats.Msg) { resolver.Purge() })
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", tenancy.ChangedSubject, err)
+	}
+	a.closers = append(a.closers, func() { _ = sub.Unsubscribe() })
+	srv := api.New(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true}, api.Deps{
 		Log: a.log,
 		Checks: map[string]api.Pinger{
 			"postgres":      db,
@@ -65,6 +75,12 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 			"nats":          events.Pinger{Conn: nc},
 			"elasticsearch": es,
 		},
+		DB:       db,
+		Redis:    rdb,
+		Tenants:  resolver,
+		Tokens:   auth.NewTokens(a.cfg.JWTSecret, 0),
+		Users:    cache.NewUsers(rdb, db, time.Minute, a.log),
+		Products: cache.NewProducts(rdb, db, 0, a.log),
 	})
 	if ln == nil {
 		ln, err = net.Listen("tcp", a.cfg.HTTPAddr)

@@ -72,3 +72,24 @@ func (db *DB) CreateSuperuser(ctx context.Context, email, passwordHash string) (
 	}
 	return s, nil
 }
+
+// UserAuth is what the API checks on every authenticated request.
+type UserAuth struct {
+	Active bool `json:"a"`
+	Staff  bool `json:"s"`
+}
+
+// GetUserAuth returns a user's active and staff flags. Errors: ENOTFOUND.
+func (db *DB) GetUserAuth(ctx context.Context, schemaName, id string) (UserAuth, error) {
+	var ua UserAuth
+	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT is_active, is_staff FROM users WHERE id = $1`, id).Scan(&ua.Active, &ua.Staff)
+	})
+	if errors.Is(err, pgx.ErrNoRows) || HasCode(err, "22P02") { // 22P02: not a UUID
+		return UserAuth{}, domain.Errorf(domain.ENOTFOUND, "user not found")
+	}
+	if err != nil {
+		return UserAuth{}, fmt.Errorf("postgres: user auth: %w", err)
+	}
+	return ua, nil
+}

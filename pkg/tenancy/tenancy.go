@@ -29,10 +29,22 @@ type Hook interface {
 
 // Manager creates, lists, deletes and migrates tenants.
 type Manager struct {
-	db     *postgres.DB
-	runner *schema.Runner
-	hooks  []Hook
-	log    *slog.Logger
+	db       *postgres.DB
+	runner   *schema.Runner
+	hooks    []Hook
+	log      *slog.Logger
+	announce func(context.Context)
+}
+
+// OnChange sets a function called after tenants or domains changed in a way
+// request routing must see (activation, deletion, domain changes). It is how
+// every API process learns to drop its resolver cache.
+func (m *Manager) OnChange(fn func(context.Context)) { m.announce = fn }
+
+func (m *Manager) changed(ctx context.Context) {
+	if m.announce != nil {
+		m.announce(ctx)
+	}
 }
 
 // NewManager returns a Manager. hooks run in order on create and in reverse
@@ -113,6 +125,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (domain.Tenant, er
 		}
 		return domain.Tenant{}, fmt.Errorf("tenancy: create %s: %w", p.Schema, err)
 	}
+	m.changed(ctx) // the domain may be cached as unknown
 	return t, nil
 }
 
@@ -165,6 +178,7 @@ func (m *Manager) Delete(ctx context.Context, schemaName string) error {
 		return fmt.Errorf("tenancy: delete %s: mark: %w", schemaName, postgres.Translate(err))
 	}
 	t.State = domain.TenantDeleting
+	m.changed(ctx)
 	if err := m.purge(ctx, t); err != nil {
 		return fmt.Errorf("tenancy: delete %s: %w", schemaName, err)
 	}

@@ -1,0 +1,207 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantworks/saas/api"
+	"github.com/tenantworks/saas/pkg/auth"
+	"github.com/tenantworks/saas/pkg/cache"
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/pkg/tenancy"
+	"github.com/tenantworks/saas/pkg/testenv"
+	"github.com/tenantworks/saas/schema"
+)
+
+const (
+	publicDomain = "platform.test"
+	testSecret   = "test-secret-test-secret-test-secret"
+	testPassword = "correct-horse-battery"
+)
+
+// env is one API server on a fresh database, talking to the real Redis.
+type env struct {
+	t       *testing.T
+	db      *testenv.Database
+	rdb     *redis.Client
+	mgr     *tenancy.Manager
+	tokens  *auth.Tokens
+	handler http.Handler
+	reads   *countingSource // every product read that reached PostgreSQL
+}
+
+type envOption func(*api.Config, *api.Deps)
+
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	s := testenv.Get(t)
+	db := testenv.MustDatabase(t)
+	rdb, err := cache.Open(s.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	runner, err := schema.NewRunner(db.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	e := &env{t: t, db: db, rdb: rdb, mgr: tenancy.NewManager(db.DB, runner, log),
+		tokens: auth.NewTokens(testSecret, time.Hour), reads: &countingSource{DB: db.DB}}
+	cfg := api.Config{PublicDomain: publicDomain}
+	deps := api.Deps{
+		Log:      log,
+		DB:       db.DB,
+		Redis:    rdb,
+		Tenants:  tenancy.NewResolver(db.DB, time.Minute),
+		Tokens:   e.tokens,
+		Users:    cache.NewUsers(rdb, db.DB, time.Minute, log),
+		Products: cache.NewProducts(rdb, e.reads, time.Minute, log),
+	}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	e.handler = api.New(cfg, deps).Handler()
+	return e
+}
+
+// countingSource counts the product reads that reach the database.
+type countingSource struct {
+	*postgres.DB
+	gets, lists atomic.Int64
+}
+
+func (c *countingSource) GetProduct(ctx context.Context, schemaName, id string) (domain.Product, error) {
+	c.gets.Add(1)
+	return c.DB.GetProduct(ctx, schemaName, id)
+}
+
+func (c *countingSource) ListProducts(ctx context.Context, schemaName string, p postgres.ListParams) ([]domain.Product, string, error) {
+	c.lists.Add(1)
+	return c.DB.ListProducts(ctx, schemaName, p)
+}
+
+// fixture is a tenant with a staff user and a plain user, and their tokens.
+type fixture struct {
+	Schema, Host          string
+	StaffID, UserID       string
+	StaffToken, UserToken string
+	StaffEmail, UserEmail string
+}
+
+// tenant creates a tenant with a random schema (Redis is shared between
+// tests, and its keys are scoped by schema) and two users.
+func (e *env) tenant(prefix string) fixture {
+	e.t.Helper()
+	ctx := context.Background()
+	schemaName := prefix + "_" + testenv.RandomName(8)
+	f := fixture{Schema: schemaName, Host: strings.ReplaceAll(schemaName, "_", "-") + ".example.test",
+		StaffEmail: "staff@" + prefix + ".test", UserEmail: "user@" + prefix + ".test"}
+	if _, err := e.mgr.Create(ctx, tenancy.CreateParams{Schema: schemaName, Name: prefix, Domain: f.Host}); err != nil {
+		e.t.Fatal(err)
+	}
+	hash, err := auth.HashPassword(testPassword)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	staff, err := e.db.DB.CreateUser(ctx, schemaName, postgres.NewUser{Email: f.StaffEmail, PasswordHash: hash, IsStaff: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	user, err := e.db.DB.CreateUser(ctx, schemaName, postgres.NewUser{Email: f.UserEmail, PasswordHash: hash})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	f.StaffID, f.UserID = staff.ID, user.ID
+	f.StaffToken, _, _ = e.tokens.Issue(schemaName, staff.ID, true)
+	f.UserToken, _, _ = e.tokens.Issue(schemaName, user.ID, false)
+	return f
+}
+
+// req describes one request.
+type req struct {
+	method, host, path, token string
+	body                      any // string or []byte sent as is, anything else as JSON
+	header                    map[string]string
+}
+
+// response is a recorded answer with its JSON body decoded.
+type response struct {
+	Code   int
+	Header http.Header
+	Raw    []byte
+	JSON   map[string]any
+}
+
+func (r response) errorCode() string {
+	e, _ := r.JSON["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func (r response) errorDetails() map[string]any {
+	e, _ := r.JSON["error"].(map[string]any)
+	d, _ := e["details"].(map[string]any)
+	return d
+}
+
+func (e *env) do(r req) response {
+	e.t.Helper()
+	var body io.Reader
+	switch b := r.body.(type) {
+	case nil:
+	case string:
+		body = bytes.NewBufferString(b)
+	case []byte:
+		body = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		body = bytes.NewReader(j)
+	}
+	hr := httptest.NewRequest(r.method, r.path, body)
+	hr.Host = r.host
+	if body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if r.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, hr)
+	out := response{Code: rec.Code, Header: rec.Header(), Raw: rec.Body.Bytes()}
+	_ = json.Unmarshal(out.Raw, &out.JSON)
+	return out
+}
+
+// count returns a single number from a query in a tenant's schema.
+func (e *env) count(schemaName, query string, args ...any) int {
+	e.t.Helper()
+	var n int
+	ctx := context.Background()
+	err := e.db.DB.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, query, args...).Scan(&n)
+	})
+	if err != nil {
+		e.t.Fatalf("count %q in %s: %v", query, schemaName, err)
+	}
+	return n
+}

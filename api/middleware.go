@@ -1,0 +1,147 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tenantworks/saas/pkg/auth"
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/observability"
+)
+
+// principal is the authenticated caller of a tenant route.
+type principal struct {
+	UserID string
+	Staff  bool
+}
+
+type principalKey struct{}
+
+func principalOf(c echo.Context) principal {
+	p, _ := c.Request().Context().Value(principalKey{}).(principal)
+	return p
+}
+
+func tenantOf(c echo.Context) *domain.Tenant {
+	return domain.TenantFromContext(c.Request().Context())
+}
+
+func withContext(c echo.Context, ctx context.Context) {
+	c.SetRequest(c.Request().WithContext(ctx))
+}
+
+// observe logs every request once and records its metrics. It runs outside
+// the error handler's reach, so it reads the status after the handler's
+// error has been turned into a response.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Response().Status
+		d := time.Since(start)
+		observability.HTTPRequests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
+		observability.HTTPDuration.WithLabelValues(route, c.Request().Method).Observe(d.Seconds())
+		if s.cfg.AccessLog {
+			attrs := []slog.Attr{
+				slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+				slog.String("method", c.Request().Method),
+				slog.String("host", c.Request().Host),
+				slog.String("path", c.Request().URL.Path),
+				slog.Int("status", status),
+				slog.Duration("latency", d),
+			}
+			if t := tenantOf(c); t != nil {
+				attrs = append(attrs, slog.String("tenant", t.Schema))
+			}
+			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
+		}
+		return nil
+	}
+}
+
+// tenantOnly resolves the tenant from the Host header and hides the route
+// from the public domain and from unknown hosts (404).
+func (s *Server) tenantOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		host := hostOf(c.Request())
+		if host == s.cfg.PublicDomain {
+			return echo.ErrNotFound
+		}
+		t, err := s.deps.Tenants.Resolve(c.Request().Context(), host)
+		if err != nil {
+			return err
+		}
+		withContext(c, domain.NewTenantContext(c.Request().Context(), t))
+		return next(c)
+	}
+}
+
+var errNoToken = &domain.Error{Code: domain.EUNAUTHORIZED, Message: "authentication required"}
+
+// bearer returns the token of the request: the Authorization header, or for
+// WebSocket upgrades (which browsers cannot give headers) the token query
+// parameter.
+func bearer(r *http.Request) string {
+	if h := r.Header.Get(echo.HeaderAuthorization); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	return ""
+}
+
+// authenticated requires a valid token of this tenant whose user is still
+// active; the user's current staff flag (not the token's) is what counts.
+func (s *Server) authenticated(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		tok := bearer(c.Request())
+		if tok == "" {
+			return errNoToken
+		}
+		return s.authenticate(c, tok, next)
+	}
+}
+
+func (s *Server) authenticate(c echo.Context, tok string, next echo.HandlerFunc) error {
+	t := tenantOf(c)
+	claims, err := s.deps.Tokens.Verify(tok, t.Schema)
+	if err != nil {
+		return err
+	}
+	ua, err := s.deps.Users.GetUserAuth(c.Request().Context(), t.Schema, claims.Subject)
+	if domain.ErrorCode(err) == domain.ENOTFOUND || (err == nil && !ua.Active) {
+		return auth.ErrBadToken
+	}
+	if err != nil {
+		return err
+	}
+	withContext(c, context.WithValue(c.Request().Context(), principalKey{}, principal{UserID: claims.Subject, Staff: ua.Staff}))
+	return next(c)
+}
+
+var errStaffOnly = &domain.Error{Code: domain.EFORBIDDEN, Message: "staff only"}
+
+// staffOnly lets only staff users through (403 otherwise).
+func staffOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !principalOf(c).Staff {
+			return errStaffOnly
+		}
+		return next(c)
+	}
+}

@@ -1,0 +1,213 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/observability"
+	"github.com/tenantworks/saas/pkg/postgres"
+)
+
+// ProductSource is where products come from on a miss: the database.
+type ProductSource interface {
+	GetProduct(ctx context.Context, schemaName, id string) (domain.Product, error)
+	ListProducts(ctx context.Context, schemaName string, p postgres.ListParams) ([]domain.Product, string, error)
+}
+
+// Products is a read-through cache of a ProductSource in Redis.
+//
+// Keys are scoped by tenant schema. An item lives at <schema>:product:<id>
+// beside a generation counter <schema>:product:<id>:gen; list pages live
+// under the tenant's list generation, <schema>:products:g<gen>:<query>.
+// Invalidate bumps both generations. A reader notes the generation before it
+// reads the database and stores what it read only if the generation has not
+// moved since (atomically, in a script), so a slow reader can never put an
+// old value back after an invalidation ran.
+//
+// When Redis fails, reads go to the source: the failure is logged and
+// counted, never returned.
+type Products struct {
+	rdb *redis.Client
+	src ProductSource
+	ttl time.Duration
+	log *slog.Logger
+	sf  singleflight.Group
+}
+
+// NewProducts returns a cache in front of src; ttl 0 means 10 minutes.
+func NewProducts(rdb *redis.Client, src ProductSource, ttl time.Duration, log *slog.Logger) *Products {
+	if ttl <= 0 {
+		ttl = 10 * time.Minute
+	}
+	return &Products{rdb: rdb, src: src, ttl: ttl, log: log}
+}
+
+func itemKey(schemaName, id string) string    { return schemaName + ":product:" + id }
+func itemGenKey(schemaName, id string) string { return schemaName + ":product:" + id + ":gen" }
+func listGenKey(schemaName string) string     { return schemaName + ":products:gen" }
+
+// setIfGen stores ARGV[2] at KEYS[1] for ARGV[3] seconds only while the
+// generation at KEYS[2] still equals ARGV[1].
+var setIfGen = redis.NewScript(`
+if (redis.call('GET', KEYS[2]) or '0') == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0`)
+
+// cachedProduct is the stored form of a product.
+type cachedProduct struct {
+	ID          string    `json:"id"`
+	SKU         string    `json:"sku"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Price       string    `json:"price"`
+	Currency    string    `json:"currency"`
+	Stock       int64     `json:"stock"`
+	Version     int64     `json:"version"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func toCached(p domain.Product) cachedProduct   { return cachedProduct(p) }
+func fromCached(c cachedProduct) domain.Product { return domain.Product(c) }
+
+// GetProduct returns the product from the cache, or from the source on a
+// miss. Concurrent misses of one key make one source call.
+func (c *Products) GetProduct(ctx context.Context, schemaName, id string) (domain.Product, error) {
+	vals, err := c.rdb.MGet(ctx, itemKey(schemaName, id), itemGenKey(schemaName, id)).Result()
+	if err != nil {
+		c.failed(ctx, "product", err)
+		return c.src.GetProduct(ctx, schemaName, id)
+	}
+	if s, ok := vals[0].(string); ok {
+		var cp cachedProduct
+		if err := json.Unmarshal([]byte(s), &cp); err == nil {
+			observability.CacheRequests.WithLabelValues("product", "hit").Inc()
+			return fromCached(cp), nil
+		}
+	}
+	observability.CacheRequests.WithLabelValues("product", "miss").Inc()
+	gen, _ := vals[1].(string)
+	if gen == "" {
+		gen = "0"
+	}
+	v, err, _ := c.sf.Do(itemKey(schemaName, id)+"@"+gen, func() (any, error) {
+		// Shared by every waiter: one caller's cancellation must not fail the others.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		p, err := c.src.GetProduct(ctx, schemaName, id)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(toCached(p))
+		err = setIfGen.Run(ctx, c.rdb, []string{itemKey(schemaName, id), itemGenKey(schemaName, id)},
+			gen, b, int(c.ttl.Seconds())).Err()
+		if err != nil {
+			c.failed(ctx, "product", err)
+		}
+		return p, nil
+	})
+	if err != nil {
+		return domain.Product{}, err
+	}
+	return v.(domain.Product), nil
+}
+
+// cachedPage is the stored form of a list page.
+type cachedPage struct {
+	Products []cachedProduct `json:"p"`
+	Next     string          `json:"n"`
+}
+
+// ListProducts returns a page from the cache, or from the source on a miss.
+// Bad parameters are refused before the cache is consulted.
+func (c *Products) ListProducts(ctx context.Context, schemaName string, p postgres.ListParams) ([]domain.Product, string, error) {
+	if _, err := postgres.ValidateListParams(&p); err != nil {
+		return nil, "", err
+	}
+	gen, err := c.rdb.Get(ctx, listGenKey(schemaName)).Result()
+	if errors.Is(err, redis.Nil) {
+		gen, err = "0", nil
+	}
+	if err != nil {
+		c.failed(ctx, "list", err)
+		return c.src.ListProducts(ctx, schemaName, p)
+	}
+	key := fmt.Sprintf("%s:products:g%s:%s:%d:%s", schemaName, gen, p.Ordering, p.Limit, p.Cursor)
+	if s, err := c.rdb.Get(ctx, key).Result(); err == nil {
+		var cp cachedPage
+		if err := json.Unmarshal([]byte(s), &cp); err == nil {
+			observability.CacheRequests.WithLabelValues("list", "hit").Inc()
+			out := make([]domain.Product, len(cp.Products))
+			for i, x := range cp.Products {
+				out[i] = fromCached(x)
+			}
+			return out, cp.Next, nil
+		}
+	} else if !errors.Is(err, redis.Nil) {
+		c.failed(ctx, "list", err)
+		return c.src.ListProducts(ctx, schemaName, p)
+	}
+	observability.CacheRequests.WithLabelValues("list", "miss").Inc()
+	type page struct {
+		ps   []domain.Product
+		next string
+	}
+	v, err, _ := c.sf.Do(key, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		ps, next, err := c.src.ListProducts(ctx, schemaName, p)
+		if err != nil {
+			return nil, err
+		}
+		cp := cachedPage{Products: make([]cachedProduct, len(ps)), Next: next}
+		for i, x := range ps {
+			cp.Products[i] = toCached(x)
+		}
+		b, _ := json.Marshal(cp)
+		// The generation is part of the key: a page read before an
+		// invalidation lands under the old generation, which no one reads.
+		if err := c.rdb.Set(ctx, key, b, c.ttl).Err(); err != nil {
+			c.failed(ctx, "list", err)
+		}
+		return page{ps, next}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	pg := v.(page)
+	return pg.ps, pg.next, nil
+}
+
+// Invalidate drops a product's cached item and every cached list page of its
+// tenant. It is idempotent.
+func (c *Products) Invalidate(ctx context.Context, schemaName, productID string) error {
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, itemGenKey(schemaName, productID))
+		p.Expire(ctx, itemGenKey(schemaName, productID), 24*time.Hour)
+		p.Del(ctx, itemKey(schemaName, productID))
+		p.Incr(ctx, listGenKey(schemaName))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cache: invalidate %s/%s: %w", schemaName, productID, err)
+	}
+	return nil
+}
+
+func (c *Products) failed(ctx context.Context, cache string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	observability.CacheRequests.WithLabelValues(cache, "error").Inc()
+	c.log.WarnContext(ctx, "cache unavailable, reading from the database", slog.String("cache", cache), slog.Any("error", err))
+}

@@ -1,0 +1,30 @@
+package observability
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Process-wide metrics, registered with the default Prometheus registry and
+// served at /metrics on the public domain.
+var (
+	// CacheRequests counts cache lookups by cache ("product", "list",
+	// "user") and result ("hit", "miss", "error").
+	CacheRequests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "saas_cache_requests_total",
+		Help: "Cache lookups by cache and result (hit, miss, error).",
+	}, []string{"cache", "result"})
+
+	// HTTPRequests counts answered requests by route pattern, method and status.
+	HTTPRequests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "saas_http_requests_total",
+		Help: "HTTP requests by route, method and status.",
+	}, []string{"route", "method", "status"})
+
+	// HTTPDuration observes request latency by route pattern and method.
+	HTTPDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "saas_http_request_duration_seconds",
+		Help:    "HTTP request latency by route and method.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "method"})
+)
