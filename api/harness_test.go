@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +32,16 @@ const (
 	testSecret   = "test-secret-test-secret-test-secret"
 	testPassword = "correct-horse-battery"
 )
+
+// fixtureHash is the hash of testPassword, computed once: bcrypt is slow
+// by design, and slower still under the race detector.
+var fixtureHash = sync.OnceValue(func() string {
+	h, err := auth.HashPassword(testPassword)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
 
 // env is one API server on a fresh database, talking to the real Redis.
 type env struct {
@@ -113,10 +124,7 @@ func (e *env) tenant(prefix string) fixture {
 	if _, err := e.mgr.Create(ctx, tenancy.CreateParams{Schema: schemaName, Name: prefix, Domain: f.Host}); err != nil {
 		e.t.Fatal(err)
 	}
-	hash, err := auth.HashPassword(testPassword)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	hash := fixtureHash()
 	staff, err := e.db.DB.CreateUser(ctx, schemaName, postgres.NewUser{Email: f.StaffEmail, PasswordHash: hash, IsStaff: true})
 	if err != nil {
 		e.t.Fatal(err)
@@ -204,4 +212,17 @@ func (e *env) count(schemaName, query string, args ...any) int {
 		e.t.Fatalf("count %q in %s: %v", query, schemaName, err)
 	}
 	return n
+}
+
+type (
+	apiConfig = api.Config
+	apiDeps   = api.Deps
+)
+
+func cacheUsers(e *env) *cache.Users {
+	return cache.NewUsers(e.rdb, e.db.DB, time.Minute, slog.New(slog.DiscardHandler))
+}
+
+func userAuth(active, staff bool) postgres.UserAuth {
+	return postgres.UserAuth{Active: active, Staff: staff}
 }
