@@ -52,3 +52,11 @@ func ProductFromDomain(p domain.Product) Product {
 	return Product{ID: p.ID, SKU: p.SKU, Name: p.Name, Description: p.Description, Price: p.Price,
 		Currency: p.Currency, Stock: p.Stock, Version: p.Version, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
 }
+
+// Headers of dead-lettered messages.
+const (
+	HeaderError      = "Saas-Error"
+	HeaderConsumer   = "Saas-Consumer"
+	HeaderSubject    = "Saas-Subject"
+	HeaderDeliveries = "Saas-Deliveries"
+)

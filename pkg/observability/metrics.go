@@ -28,3 +28,19 @@ var (
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "method"})
 )
+
+var (
+	// EventsHandled counts events settled by worker role and outcome
+	// ("ok", "retry", "dead_letter").
+	EventsHandled = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "saas_events_handled_total",
+		Help: "Events settled by consumer and outcome.",
+	}, []string{"consumer", "outcome"})
+
+	// HandlerDuration observes how long a worker's handler takes per batch.
+	HandlerDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "saas_event_handler_duration_seconds",
+		Help:    "Worker handler latency per batch.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"consumer"})
+)

@@ -1,0 +1,130 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream and consumer names.
+const (
+	StreamName = "TENANT_EVENTS"
+	DLQStream  = "DLQ"
+
+	ConsumerIndexer  = "indexer"
+	ConsumerCache    = "cache-invalidator"
+	ConsumerNotifier = "notifier"
+)
+
+// ProductSubjects matches every product event of every tenant.
+const ProductSubjects = "tenant.*.product.*"
+
+// TenantSubjects matches every event of one tenant.
+func TenantSubjects(tenant string) string { return "tenant." + tenant + ".>" }
+
+// StreamConfig configures the event stream.
+type StreamConfig struct {
+	// MaxAge bounds how long events are kept for replay; default 7 days.
+	MaxAge time.Duration
+	// MaxBytes bounds the stream's size; default 1 GiB.
+	MaxBytes int64
+	// Duplicates is the window in which a re-published event id is dropped;
+	// default 10 minutes (a relay that crashed between publish and commit
+	// re-publishes well within it).
+	Duplicates time.Duration
+}
+
+func (c StreamConfig) withDefaults() StreamConfig {
+	if c.MaxAge <= 0 {
+		c.MaxAge = 7 * 24 * time.Hour
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 1 << 30
+	}
+	if c.Duplicates < 2*time.Minute {
+		c.Duplicates = 10 * time.Minute
+	}
+	return c
+}
+
+// EnsureStreams creates or updates TENANT_EVENTS and the dead-letter stream.
+// Every role calls it at start-up; it is idempotent.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
+	cfg = cfg.withDefaults()
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:     StreamName,
+		Subjects: []string{"tenant.>"},
+		// Limits retention keeps history for replay whatever the consumers
+		// have acknowledged; the oldest events go first when a limit is hit.
+		Retention:  jetstream.LimitsPolicy,
+		Discard:    jetstream.DiscardOld,
+		Storage:    jetstream.FileStorage,
+		MaxAge:     cfg.MaxAge,
+		MaxBytes:   cfg.MaxBytes,
+		Duplicates: cfg.Duplicates,
+		Replicas:   1,
+	})
+	if err != nil {
+		return fmt.Errorf("events: ensure stream %s: %w", StreamName, err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       DLQStream,
+		Subjects:   []string{"dlq.>"},
+		Retention:  jetstream.LimitsPolicy,
+		Storage:    jetstream.FileStorage,
+		MaxAge:     30 * 24 * time.Hour,
+		Duplicates: cfg.Duplicates,
+		Replicas:   1,
+	})
+	if err != nil {
+		return fmt.Errorf("events: ensure stream %s: %w", DLQStream, err)
+	}
+	return nil
+}
+
+// MaxDeliver is how often an event is tried before it goes to the DLQ.
+const MaxDeliver = 8
+
+// Backoff is the wait before retry n (1-based), capped at its last value.
+var Backoff = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute}
+
+// BackoffFor returns the wait before retrying a message delivered n times.
+func BackoffFor(n uint64) time.Duration {
+	if n == 0 {
+		n = 1
+	}
+	return Backoff[min(int(n)-1, len(Backoff)-1)]
+}
+
+// ConsumerConfig returns the durable pull consumer of a worker role. Copies
+// of a role share it, so each event goes to one copy.
+func ConsumerConfig(name string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "worker role " + name,
+		FilterSubject: ProductSubjects,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// Explicit acks: an event is done only when its handler says so.
+		AckPolicy: jetstream.AckExplicitPolicy,
+		// Long enough for a bulk request to a slow Elasticsearch; a crashed
+		// worker's events come back after it.
+		AckWait: 30 * time.Second,
+		// One more than the handler's own budget: the worker dead-letters
+		// on its last try, the server never silently drops.
+		MaxDeliver: MaxDeliver + 1,
+		// Bounds what one worker holds un-acked, and so memory and the
+		// redelivery storm after a crash.
+		MaxAckPending: 2000,
+	}
+}
+
+// EnsureConsumer creates or updates a worker role's durable consumer.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, name string) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, StreamName, ConsumerConfig(name))
+	if err != nil {
+		return nil, fmt.Errorf("events: ensure consumer %s: %w", name, err)
+	}
+	return c, nil
+}
