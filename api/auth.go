@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,10 +28,10 @@ var errBadCredentials = &domain.Error{Code: domain.EUNAUTHORIZED, Message: "inva
 
 // dummyHash is compared against when the email is unknown, so that a
 // sign-in takes as long whether or not the account exists.
-var dummyHash = func() string {
+var dummyHash = sync.OnceValue(func() string {
 	h, _ := auth.HashPassword("not-a-real-password")
 	return h
-}()
+})
 
 // issueToken exchanges a tenant user's email and password for a token bound
 // to this tenant.
@@ -58,7 +59,7 @@ func (s *Server) issueToken(c echo.Context) error {
 	u, hash, err := s.deps.DB.UserCredentials(ctx, t.Schema, email)
 	switch {
 	case domain.ErrorCode(err) == domain.ENOTFOUND:
-		auth.CheckPassword(dummyHash, req.Password)
+		auth.CheckPassword(dummyHash(), req.Password)
 		return errBadCredentials
 	case err != nil:
 		return err

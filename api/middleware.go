@@ -92,7 +92,8 @@ func (s *Server) tenantOnly(next echo.HandlerFunc) echo.HandlerFunc {
 var errNoToken = &domain.Error{Code: domain.EUNAUTHORIZED, Message: "authentication required"}
 
 // bearer returns the token of the request: the Authorization header, or for
-// WebSocket upgrades (which browsers cannot give headers) the token query
+// WebSocket upgrades (which browsers cannot give headers) the subprotocol
+// "bearer.<token>" or the pair "bearer", "<token>", else the token query
 // parameter.
 func bearer(r *http.Request) string {
 	if h := r.Header.Get(echo.HeaderAuthorization); h != "" {
@@ -101,6 +102,12 @@ func bearer(r *http.Request) string {
 			return strings.TrimSpace(tok)
 		}
 		return ""
+	}
+	if isWebSocketUpgrade(r) {
+		if tok := subprotocolToken(r); tok != "" {
+			return tok
+		}
+		return r.URL.Query().Get("token")
 	}
 	return ""
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/pkg/tenancy"
 )
 
 // Pinger is a dependency that can say whether it is reachable.
@@ -41,6 +42,10 @@ type Config struct {
 	// tenant per LoginWindow; defaults 10 per minute.
 	LoginLimit  int
 	LoginWindow time.Duration
+	// BenchCeiling registers GET /api/_bench/fixed/, a fixed product-sized
+	// body behind the tenant and authentication middleware: the ceiling of
+	// the cached-retrieve benchmark (bench/api). Never set it in production.
+	BenchCeiling bool
 }
 
 // TenantResolver maps a normalized host to its active tenant.
@@ -70,6 +75,18 @@ type Deps struct {
 	Tokens   *auth.Tokens
 	Users    UserAuthGetter
 	Products ProductReader
+	// UserFlags overwrites a user's cached flags after the tenant admin API
+	// changed them; nil falls back to Users when it implements UserFlags.
+	UserFlags UserFlags
+	// Tenancy serves the platform admin API's tenants and domains; when nil
+	// those routes answer 503.
+	Tenancy *tenancy.Manager
+	// Push is the WebSocket push node behind GET /ws/notifications/; when
+	// nil that route answers 503.
+	Push *PushHub
+	// Search serves GET /api/catalog/products/search/; when nil that
+	// route answers 503.
+	Search ProductSearcher
 }
 
 // Server is the HTTP API.
@@ -125,11 +142,23 @@ func (s *Server) routes() {
 	user := ten.Group("", s.authenticated)
 	staff := user.Group("", staffOnly)
 	user.GET("/catalog/products/", s.listProducts)
+	user.GET("/catalog/products/search/", s.searchProducts) // a static segment: never taken for an :id
 	user.GET("/catalog/products/:id/", s.getProduct)
 	staff.POST("/catalog/products/", s.createProduct)
 	staff.PUT("/catalog/products/:id/", s.replaceProduct)
 	staff.PATCH("/catalog/products/:id/", s.patchProduct)
 	staff.DELETE("/catalog/products/:id/", s.deleteProduct)
+
+	if s.cfg.BenchCeiling {
+		fixed := []byte(`{"id":"01970000-0000-7000-8000-000000000000","sku":"BENCH-FIXED-0001","name":"Benchmark product","description":"A fixed product-shaped body, served by the cached-retrieve benchmark's ceiling route.","price":"19.99","currency":"EUR","stock":100,"version":1,"created_at":"2025-01-01T00:00:00.123456Z","updated_at":"2025-01-01T00:00:00.123456Z"}` + "\n")
+		user.GET("/_bench/fixed/", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, fixed) })
+	}
+
+	s.notificationRoutes(user)
+	s.adminRoutes(staff)
+	s.platformRoutes()
+	s.echo.Group("/ws", s.tenantOnly, s.authenticated).GET("/notifications/", s.pushNotifications)
+	s.echo.GET("/api/openapi.json", s.openAPI) // every host: public and tenant domains
 }
 
 // hostOf returns the request's host, lower-cased, without port or trailing dot.

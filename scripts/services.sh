@@ -235,7 +235,12 @@ postgres_answers() {
 # place, i.e. nothing at all is left to do.
 postgres_provisioned() {
   command -v psql >/dev/null || return 1
-  [[ $(PGCONNECT_TIMEOUT=2 psql "$DATABASE_URL" -XAtqc 'SHOW max_connections' 2>/dev/null) == "$PG_MAX_CONNECTIONS" ]]
+  # One round trip: the setting, and whether the role may end other sessions
+  # (tests drop their databases WITH (FORCE), which may have to stop an
+  # autovacuum worker).
+  [[ $(PGCONNECT_TIMEOUT=2 psql "$DATABASE_URL" -XAtqc \
+    "SELECT current_setting('max_connections') || ':' || pg_has_role('pg_signal_backend', 'member')::int" 2>/dev/null) \
+    == "$PG_MAX_CONNECTIONS:1" ]]
 }
 
 postgres_install() {
@@ -310,6 +315,7 @@ BEGIN
   END IF;
 END
 \$\$;
+GRANT pg_signal_backend TO "$DB_USER";
 SELECT 'CREATE DATABASE "$DB_NAME" OWNER "$DB_USER"'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$DB_NAME')\gexec
 SQL

@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/config"
 	"github.com/tenantworks/saas/pkg/observability"
 	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/pkg/search"
 	"github.com/tenantworks/saas/pkg/tenancy"
 	"github.com/tenantworks/saas/schema"
 )
@@ -27,6 +30,8 @@ type app struct {
 	log            *slog.Logger
 	db             *postgres.DB
 	nc             *nats.Conn
+	rdb            *redis.Client
+	mu             sync.Mutex // guards the lazily opened clients for `saas dev`
 	role           string
 	closers        []func()
 }
@@ -43,6 +48,8 @@ func (a *app) init() error {
 }
 
 func (a *app) database(ctx context.Context) (*postgres.DB, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.db != nil {
 		return a.db, nil
 	}
@@ -64,7 +71,12 @@ func (a *app) manager(ctx context.Context) (*tenancy.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := tenancy.NewManager(db, runner, a.log)
+	es, err := a.searchClient()
+	if err != nil {
+		return nil, err
+	}
+	// The search index is part of a tenant: created with it, dropped with it.
+	m := tenancy.NewManager(db, runner, a.log, search.NewHook(es))
 	m.OnChange(a.announceTenancyChange)
 	return m, nil
 }
@@ -87,6 +99,8 @@ func (a *app) announceTenancyChange(ctx context.Context) {
 }
 
 func (a *app) nats() (*nats.Conn, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.nc != nil {
 		return a.nc, nil
 	}
@@ -129,6 +143,9 @@ Configuration comes from the environment (see .env.example).`,
 		newTenantCmd(a),
 		newUserCmd(a),
 		newSuperuserCmd(a),
+		newPushCmd(a),
+		newWorkerCmd(a),
+		newReindexCmd(a),
 	)
 	return root, a
 }

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantworks/saas/api"
 	"github.com/tenantworks/saas/events"
@@ -33,11 +35,35 @@ func newDevCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "dev",
 		Short: "Run every role in one process, for local work",
-		Args:  noArgs,
+		Long: `Runs the API (with the WebSocket push node), the relay and the indexer,
+cache-invalidator and notifier workers in one process. If any role fails,
+the others are stopped and the error is returned.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serveAPI(cmd.Context(), nil)
+			return a.runDev(cmd.Context(), nil)
 		},
 	}
+}
+
+// runDev runs every role until ctx is done or one of them fails.
+func (a *app) runDev(ctx context.Context, ln net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	roles := map[string]func(context.Context) error{
+		"api":               func(ctx context.Context) error { return a.serveAPI(ctx, ln) },
+		"relay":             a.runRelay,
+		"indexer":           a.runIndexer,
+		"cache-invalidator": a.runCacheInvalidator,
+		"notifier":          a.runNotifier,
+	}
+	for name, run := range roles {
+		g.Go(func() error {
+			if err := run(ctx); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // serveAPI wires the API to its dependencies and serves until ctx is done.
@@ -47,11 +73,10 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	rdb, err := cache.Open(a.cfg.RedisURL)
+	rdb, err := a.redis()
 	if err != nil {
 		return err
 	}
-	a.closers = append(a.closers, func() { _ = rdb.Close() })
 	nc, err := a.nats()
 	if err != nil {
 		return err
@@ -67,7 +92,14 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("subscribe %s: %w", tenancy.ChangedSubject, err)
 	}
 	a.closers = append(a.closers, func() { _ = sub.Unsubscribe() })
-	srv := api.New(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true}, api.Deps{
+	// Platform admin: tenant and domain changes announce themselves, so
+	// every API process (this one included) drops its resolver cache.
+	mgr, err := a.manager(ctx)
+	if err != nil {
+		return err
+	}
+	users := cache.NewUsers(rdb, db, time.Minute, a.log)
+	srv := a.newServer(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true, BenchCeiling: os.Getenv("SAAS_BENCH_CEILING") == "1"}, api.Deps{
 		Log: a.log,
 		Checks: map[string]api.Pinger{
 			"postgres":      db,
@@ -79,8 +111,13 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		Redis:    rdb,
 		Tenants:  resolver,
 		Tokens:   auth.NewTokens(a.cfg.JWTSecret, 0),
-		Users:    cache.NewUsers(rdb, db, time.Minute, a.log),
+		Users:    users,
 		Products: cache.NewProducts(rdb, db, 0, a.log),
+		// The tenant admin API writes users' new flags through the same cache.
+		UserFlags: users,
+		Tenancy:   mgr,
+		Push:      a.pushHub(ctx, nc),
+		Search:    es,
 	})
 	if ln == nil {
 		ln, err = net.Listen("tcp", a.cfg.HTTPAddr)

@@ -19,7 +19,7 @@ type Claims struct {
 }
 
 // PlatformAudience is the Tenant value of superuser tokens.
-const PlatformAudience = "platform"
+const PlatformAudience = "_platform" // starts with "_": never a schema name
 
 const issuer = "saas"
 

@@ -44,3 +44,26 @@ var (
 		Buckets: prometheus.DefBuckets,
 	}, []string{"consumer"})
 )
+
+// RelayPublished counts outbox events published and acknowledged.
+var RelayPublished = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "saas_relay_published_total",
+	Help: "Outbox events published to the stream and acknowledged.",
+})
+
+// WebSocket push node.
+var (
+	// WSConnections is the number of open WebSocket notification
+	// connections of this process.
+	WSConnections = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "saas_ws_connections",
+		Help: "Open WebSocket notification connections.",
+	})
+
+	// WSSendQueueDrops counts WebSocket connections cut off because their
+	// send queue was full: a client too slow to read its notifications.
+	WSSendQueueDrops = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "saas_ws_send_queue_drops_total",
+		Help: "WebSocket connections closed because their send queue was full (slow clients).",
+	})
+)

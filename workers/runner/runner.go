@@ -58,6 +58,11 @@ type Config struct {
 	// ConsumerConfig, when set, replaces events.ConsumerConfig(Consumer):
 	// tests use it for a durable of their own filtered to their tenant.
 	ConsumerConfig *jetstream.ConsumerConfig
+	// MaxDeliver is the number of tries before the dead-letter stream;
+	// default events.MaxDeliver.
+	MaxDeliver uint64
+	// Backoff returns the wait before retry n; default events.BackoffFor.
+	Backoff func(n uint64) time.Duration
 }
 
 // Runner runs one worker role's consume loop.
@@ -72,6 +77,12 @@ type Runner struct {
 func New(cfg Config, js jetstream.JetStream, h BatchHandler, log *slog.Logger) *Runner {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 100
+	}
+	if cfg.MaxDeliver == 0 {
+		cfg.MaxDeliver = events.MaxDeliver
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = events.BackoffFor
 	}
 	return &Runner{cfg: cfg, js: js, handler: h, log: log.With(slog.String("consumer", cfg.Consumer))}
 }
@@ -183,7 +194,7 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, ev events.Envelope
 	if md != nil {
 		delivered = md.NumDelivered
 	}
-	if IsPermanent(err) || delivered >= events.MaxDeliver {
+	if IsPermanent(err) || delivered >= r.cfg.MaxDeliver {
 		log.ErrorContext(ctx, "event dead-lettered", slog.Uint64("deliveries", delivered), slog.Any("error", err))
 		r.deadLetter(ctx, m, err)
 		return
@@ -193,7 +204,7 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, ev events.Envelope
 	}
 	observability.EventsHandled.WithLabelValues(r.cfg.Consumer, "retry").Inc()
 	log.WarnContext(ctx, "event failed, will retry", slog.Uint64("deliveries", delivered), slog.Any("error", err))
-	if nerr := m.NakWithDelay(events.BackoffFor(delivered)); nerr != nil {
+	if nerr := m.NakWithDelay(r.cfg.Backoff(delivered)); nerr != nil {
 		log.WarnContext(ctx, "nak failed", slog.Any("error", nerr))
 	}
 }
@@ -215,7 +226,7 @@ func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, cause error) {
 	defer cancel()
 	if _, err := r.js.PublishMsg(pctx, dl); err != nil {
 		r.log.ErrorContext(ctx, "dead-letter publish failed; leaving the event for redelivery", slog.Any("error", err))
-		_ = m.NakWithDelay(events.BackoffFor(events.MaxDeliver))
+		_ = m.NakWithDelay(r.cfg.Backoff(r.cfg.MaxDeliver))
 		return
 	}
 	observability.EventsHandled.WithLabelValues(r.cfg.Consumer, "dead_letter").Inc()

@@ -1,0 +1,56 @@
+package api
+
+import (
+	"net/url"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tenantworks/saas/pkg/domain"
+)
+
+// defaultPageSize is the page size of a list asked for without ?limit=.
+const defaultPageSize = 20
+
+// pageLimit reads ?limit=: defaultPageSize when absent; anything but an
+// integer from 1 to 100 is a 422 naming limit.
+func pageLimit(c echo.Context) (int, error) {
+	l := c.QueryParam("limit")
+	if l == "" {
+		return defaultPageSize, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > 100 {
+		return 0, &domain.Error{Code: domain.EINVALID, Message: "invalid limit", Details: map[string]string{"limit": "must be from 1 to 100"}}
+	}
+	return n, nil
+}
+
+// boolParam reads an optional boolean query parameter (true/false, 1/0);
+// anything else is a 422 naming it.
+func boolParam(c echo.Context, name string) (bool, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, &domain.Error{Code: domain.EINVALID, Message: "invalid " + name, Details: map[string]string{name: "must be true or false"}}
+	}
+	return b, nil
+}
+
+// nextURL returns the absolute URL of the next page, the request's path
+// with the query v plus limit and cursor, or nil when there is none.
+func nextURL(c echo.Context, v url.Values, limit int, cursor string) *string {
+	if cursor == "" {
+		return nil
+	}
+	if v == nil {
+		v = url.Values{}
+	}
+	v.Set("limit", strconv.Itoa(limit))
+	v.Set("cursor", cursor)
+	u := c.Scheme() + "://" + c.Request().Host + c.Request().URL.Path + "?" + v.Encode()
+	return &u
+}

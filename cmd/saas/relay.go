@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/tenantworks/saas/pkg/cache"
+	"github.com/tenantworks/saas/workers/cacheinvalidator"
+	"github.com/tenantworks/saas/workers/relay"
+)
+
+func newRelayCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "relay",
+		Short: "Publish the tenants' outbox rows to the event stream (any number may run)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runRelay(cmd.Context())
+		},
+	}
+}
+
+func (a *app) jetstream() (jetstream.JetStream, error) {
+	nc, err := a.nats()
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, nil
+}
+
+// runRelay runs the relay role until ctx is done.
+func (a *app) runRelay(ctx context.Context) error {
+	db, err := a.database(ctx)
+	if err != nil {
+		return err
+	}
+	js, err := a.jetstream()
+	if err != nil {
+		return err
+	}
+	return relay.New(relay.Config{DatabaseURL: a.cfg.DatabaseURL}, db, js, a.log).Run(ctx)
+}
+
+// runCacheInvalidator runs the cache-invalidator role until ctx is done.
+func (a *app) runCacheInvalidator(ctx context.Context) error {
+	db, err := a.database(ctx)
+	if err != nil {
+		return err
+	}
+	js, err := a.jetstream()
+	if err != nil {
+		return err
+	}
+	rdb, err := a.redis()
+	if err != nil {
+		return err
+	}
+	return cacheinvalidator.New(cacheinvalidator.Config{}, js, cache.NewProducts(rdb, db, 0, a.log), a.log).Run(ctx)
+}
+
+func (a *app) redis() (*redis.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.rdb != nil {
+		return a.rdb, nil
+	}
+	rdb, err := cache.Open(a.cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	a.rdb = rdb
+	a.closers = append(a.closers, func() { _ = rdb.Close() })
+	return rdb, nil
+}

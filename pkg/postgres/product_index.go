@@ -1,0 +1,124 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantworks/saas/pkg/domain"
+)
+
+// tenantGone maps "the tenant's tables are not there" (its schema was
+// dropped) to ENOTFOUND; other errors are translated as usual.
+func tenantGone(schemaName string, err error) error {
+	if HasCode(err, "42P01") || HasCode(err, "3F000") { // undefined_table, invalid_schema_name
+		return fmt.Errorf("%w: %w", domain.Errorf(domain.ENOTFOUND, "tenant %q not found", schemaName), err)
+	}
+	return Translate(err)
+}
+
+// ProductVersions returns, for those of ids that are products of an active
+// tenant, their current version; a product that was deleted is absent from
+// the map. It is one query. Errors: ENOTFOUND when the tenant does not
+// exist or is not active (a tenant being deleted counts as gone), EINVALID
+// for a bad schema name or an id that is not a UUID.
+func (db *DB) ProductVersions(ctx context.Context, schemaName string, ids []string) (map[string]int64, error) {
+	for _, id := range ids {
+		if _, err := uuid.Parse(id); err != nil {
+			return nil, &domain.Error{Code: domain.EINVALID, Message: "invalid product id", Details: map[string]string{"id": id + " is not a UUID"}}
+		}
+	}
+	out := make(map[string]int64, len(ids))
+	found := false
+	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
+		// The tenant row comes along so that a tenant being deleted reads
+		// as gone in the same query.
+		rows, err := tx.Query(ctx,
+			`SELECT t.state, p.id::text, p.version
+			 FROM public.tenants t LEFT JOIN products p ON p.id = ANY($2::uuid[])
+			 WHERE t.schema_name = $1`, schemaName, ids)
+		if err != nil {
+			return err
+		}
+		var state string
+		var id *string
+		var version *int64
+		_, err = pgx.ForEachRow(rows, []any{&state, &id, &version}, func() error {
+			found = state == domain.TenantActive
+			if id != nil && version != nil {
+				out[*id] = *version
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: product versions: %w", tenantGone(schemaName, err))
+	}
+	if !found {
+		return nil, domain.Errorf(domain.ENOTFOUND, "tenant %q not found", schemaName)
+	}
+	return out, nil
+}
+
+// ScanProducts reads every product of a tenant from one consistent
+// snapshot (a REPEATABLE READ, read-only transaction), in id order, and
+// calls fn with pages of up to batch products and the number of products
+// in the snapshot. The transaction stays open until fn has seen the last
+// page or returned an error, which ScanProducts returns. Errors: ENOTFOUND
+// when the tenant's schema does not exist.
+func (db *DB) ScanProducts(ctx context.Context, schemaName string, batch int, fn func(total int, page []domain.Product) error) error {
+	if err := domain.ValidateSchemaName(schemaName); err != nil {
+		return err
+	}
+	if batch <= 0 {
+		batch = 500
+	}
+	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := SetSearchPath(ctx, tx, schemaName); err != nil {
+			return err
+		}
+		var total int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&total); err != nil {
+			return err
+		}
+		var after *string
+		for {
+			rows, err := tx.Query(ctx,
+				`SELECT `+productColumns+` FROM products WHERE $1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT $2`, after, batch)
+			if err != nil {
+				return err
+			}
+			page, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Product, error) { return scanProduct(r) })
+			if err != nil {
+				return err
+			}
+			if len(page) == 0 {
+				return nil
+			}
+			if err := fn(total, page); err != nil {
+				return &callbackError{err}
+			}
+			if len(page) < batch {
+				return nil
+			}
+			after = &page[len(page)-1].ID
+		}
+	})
+	if cb := (*callbackError)(nil); errors.As(err, &cb) {
+		return cb.err
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: scan products: %w", tenantGone(schemaName, err))
+	}
+	return nil
+}
+
+// callbackError carries a callback's error through a transaction untouched.
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
+func (e *callbackError) Unwrap() error { return e.err }

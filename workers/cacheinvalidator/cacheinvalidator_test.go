@@ -1,0 +1,94 @@
+package cacheinvalidator_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/cache"
+	"github.com/tenantworks/saas/pkg/testenv"
+	"github.com/tenantworks/saas/workers/cacheinvalidator"
+)
+
+func TestEventsDropCachedItemsAndLists(t *testing.T) {
+	ns := testenv.MustNATSServer(t)
+	nc, err := events.Connect(ns.URL, "cache-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := t.Context()
+	if err := events.EnsureStreams(ctx, js, events.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := cache.Open(testenv.Get(t).RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	log := slog.New(slog.DiscardHandler)
+	schemaName, productID := "inv_"+testenv.RandomName(8), uuid.NewString()
+	itemKey := schemaName + ":product:" + productID
+	if err := rdb.Set(ctx, itemKey, `{"id":"stale"}`, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- cacheinvalidator.New(cacheinvalidator.Config{}, js, cache.NewProducts(rdb, nil, 0, log), log).Run(wctx)
+	}()
+	publish := func(msgID string) {
+		env := events.Envelope{ID: uuid.NewString(), Type: events.ProductUpdated, Tenant: schemaName, AggregateID: productID, Version: 2, OccurredAt: time.Now()}
+		b, _ := json.Marshal(env)
+		m := nats.NewMsg(events.Subject(schemaName, env.Type))
+		m.Data = b
+		if _, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen := func() int64 { n, _ := rdb.Get(ctx, schemaName+":products:gen").Int64(); return n }
+
+	publish("one")
+	deadline := time.Now().Add(10 * time.Second)
+	for gen() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the list generation did not move after an event")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, _ := rdb.Exists(ctx, itemKey).Result(); n != 0 {
+		t.Fatal("the cached item survived its product's event")
+	}
+	// A redelivery (a new message id) is harmless: one more bump, no error.
+	publish("two")
+	for gen() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the redelivered event was not handled")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c, err := js.Consumer(ctx, events.StreamName, events.ConsumerCache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 0 || info.NumPending != 0 {
+		t.Fatalf("consumer left %d unacked and %d pending", info.NumAckPending, info.NumPending)
+	}
+}

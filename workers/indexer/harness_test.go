@@ -1,0 +1,249 @@
+package indexer_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/pkg/search"
+	"github.com/tenantworks/saas/pkg/tenancy"
+	"github.com/tenantworks/saas/pkg/testenv"
+	"github.com/tenantworks/saas/schema"
+	"github.com/tenantworks/saas/workers/indexer"
+)
+
+// harness is one tenant, created through tenancy with the search hook (so
+// its index exists), on a fresh database, an index prefix of the test's
+// own and a private JetStream server.
+type harness struct {
+	t      *testing.T
+	db     *testenv.Database
+	es     *search.Client
+	mgr    *tenancy.Manager
+	js     jetstream.JetStream
+	schema string
+	log    *slog.Logger
+}
+
+func newHarness(t *testing.T, cfg search.Config) *harness {
+	t.Helper()
+	ctx := context.Background()
+	db := testenv.MustDatabase(t)
+	cfg.URL = testenv.Get(t).ElasticsearchURL
+	cfg.IndexPrefix = "t" + testenv.RandomName(8)
+	es, err := search.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner, err := schema.NewRunner(db.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	h := &harness{t: t, db: db, es: es, log: log, schema: "ix_" + testenv.RandomName(8),
+		mgr: tenancy.NewManager(db.DB, runner, log, search.NewHook(es))}
+	if _, err := h.mgr.Create(ctx, tenancyParams(h.schema)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := es.DeleteTenant(context.Background(), h.schema); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	ns := testenv.MustNATSServer(t)
+	nc, err := events.Connect(ns.URL, "indexer-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if h.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := events.EnsureStreams(ctx, h.js, events.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// in returns a copy of h that reports to t, for use in a subtest.
+func (h *harness) in(t *testing.T) *harness {
+	c := *h
+	c.t = t
+	return &c
+}
+
+// consumer returns a durable of the test's own, filtered to its tenant.
+func (h *harness) consumer() (string, *jetstream.ConsumerConfig) {
+	name := "indexer_test_" + testenv.RandomName(8)
+	cc := events.ConsumerConfig(name)
+	cc.FilterSubject = events.Subject(h.schema, "product.*")
+	return name, &cc
+}
+
+// start runs an indexer on the consumer with es until the test ends or
+// stop is called.
+func (h *harness) start(name string, cc *jetstream.ConsumerConfig, es indexer.Searcher) (stop func()) {
+	h.t.Helper()
+	ix, err := indexer.New(indexer.Config{Consumer: name, ConsumerConfig: cc}, indexer.Deps{DB: h.db.DB, Search: es, JS: h.js, Log: h.log})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := ix.Run(ctx); err != nil {
+			h.t.Errorf("indexer: %v", err)
+		}
+	})
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	h.t.Cleanup(stop)
+	return stop
+}
+
+// create makes a product in the database (which also writes its outbox row,
+// unused here: the tests publish the events themselves).
+func (h *harness) create(name string) domain.Product {
+	h.t.Helper()
+	sku := strings.ToUpper(testenv.RandomName(6))
+	price, cur := "9.99", "EUR"
+	p, err := h.db.DB.CreateProduct(context.Background(), h.schema,
+		domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, postgres.EventMeta{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+func (h *harness) rename(p domain.Product, name string) domain.Product {
+	h.t.Helper()
+	u, err := h.db.DB.UpdateProduct(context.Background(), h.schema, p.ID, domain.ProductPatch{Name: &name}, nil, postgres.EventMeta{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return u
+}
+
+// remove deletes a product and returns its delete's version.
+func (h *harness) remove(p domain.Product) int64 {
+	h.t.Helper()
+	cur, err := h.db.DB.GetProduct(context.Background(), h.schema, p.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.db.DB.DeleteProduct(context.Background(), h.schema, p.ID, nil, postgres.EventMeta{}); err != nil {
+		h.t.Fatal(err)
+	}
+	return cur.Version + 1
+}
+
+// envelope is the event the relay would publish for p at version.
+func (h *harness) envelope(typ string, p domain.Product, version int64) events.Envelope {
+	p.Version = version
+	payload, _ := json.Marshal(events.ProductFromDomain(p))
+	return events.Envelope{ID: uuid.NewString(), Type: typ, Tenant: h.schema, AggregateID: p.ID, Version: version,
+		OccurredAt: time.Now().UTC(), Payload: payload}
+}
+
+// publish puts envelopes on the stream, in order, as the relay does.
+func (h *harness) publish(evs ...events.Envelope) {
+	h.t.Helper()
+	for _, ev := range evs {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		m := nats.NewMsg(events.Subject(ev.Tenant, ev.Type))
+		m.Data = b
+		m.Header.Set(nats.MsgIdHdr, ev.ID)
+		if _, err := h.js.PublishMsg(context.Background(), m); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+// eventually polls cond every 50ms until it holds or 20 seconds pass.
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// get reads a product's document (real-time: no refresh needed).
+func (h *harness) get(id string) (search.Doc, bool) {
+	h.t.Helper()
+	d, found, err := h.es.Get(context.Background(), h.schema, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return d, found
+}
+
+// drained waits until the consumer has acknowledged every event published
+// to it: nothing pending, nothing awaiting an ack.
+func (h *harness) drained(name string) {
+	h.t.Helper()
+	h.eventually("consumer "+name+" acknowledged everything", func() bool {
+		info, err := h.js.Consumer(context.Background(), events.StreamName, name)
+		if err != nil {
+			return false
+		}
+		return info.CachedInfo().NumPending == 0 && info.CachedInfo().NumAckPending == 0 && info.CachedInfo().Delivered.Consumer > 0
+	})
+}
+
+// indexed returns every document of the tenant's index: id -> version.
+func (h *harness) indexed() map[string]int64 {
+	h.t.Helper()
+	ctx := context.Background()
+	if err := h.es.Refresh(ctx, h.schema); err != nil {
+		h.t.Fatal(err)
+	}
+	out := map[string]int64{}
+	err := h.es.EachVersion(ctx, h.schema, func(ids []string, versions []int64) error {
+		for i, id := range ids {
+			out[id] = versions[i]
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// stored returns every product of the tenant's database: id -> version.
+func (h *harness) stored() map[string]int64 {
+	h.t.Helper()
+	out := map[string]int64{}
+	err := h.db.DB.ScanProducts(context.Background(), h.schema, 100, func(_ int, page []domain.Product) error {
+		for _, p := range page {
+			out[p.ID] = p.Version
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+func tenancyParams(schemaName string) tenancy.CreateParams {
+	return tenancy.CreateParams{Schema: schemaName, Name: "Indexer test", Domain: strings.ReplaceAll(schemaName, "_", "-") + ".example.test"}
+}

@@ -1,0 +1,260 @@
+// Package indexer is the worker that keeps every tenant's search index in
+// step with its products, and the rebuild behind `saas reindex`.
+//
+// Each product event becomes one write to the tenant's alias, at the
+// product's version as Elasticsearch external version, so that an event
+// that arrives late or twice never replaces a newer document. Deletes are
+// kept by the database, not by Elasticsearch: before a created or updated
+// event is indexed, the product is looked up, and the event is dropped when
+// the product no longer exists. Elasticsearch remembers a delete's version
+// only for index.gc_deletes (60s by default); after that, only this check
+// keeps a replayed old event from bringing a deleted product back.
+package indexer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/pkg/search"
+	"github.com/tenantworks/saas/workers/runner"
+)
+
+// Searcher writes to a tenant's index. *search.Client is one.
+type Searcher interface {
+	Apply(ctx context.Context, schema string, ops []search.Op) ([]error, error)
+}
+
+// Versions tells which products still exist. *postgres.DB is one; it
+// returns ENOTFOUND for a tenant that is gone or being deleted.
+type Versions interface {
+	ProductVersions(ctx context.Context, schemaName string, ids []string) (map[string]int64, error)
+}
+
+var (
+	_ Searcher = (*search.Client)(nil)
+	_ Versions = (*postgres.DB)(nil)
+)
+
+// Config configures an Indexer. Zero values take the defaults.
+type Config struct {
+	// Consumer is the durable consumer's name; default
+	// events.ConsumerIndexer. Copies of the worker share it.
+	Consumer string
+	// ConsumerConfig, when set, replaces the role's consumer definition
+	// (tests use a durable of their own, filtered to their tenant); its
+	// Durable should equal Consumer.
+	ConsumerConfig *jetstream.ConsumerConfig
+	// Batch is how many events one fetch takes, and so the largest bulk
+	// request; default 100.
+	Batch int
+}
+
+// Deps are an Indexer's collaborators; all are required.
+type Deps struct {
+	DB     Versions
+	Search Searcher
+	JS     jetstream.JetStream
+	Log    *slog.Logger
+}
+
+// Indexer is the indexer worker role.
+type Indexer struct {
+	cfg  Config
+	deps Deps
+}
+
+// ErrMissingDeps is returned by New when a dependency is nil.
+var ErrMissingDeps = errors.New("indexer: DB, Search, JS and Log are required")
+
+// New returns an Indexer. Errors: ErrMissingDeps.
+func New(cfg Config, deps Deps) (*Indexer, error) {
+	if deps.DB == nil || deps.Search == nil || deps.JS == nil || deps.Log == nil {
+		return nil, ErrMissingDeps
+	}
+	if cfg.Consumer == "" {
+		cfg.Consumer = events.ConsumerIndexer
+		if cfg.ConsumerConfig != nil && cfg.ConsumerConfig.Durable != "" {
+			cfg.Consumer = cfg.ConsumerConfig.Durable
+		}
+	}
+	return &Indexer{cfg: cfg, deps: deps}, nil
+}
+
+// Run consumes until ctx is done, then returns nil. Elasticsearch or
+// PostgreSQL being down is retried with backoff; nothing is acknowledged
+// before it is written.
+func (ix *Indexer) Run(ctx context.Context) error {
+	r := runner.New(runner.Config{Consumer: ix.cfg.Consumer, ConsumerConfig: ix.cfg.ConsumerConfig, Batch: ix.cfg.Batch},
+		ix.deps.JS, ix.Handle, ix.deps.Log)
+	return r.Run(ctx)
+}
+
+// Handle is the worker's runner.BatchHandler. It groups the batch by
+// tenant and, per tenant, makes one database query (which products still
+// exist) and one bulk request. It returns per event: nil when the event is
+// in the index or has nothing to do there (its product or its tenant is
+// gone; the index already holds a newer version); a runner.Permanent error
+// for an event that cannot be understood or a document the index rejects;
+// any other error is retryable, such as Elasticsearch or PostgreSQL down.
+func (ix *Indexer) Handle(ctx context.Context, evs []events.Envelope) []error {
+	errs := make([]error, len(evs))
+	var tenants []string
+	byTenant := map[string][]int{}
+	for i, ev := range evs {
+		if _, ok := byTenant[ev.Tenant]; !ok {
+			tenants = append(tenants, ev.Tenant)
+		}
+		byTenant[ev.Tenant] = append(byTenant[ev.Tenant], i)
+	}
+	for _, t := range tenants {
+		ix.handleTenant(ctx, t, evs, byTenant[t], errs)
+	}
+	return errs
+}
+
+// handleTenant handles the events at positions idx of evs, all of tenant,
+// writing their results into errs.
+func (ix *Indexer) handleTenant(ctx context.Context, tenant string, evs []events.Envelope, idx []int, errs []error) {
+	var ops []search.Op
+	var at []int // position in evs of each op
+	for _, i := range idx {
+		op, ok, err := OpOf(evs[i])
+		switch {
+		case err != nil:
+			errs[i] = runner.Permanent(err)
+		case ok:
+			ops, at = append(ops, op), append(at, i)
+		}
+	}
+	if len(ops) == 0 {
+		return
+	}
+	live, err := Live(ctx, ix.deps.DB, tenant, ops)
+	if err != nil {
+		for _, i := range at {
+			errs[i] = err
+		}
+		return
+	}
+	if live == nil { // the tenant is gone: nothing of it is indexed any more
+		ix.deps.Log.DebugContext(ctx, "events of a deleted tenant dropped", slog.String("tenant", tenant), slog.Int("events", len(at)))
+		return
+	}
+	var keep []search.Op
+	var keepAt []int
+	for j, op := range ops {
+		if live[j] {
+			keep, keepAt = append(keep, op), append(keepAt, at[j])
+		}
+	}
+	if len(keep) == 0 {
+		return
+	}
+	itemErrs, err := ix.deps.Search.Apply(ctx, tenant, keep)
+	for j, i := range keepAt {
+		switch {
+		case err != nil:
+			errs[i] = err
+		case j < len(itemErrs) && itemErrs[j] != nil:
+			errs[i] = itemErrs[j]
+			if domain.ErrorCode(itemErrs[j]) == domain.EINVALID {
+				errs[i] = runner.Permanent(itemErrs[j])
+			}
+		}
+	}
+}
+
+// OpOf returns the index operation an event asks for. ok is false for an
+// event type the index does not care about. An error means the event
+// cannot be understood (bad payload, id or version): retrying cannot help.
+func OpOf(ev events.Envelope) (op search.Op, ok bool, err error) {
+	switch ev.Type {
+	case events.ProductCreated, events.ProductUpdated:
+		var p events.Product
+		if err := json.Unmarshal(ev.Payload, &p); err != nil {
+			return search.Op{}, false, fmt.Errorf("event %s: decode payload: %w", ev.ID, err)
+		}
+		if p.ID == "" {
+			p.ID = ev.AggregateID
+		}
+		if ev.Version != 0 { // the envelope's version is the one that orders
+			p.Version = ev.Version
+		}
+		if err := checkTarget(ev, p.ID, p.Version); err != nil {
+			return search.Op{}, false, err
+		}
+		return search.IndexOp(search.DocFromProduct(domain.Product{ID: p.ID, SKU: p.SKU, Name: p.Name, Description: p.Description,
+			Price: p.Price, Currency: p.Currency, Stock: p.Stock, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt})), true, nil
+	case events.ProductDeleted:
+		id := ev.AggregateID
+		if id == "" {
+			var p events.Product
+			if err := json.Unmarshal(ev.Payload, &p); err != nil {
+				return search.Op{}, false, fmt.Errorf("event %s: decode payload: %w", ev.ID, err)
+			}
+			id = p.ID
+		}
+		if err := checkTarget(ev, id, ev.Version); err != nil {
+			return search.Op{}, false, err
+		}
+		return search.DeleteOp(id, ev.Version), true, nil
+	}
+	return search.Op{}, false, nil
+}
+
+func checkTarget(ev events.Envelope, id string, version int64) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return domain.Errorf(domain.EINVALID, "event %s: product id %q is not a UUID", ev.ID, id)
+	}
+	if ev.AggregateID != "" && ev.AggregateID != id {
+		return domain.Errorf(domain.EINVALID, "event %s: payload is product %s, envelope says %s", ev.ID, id, ev.AggregateID)
+	}
+	if version < 1 {
+		return domain.Errorf(domain.EINVALID, "event %s: version %d", ev.ID, version)
+	}
+	if err := domain.ValidateSchemaName(ev.Tenant); err != nil {
+		return fmt.Errorf("event %s: tenant %q: %w", ev.ID, ev.Tenant, err)
+	}
+	return nil
+}
+
+// Live reports, per op, whether it should reach the index: every delete,
+// and the index operations of products that still exist, found in one
+// query. It returns nil and no error when the tenant is gone (deleted or
+// being deleted). Errors: a permanent one for a bad tenant name; anything
+// else (database down) is retryable.
+func Live(ctx context.Context, db Versions, tenant string, ops []search.Op) ([]bool, error) {
+	ids := make([]string, 0, len(ops))
+	seen := map[string]bool{}
+	for _, op := range ops {
+		if !seen[op.ID] {
+			seen[op.ID] = true
+			ids = append(ids, op.ID)
+		}
+	}
+	versions, err := db.ProductVersions(ctx, tenant, ids)
+	switch domain.ErrorCode(err) {
+	case "":
+	case domain.ENOTFOUND:
+		return nil, nil
+	case domain.EINVALID:
+		return nil, runner.Permanent(err)
+	default:
+		return nil, err
+	}
+	live := make([]bool, len(ops))
+	for j, op := range ops {
+		_, exists := versions[op.ID]
+		live[j] = op.Delete || exists
+	}
+	return live, nil
+}

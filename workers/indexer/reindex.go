@@ -1,0 +1,360 @@
+package indexer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/pkg/search"
+)
+
+// Sources a rebuild reads from.
+const (
+	FromDB     = "db"
+	FromStream = "stream"
+)
+
+// Progress is told how far the build of the new index is: done of total
+// products (from the database) or events (from the stream).
+type Progress func(done, total int)
+
+// Reindexer rebuilds tenants' indices: it fills a new physical index, swaps
+// the tenant's alias onto it (searches keep answering from the old index
+// until then) and deletes the old one, then reconciles the index with the
+// database, so that what changed during the build is not lost.
+type Reindexer struct {
+	DB     *postgres.DB
+	Search *search.Client
+	// JS is needed only to rebuild from the stream.
+	JS  jetstream.JetStream
+	Log *slog.Logger
+	// Batch is the number of products or events per bulk request; default 500.
+	Batch int
+}
+
+func (r *Reindexer) batch() int {
+	if r.Batch <= 0 {
+		return 500
+	}
+	return r.Batch
+}
+
+// Report says what a rebuild did.
+type Report struct {
+	Tenant, Source string
+	Index          string // the new physical index, now behind the alias
+	Read           int    // products or events read
+	Skipped        int    // events left out: product gone, or not understood
+	Written        search.Outcome
+	// Reconciled counts the fixes made after the swap: products written
+	// because they changed during the build, documents of products that
+	// no longer exist deleted.
+	Reconciled struct{ Indexed, Deleted int }
+	Took       time.Duration
+}
+
+// String is the one-line summary the command prints.
+func (r Report) String() string {
+	return fmt.Sprintf("reindexed %s from %s into %s: %d read, %d written, %d skipped; reconciled %d indexed, %d deleted; in %s",
+		r.Tenant, r.Source, r.Index, r.Read, r.Written.Applied, r.Skipped, r.Reconciled.Indexed, r.Reconciled.Deleted,
+		r.Took.Round(time.Millisecond))
+}
+
+// Reindex rebuilds one tenant's index from source (FromDB or FromStream).
+// progress may be nil. On failure before the swap the new index is deleted
+// and the old one keeps serving; a failure after the swap leaves the new
+// index in service, and running Reindex again finishes the job. Two
+// rebuilds of one tenant must not run at once. Errors: EINVALID for an
+// unknown source, ENOTFOUND when the tenant does not exist, EUNAVAILABLE
+// when a dependency is down.
+func (r *Reindexer) Reindex(ctx context.Context, schema, source string, progress Progress) (Report, error) {
+	start := time.Now()
+	rep := Report{Tenant: schema, Source: source}
+	if progress == nil {
+		progress = func(int, int) {}
+	}
+	var build func(context.Context, *Report, Progress) error
+	switch source {
+	case FromDB:
+		build = r.fromDB
+	case FromStream:
+		if r.JS == nil {
+			return rep, errors.New("indexer: reindex from the stream needs JetStream")
+		}
+		build = r.fromStream
+	default:
+		return rep, &domain.Error{Code: domain.EINVALID, Message: "invalid source", Details: map[string]string{"from": "must be db or stream"}}
+	}
+	// Fail early, before creating anything, for a tenant that is not there.
+	if _, err := r.DB.ProductVersions(ctx, schema, nil); err != nil {
+		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
+	}
+	idx, err := r.Search.NewPhysicalIndex(ctx, schema)
+	if err != nil {
+		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
+	}
+	rep.Index = idx
+	err = build(ctx, &rep, progress)
+	if err == nil {
+		err = r.Search.SwapAlias(ctx, schema, idx)
+	}
+	if err != nil && !r.cleanUp(ctx, schema, idx, err) {
+		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
+	}
+	if err := r.reconcile(ctx, schema, &rep); err != nil {
+		return rep, fmt.Errorf("indexer: reindex %s: reconcile after the swap (run it again): %w", schema, err)
+	}
+	rep.Took = time.Since(start)
+	return rep, nil
+}
+
+// cleanUp handles a failed build or swap. It reports true when the new
+// index is in service all the same (the swap went through and what failed
+// came after it, such as deleting the old index), so the rebuild goes on.
+// Otherwise it deletes the new index, but only when the alias is known not
+// to point to it: better an index left over than the live one deleted.
+func (r *Reindexer) cleanUp(ctx context.Context, schema, idx string, cause error) bool {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	live, err := r.Search.Indices(dctx, schema)
+	switch {
+	case err != nil:
+		r.Log.WarnContext(ctx, "reindex: could not tell whether the new index is in service; left in place",
+			slog.String("index", idx), slog.Any("error", err))
+		return false
+	case slices.Contains(live, idx):
+		r.Log.WarnContext(ctx, "reindex: swapped to the new index, but", slog.String("index", idx), slog.Any("error", cause))
+		return true
+	}
+	if err := r.Search.DeleteIndex(dctx, schema, idx); err != nil {
+		r.Log.WarnContext(ctx, "reindex: could not delete the unfinished index", slog.String("index", idx), slog.Any("error", err))
+	}
+	return false
+}
+
+// write bulks ops into the new index; any per-item error fails the build.
+func (r *Reindexer) write(ctx context.Context, rep *Report, ops []search.Op) error {
+	out, errs, err := r.Search.ApplyToIndex(ctx, rep.Tenant, rep.Index, ops)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	rep.Written.Applied += out.Applied
+	rep.Written.Stale += out.Stale
+	return nil
+}
+
+// fromDB fills the new index from one REPEATABLE READ snapshot.
+func (r *Reindexer) fromDB(ctx context.Context, rep *Report, progress Progress) error {
+	return r.DB.ScanProducts(ctx, rep.Tenant, r.batch(), func(total int, page []domain.Product) error {
+		ops := make([]search.Op, len(page))
+		for i, p := range page {
+			ops[i] = search.IndexOp(search.DocFromProduct(p))
+		}
+		if err := r.write(ctx, rep, ops); err != nil {
+			return err
+		}
+		rep.Read += len(page)
+		progress(rep.Read, total)
+		return nil
+	})
+}
+
+// fromStream replays the tenant's product events, oldest first, through an
+// ordered consumer, as the indexer would: events of products that no longer
+// exist are left out. It stops at the last event stored when it began.
+func (r *Reindexer) fromStream(ctx context.Context, rep *Report, progress Progress) error {
+	filter := events.Subject(rep.Tenant, "product.*")
+	stream, err := r.JS.Stream(ctx, events.StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) { // no event was ever published
+		progress(0, 0)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", events.StreamName, err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", events.StreamName, err)
+	}
+	total := 0
+	for _, n := range info.State.Subjects {
+		total += int(n)
+	}
+	last := info.State.LastSeq
+	if total == 0 {
+		progress(0, 0)
+		return nil
+	}
+	cons, err := r.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("ordered consumer on %s: %w", filter, err)
+	}
+	for waited := false; ; {
+		// Stored events come at once without waiting; only when none is
+		// left before the end is reached, wait once for stragglers.
+		var batch jetstream.MessageBatch
+		if waited {
+			batch, err = cons.Fetch(r.batch(), jetstream.FetchMaxWait(2*time.Second))
+		} else {
+			batch, err = cons.FetchNoWait(r.batch())
+		}
+		if err != nil {
+			return fmt.Errorf("fetch %s: %w", filter, err)
+		}
+		var evs []events.Envelope
+		done := false
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			if md, err := m.Metadata(); err == nil && (md.Sequence.Stream >= last || md.NumPending == 0) {
+				done = true
+			}
+			var ev events.Envelope
+			if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.Tenant != rep.Tenant {
+				rep.Skipped++
+				continue
+			}
+			evs = append(evs, ev)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := batch.Error(); err != nil && n == 0 && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("fetch %s: %w", filter, err)
+		}
+		if n == 0 {
+			if waited {
+				return nil // the rest is gone (limits) or never came
+			}
+			waited = true
+			continue
+		}
+		waited = false
+		if err := r.replay(ctx, rep, evs); err != nil {
+			return err
+		}
+		rep.Read += n
+		progress(min(rep.Read, total), total)
+		if done {
+			return nil
+		}
+	}
+}
+
+// replay writes a page of events into the new index, in order.
+func (r *Reindexer) replay(ctx context.Context, rep *Report, evs []events.Envelope) error {
+	var ops []search.Op
+	for _, ev := range evs {
+		op, ok, err := OpOf(ev)
+		if err != nil {
+			r.Log.WarnContext(ctx, "reindex: event left out", slog.String("event_id", ev.ID), slog.Any("error", err))
+		}
+		if err != nil || !ok {
+			rep.Skipped++
+			continue
+		}
+		ops = append(ops, op)
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	live, err := Live(ctx, r.DB, rep.Tenant, ops)
+	if err != nil {
+		return err
+	}
+	if live == nil {
+		return domain.Errorf(domain.ENOTFOUND, "tenant %q not found", rep.Tenant)
+	}
+	var keep []search.Op
+	for j, op := range ops {
+		if live[j] {
+			keep = append(keep, op)
+		} else {
+			rep.Skipped++
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return r.write(ctx, rep, keep)
+}
+
+// reconcile makes the index, now behind the alias, match the database:
+// events of the build's time went to the old index and were lost with it.
+// First every current product is written at its version (an index already
+// as new or newer ignores it); then, after a refresh, every document is
+// checked against the database and deleted when its product is gone. A
+// product created after the listing is not in it, so it is never touched;
+// a listed product missing from the database later was deleted for good
+// (ids are never reused), so deleting it is right.
+func (r *Reindexer) reconcile(ctx context.Context, schema string, rep *Report) error {
+	err := r.DB.ScanProducts(ctx, schema, r.batch(), func(_ int, page []domain.Product) error {
+		ops := make([]search.Op, len(page))
+		for i, p := range page {
+			ops[i] = search.IndexOp(search.DocFromProduct(p))
+		}
+		out, errs, err := r.Search.ApplyOutcome(ctx, schema, ops)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		rep.Reconciled.Indexed += out.Applied
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.Search.Refresh(ctx, schema); err != nil {
+		return err
+	}
+	return r.Search.EachVersion(ctx, schema, func(ids []string, versions []int64) error {
+		valid := make([]string, 0, len(ids))
+		for _, id := range ids {
+			if uuid.Validate(id) == nil {
+				valid = append(valid, id)
+			}
+		}
+		exists, err := r.DB.ProductVersions(ctx, schema, valid)
+		if err != nil {
+			return err
+		}
+		var ops []search.Op
+		for i, id := range ids {
+			if _, ok := exists[id]; !ok {
+				// One past the document's version: newer than what the
+				// index holds, never newer than the product's own delete.
+				ops = append(ops, search.DeleteOp(id, versions[i]+1))
+			}
+		}
+		if len(ops) == 0 {
+			return nil
+		}
+		out, errs, err := r.Search.ApplyOutcome(ctx, schema, ops)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		rep.Reconciled.Deleted += out.Applied
+		return nil
+	})
+}

@@ -1,0 +1,372 @@
+// Package relay publishes the tenants' outbox rows to JetStream.
+//
+// Each outbox insert commits a row in public.outbox_pending and a NOTIFY on
+// channel saas_outbox carrying the tenant's schema. The relay drains a tenant
+// when notified, and sweeps outbox_pending every Sweep interval for anything
+// a lost notification left behind: its cost follows the tenants with pending
+// events, never the number of tenants.
+//
+// Draining one tenant happens in one transaction holding that tenant's
+// advisory lock, so any number of relays may run and one at a time drains a
+// tenant. The relay reads the pending rows in id order, publishes each with
+// Nats-Msg-Id = event id, waits for every ack, then deletes the rows and
+// commits. A crash between publish and commit re-publishes the same ids,
+// which the stream drops as duplicates. Nothing is marked done before its
+// ack, and nothing is skipped when transactions commit out of id order: the
+// relay keeps no cursor, it always reads what is still there.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/observability"
+	"github.com/tenantworks/saas/pkg/postgres"
+)
+
+// Channel is the LISTEN/NOTIFY channel of outbox writes.
+const Channel = "saas_outbox"
+
+// Config configures a Relay. Zero values take the defaults.
+type Config struct {
+	// DatabaseURL is used for the dedicated LISTEN connection.
+	DatabaseURL string
+	// Workers is how many tenants are drained at once; default 4.
+	Workers int
+	// Batch is how many events one transaction publishes; default 500.
+	Batch int
+	// Sweep is how often outbox_pending is checked; default 2s. It bounds
+	// the delay of an event whose notification was lost.
+	Sweep time.Duration
+	// PublishTimeout bounds the wait for a batch's acks; default 10s.
+	PublishTimeout time.Duration
+	// AfterPublish, when set, runs after a batch is acknowledged and before
+	// it is marked done. Fault-injection tests use it to crash in between.
+	AfterPublish func(schemaName string, n int)
+}
+
+// Relay moves outbox rows to the stream.
+type Relay struct {
+	cfg Config
+	db  *postgres.DB
+	js  jetstream.JetStream
+	log *slog.Logger
+
+	mu     sync.Mutex
+	queued map[string]bool
+	queue  chan string
+}
+
+// New returns a Relay.
+func New(cfg Config, db *postgres.DB, js jetstream.JetStream, log *slog.Logger) *Relay {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.Sweep <= 0 {
+		cfg.Sweep = 2 * time.Second
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 10 * time.Second
+	}
+	return &Relay{cfg: cfg, db: db, js: js, log: log.With(slog.String("role", "relay")),
+		queued: map[string]bool{}, queue: make(chan string, 65536)}
+}
+
+// Run relays until ctx is done and returns nil then. Database and NATS
+// outages are retried with backoff.
+func (r *Relay) Run(ctx context.Context) error {
+	for attempt := uint64(1); ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := events.EnsureStreams(cctx, r.js, events.StreamConfig{})
+		cancel()
+		if err == nil {
+			break
+		}
+		r.log.WarnContext(ctx, "stream not ready, retrying", slog.Any("error", err))
+		if !sleep(ctx, events.BackoffFor(attempt)) {
+			return nil
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { r.listen(ctx) })
+	wg.Go(func() { r.sweepLoop(ctx) })
+	for range r.cfg.Workers {
+		wg.Go(func() { r.work(ctx) })
+	}
+	r.log.InfoContext(ctx, "relay running", slog.Int("workers", r.cfg.Workers))
+	wg.Wait()
+	return nil
+}
+
+// enqueue schedules a tenant for draining unless it is already waiting.
+func (r *Relay) enqueue(schemaName string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.queued[schemaName] {
+		return
+	}
+	select {
+	case r.queue <- schemaName:
+		r.queued[schemaName] = true
+	default: // full: the sweep will bring it back
+	}
+}
+
+func (r *Relay) enqueueAfter(ctx context.Context, schemaName string, d time.Duration) {
+	go func() {
+		if sleep(ctx, d) {
+			r.enqueue(schemaName)
+		}
+	}()
+}
+
+func (r *Relay) work(ctx context.Context) {
+	failures := map[string]uint64{}
+	for {
+		var s string
+		select {
+		case <-ctx.Done():
+			return
+		case s = <-r.queue:
+		}
+		// Unmark before draining, so a notification that arrives meanwhile
+		// schedules another pass.
+		r.mu.Lock()
+		delete(r.queued, s)
+		r.mu.Unlock()
+		err := r.drain(ctx, s)
+		switch {
+		case err == nil:
+			delete(failures, s)
+		case errors.Is(err, errLocked):
+			// Another relay is draining it; look again shortly in case it
+			// read its batch before our notification's commit.
+			r.enqueueAfter(ctx, s, 100*time.Millisecond)
+		case ctx.Err() != nil:
+			return
+		default:
+			failures[s]++
+			d := events.BackoffFor(failures[s])
+			r.log.WarnContext(ctx, "drain failed, retrying", slog.String("tenant", s), slog.Duration("in", d), slog.Any("error", err))
+			r.enqueueAfter(ctx, s, d)
+		}
+	}
+}
+
+var errLocked = errors.New("relay: tenant drained by another relay")
+
+type row struct {
+	id  int64
+	env events.Envelope
+}
+
+// drain publishes a tenant's pending events, a batch per transaction, until
+// none is left.
+func (r *Relay) drain(ctx context.Context, schemaName string) error {
+	if err := domain.ValidateSchemaName(schemaName); err != nil {
+		// Not a tenant schema (a notification we did not send): forget it.
+		_, _ = r.db.Pool.Exec(ctx, `DELETE FROM public.outbox_pending WHERE schema_name = $1`, schemaName)
+		return nil
+	}
+	for {
+		n, err := r.drainBatch(ctx, schemaName)
+		if postgres.HasCode(err, "42P01") || postgres.HasCode(err, "3F000") { // no such table / schema
+			_, err = r.db.Pool.Exec(ctx, `DELETE FROM public.outbox_pending WHERE schema_name = $1`, schemaName)
+			return err
+		}
+		if err != nil || n < r.cfg.Batch {
+			return err
+		}
+	}
+}
+
+func (r *Relay) drainBatch(ctx context.Context, schemaName string) (int, error) {
+	var published int
+	err := pgx.BeginFunc(ctx, r.db.Pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended('saas.relay.' || $1, 0))`, schemaName).Scan(&locked); err != nil {
+			return err
+		}
+		if !locked {
+			return errLocked
+		}
+		// Markers first: every marker seen here belongs to a committed
+		// write whose outbox row the read below is sure to see.
+		rows, err := tx.Query(ctx, `SELECT id FROM public.outbox_pending WHERE schema_name = $1`, schemaName)
+		if err != nil {
+			return err
+		}
+		markers, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		if err := postgres.SetSearchPath(ctx, tx, schemaName); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT id, event_id, event_type, aggregate_id, aggregate_version, payload, request_id, occurred_at
+			FROM outbox ORDER BY id LIMIT $1`, r.cfg.Batch)
+		if err != nil {
+			return err
+		}
+		batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
+			var x row
+			err := cr.Scan(&x.id, &x.env.ID, &x.env.Type, &x.env.AggregateID, &x.env.Version, &x.env.Payload, &x.env.RequestID, &x.env.OccurredAt)
+			x.env.Tenant = schemaName
+			return x, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			if err := r.publish(ctx, batch); err != nil {
+				return err
+			}
+			if r.cfg.AfterPublish != nil {
+				r.cfg.AfterPublish(schemaName, len(batch))
+			}
+			ids := make([]int64, len(batch))
+			for i, x := range batch {
+				ids[i] = x.id
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
+				return err
+			}
+		}
+		if len(batch) < r.cfg.Batch && len(markers) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM public.outbox_pending WHERE id = ANY($1)`, markers); err != nil {
+				return err
+			}
+		}
+		published = len(batch)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("relay: drain %s: %w", schemaName, err)
+	}
+	if published > 0 {
+		observability.RelayPublished.Add(float64(published))
+	}
+	return published, nil
+}
+
+// publish sends a batch asynchronously, in order, and waits for every ack.
+func (r *Relay) publish(ctx context.Context, batch []row) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, 0, len(batch))
+	for _, x := range batch {
+		data, err := jsonEnvelope(x.env)
+		if err != nil {
+			return err
+		}
+		m := nats.NewMsg(events.Subject(x.env.Tenant, x.env.Type))
+		m.Data = data
+		f, err := r.js.PublishMsgAsync(m, jetstream.WithMsgID(x.env.ID), jetstream.WithExpectStream(events.StreamName))
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", x.env.ID, err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish %s: %w", f.Msg().Header.Get(nats.MsgIdHdr), err)
+		case <-ctx.Done():
+			return fmt.Errorf("publish: waiting for acks: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// sweepLoop enqueues every tenant with a pending marker, at start and then
+// every Sweep interval.
+func (r *Relay) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Sweep)
+	defer t.Stop()
+	for {
+		r.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Relay) sweep(ctx context.Context) {
+	rows, err := r.db.Pool.Query(ctx, `SELECT DISTINCT schema_name FROM public.outbox_pending`)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.WarnContext(ctx, "sweep failed", slog.Any("error", err))
+		}
+		return
+	}
+	schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		r.log.WarnContext(ctx, "sweep failed", slog.Any("error", err))
+		return
+	}
+	for _, s := range schemas {
+		r.enqueue(s)
+	}
+}
+
+// listen holds a dedicated connection on LISTEN and enqueues the notified
+// tenants; after a reconnect it sweeps, since notifications sent while it
+// was away are lost.
+func (r *Relay) listen(ctx context.Context) {
+	for attempt := uint64(1); ctx.Err() == nil; attempt++ {
+		err := r.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.WarnContext(ctx, "listen connection lost, reconnecting", slog.Any("error", err))
+		if !sleep(ctx, events.BackoffFor(attempt)) {
+			return
+		}
+	}
+}
+
+func (r *Relay) listenOnce(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, r.cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return err
+	}
+	r.sweep(ctx)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		r.enqueue(n.Payload)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,446 @@
+package relay_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/pkg/tenancy"
+	"github.com/tenantworks/saas/pkg/testenv"
+	"github.com/tenantworks/saas/schema"
+	"github.com/tenantworks/saas/workers/relay"
+)
+
+type fixture struct {
+	t    *testing.T
+	db   *testenv.Database
+	nats *testenv.NATSServer
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	mgr  *tenancy.Manager
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db := testenv.MustDatabase(t)
+	ns := testenv.MustNATSServer(t)
+	nc, err := events.Connect(ns.URL, "relay-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner, err := schema.NewRunner(db.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, db: db, nats: ns, nc: nc, js: js, mgr: tenancy.NewManager(db.DB, runner, slog.New(slog.DiscardHandler))}
+}
+
+func (f *fixture) tenants(n int, prefix string) []string {
+	f.t.Helper()
+	names := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		names[i] = fmt.Sprintf("%s%05d", prefix, i)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			_, err := f.mgr.Create(context.Background(), tenancy.CreateParams{Schema: names[i], Name: names[i], Domain: names[i] + ".test"})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return names
+}
+
+// startRelay runs a relay until the returned stop is called (or its ctx is
+// cancelled from a hook).
+func (f *fixture) startRelay(ctx context.Context, cfg relay.Config) (stop func()) {
+	f.t.Helper()
+	cfg.DatabaseURL = f.db.URL
+	if cfg.Sweep == 0 {
+		cfg.Sweep = 200 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := relay.New(cfg, f.db.DB, f.js, slog.New(slog.DiscardHandler)).Run(ctx); err != nil {
+			f.t.Errorf("relay: %v", err)
+		}
+	}()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	f.t.Cleanup(stop)
+	return stop
+}
+
+func (f *fixture) create(schemaName, sku string) domain.Product {
+	f.t.Helper()
+	name, price, cur := "Product "+sku, "1.00", "EUR"
+	p, err := f.db.DB.CreateProduct(context.Background(), schemaName, domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, postgres.EventMeta{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+// streamEvents reads every message of the stream (for the given tenant, or
+// all with "").
+func (f *fixture) streamEvents(tenant string) []events.Envelope {
+	f.t.Helper()
+	ctx := context.Background()
+	filter := "tenant.>"
+	if tenant != "" {
+		filter = events.TenantSubjects(tenant)
+	}
+	s, err := f.js.Stream(ctx, events.StreamName)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	if n == 0 {
+		return nil
+	}
+	c, err := f.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []events.Envelope
+	for uint64(len(out)) < n {
+		batch, err := c.Fetch(int(n)-len(out), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			var ev events.Envelope
+			if err := json.Unmarshal(m.Data(), &ev); err != nil {
+				f.t.Fatal(err)
+			}
+			if m.Subject() != events.Subject(ev.Tenant, ev.Type) {
+				f.t.Fatalf("subject %s carries a %s event of %s", m.Subject(), ev.Type, ev.Tenant)
+			}
+			out = append(out, ev)
+			got++
+		}
+		if got == 0 {
+			f.t.Fatalf("read %d of %d stream messages", len(out), n)
+		}
+	}
+	return out
+}
+
+func (f *fixture) streamCount() uint64 {
+	f.t.Helper()
+	s, err := f.js.Stream(context.Background(), events.StreamName)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return 0
+		}
+		f.t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (f *fixture) pending(schemaName string) int {
+	f.t.Helper()
+	var n int
+	err := f.db.DB.Pool.QueryRow(context.Background(),
+		`SELECT (SELECT count(*) FROM public.outbox_pending WHERE schema_name = $1)`, schemaName).Scan(&n)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var rows int
+	_ = f.db.DB.InTenant(context.Background(), schemaName, func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT count(*) FROM outbox`).Scan(&rows)
+	})
+	return n + rows
+}
+
+func TestRelayPublishesEveryEventInOrder(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.tenants(1, "rel")[0]
+	f.startRelay(t.Context(), relay.Config{})
+	var want []string
+	for i := range 20 {
+		p := f.create(s, fmt.Sprintf("SKU-%02d", i))
+		want = append(want, p.ID)
+	}
+	waitFor(t, 10*time.Second, "20 events on the stream", func() bool { return f.streamCount() == 20 })
+	got := f.streamEvents(s)
+	for i, ev := range got {
+		if ev.AggregateID != want[i] || ev.Type != events.ProductCreated || ev.Tenant != s || ev.Version != 1 {
+			t.Fatalf("event %d = %+v, want product.created of %s in write order", i, ev, want[i])
+		}
+		var p events.Product
+		if err := json.Unmarshal(ev.Payload, &p); err != nil || p.ID != want[i] {
+			t.Fatalf("event %d payload = %s", i, ev.Payload)
+		}
+	}
+	waitFor(t, 5*time.Second, "the outbox and markers to empty", func() bool { return f.pending(s) == 0 })
+}
+
+func TestRelayCrashBetweenPublishAndMarkPublishesOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.tenants(1, "crash")[0]
+	for i := range 10 {
+		f.create(s, fmt.Sprintf("C-%02d", i))
+	}
+	crashed := make(chan struct{})
+	ctx, crash := context.WithCancel(t.Context())
+	var once sync.Once
+	stop := f.startRelay(ctx, relay.Config{AfterPublish: func(string, int) {
+		once.Do(func() { crash(); close(crashed) })
+	}})
+	<-crashed
+	stop()
+	if f.pending(s) == 0 {
+		t.Fatal("the crashed relay marked its batch done")
+	}
+	if n := f.streamCount(); n != 10 {
+		t.Fatalf("after the crash the stream holds %d events, want the 10 published", n)
+	}
+	f.startRelay(t.Context(), relay.Config{})
+	waitFor(t, 10*time.Second, "the restarted relay to finish", func() bool { return f.pending(s) == 0 })
+	if n := f.streamCount(); n != 10 {
+		t.Fatalf("stream holds %d events, want each of the 10 exactly once", n)
+	}
+	// A consumer sees each once too.
+	seen := map[string]int{}
+	for _, ev := range f.streamEvents(s) {
+		seen[ev.ID]++
+	}
+	if len(seen) != 10 {
+		t.Fatalf("distinct events %d, want 10", len(seen))
+	}
+}
+
+func TestRelayDoesNotSkipOutOfOrderCommits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.tenants(1, "ooo")[0]
+	f.startRelay(t.Context(), relay.Config{})
+	ctx := context.Background()
+	insert := func(tx pgx.Tx, sku string) {
+		if err := postgres.SetSearchPath(ctx, tx, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO outbox (event_id, event_type, aggregate_id, aggregate_version, payload)
+			VALUES (gen_random_uuid(), 'product.created', gen_random_uuid(), 1, jsonb_build_object('sku', $1::text))`, sku); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx1, err := f.db.DB.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(tx1, "first") // takes the lower outbox id
+	tx2, err := f.db.DB.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(tx2, "second") // takes a higher id, commits first
+	if err := tx2.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the later id to be published", func() bool { return f.streamCount() == 1 })
+	if err := tx1.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the earlier id to be published too", func() bool { return f.streamCount() == 2 })
+	waitFor(t, 5*time.Second, "the outbox to empty", func() bool { return f.pending(s) == 0 })
+}
+
+func TestRelayCatchesUpAfterNATSOutage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.tenants(1, "outage")[0]
+	f.startRelay(t.Context(), relay.Config{PublishTimeout: time.Second})
+	f.create(s, "BEFORE")
+	waitFor(t, 10*time.Second, "the first event", func() bool { return f.streamCount() == 1 })
+
+	f.nats.Stop()
+	for i := range 15 {
+		f.create(s, fmt.Sprintf("DURING-%02d", i))
+	}
+	time.Sleep(1500 * time.Millisecond) // let the relay fail against the dead server
+	if f.pending(s) == 0 {
+		t.Fatal("events were marked done while NATS was down")
+	}
+	f.nats.Start(t)
+	f.create(s, "AFTER")
+	waitFor(t, 30*time.Second, "every event after NATS returned", func() bool {
+		return f.pending(s) == 0 && f.streamCount() == 17
+	})
+	if n := len(f.streamEvents(s)); n != 17 {
+		t.Fatalf("stream holds %d events, want 17", n)
+	}
+}
+
+func TestTwoRelaysLoseNothingAndKeepTenantOrder(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	tenants := f.tenants(5, "two")
+	f.startRelay(t.Context(), relay.Config{Workers: 2, Batch: 7})
+	f.startRelay(t.Context(), relay.Config{Workers: 2, Batch: 7})
+	const perTenant = 40
+	written := map[string][]string{} // tenant -> "id@version" in commit order
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range tenants {
+		wg.Go(func() {
+			var p domain.Product
+			for i := range perTenant {
+				var key string
+				if i%4 == 3 { // every fourth write updates the last product
+					name := fmt.Sprintf("renamed %d", i)
+					var err error
+					p, err = f.db.DB.UpdateProduct(context.Background(), s, p.ID, domain.ProductPatch{Name: &name}, nil, postgres.EventMeta{})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				} else {
+					p = f.create(s, fmt.Sprintf("T-%03d", i))
+				}
+				key = fmt.Sprintf("%s@%d", p.ID, p.Version)
+				mu.Lock()
+				written[s] = append(written[s], key)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	total := uint64(len(tenants) * perTenant)
+	waitFor(t, 30*time.Second, "every event", func() bool { return f.streamCount() >= total })
+	time.Sleep(300 * time.Millisecond) // a duplicate, if any, would land now
+	if n := f.streamCount(); n != total {
+		t.Fatalf("stream holds %d events, want %d exactly", n, total)
+	}
+	for _, s := range tenants {
+		got := f.streamEvents(s)
+		if len(got) != perTenant {
+			t.Fatalf("%s: %d events, want %d", s, len(got), perTenant)
+		}
+		for i, ev := range got {
+			if k := fmt.Sprintf("%s@%d", ev.AggregateID, ev.Version); k != written[s][i] {
+				t.Fatalf("%s: event %d is %s, want %s (write order)", s, i, k, written[s][i])
+			}
+		}
+	}
+}
+
+// latency writes n products in each active tenant, one at a time, and
+// returns the median time from commit to the event appearing on NATS.
+func (f *fixture) latency(active []string, n int) time.Duration {
+	f.t.Helper()
+	seen := make(chan string, 1024)
+	sub, err := f.nc.Subscribe("tenant.>", func(m *nats.Msg) {
+		var ev events.Envelope
+		if json.Unmarshal(m.Data, &ev) == nil {
+			seen <- ev.AggregateID
+		}
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	var lat []time.Duration
+	for i := range n {
+		for _, s := range active {
+			p := f.create(s, fmt.Sprintf("L-%s-%03d", s, i))
+			start := time.Now()
+			timeout := time.After(10 * time.Second)
+			for got := ""; got != p.ID; {
+				select {
+				case got = <-seen:
+				case <-timeout:
+					f.t.Fatalf("event of %s not published within 10s", p.ID)
+				}
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2]
+}
+
+// TestIdleTenantsDoNotSlowTheRelay compares commit-to-publish latency with 2
+// tenants in all against 2 active among 2,000.
+func TestIdleTenantsDoNotSlowTheRelay(t *testing.T) {
+	t.Parallel()
+	small := newFixture(t)
+	activeSmall := small.tenants(2, "few")
+	small.startRelay(t.Context(), relay.Config{})
+	base := small.latency(activeSmall, 20)
+
+	big := newFixture(t)
+	start := time.Now()
+	all := big.tenants(2000, "many")
+	t.Logf("created 2000 tenants in %s", time.Since(start).Round(time.Millisecond))
+	big.startRelay(t.Context(), relay.Config{})
+	withIdle := big.latency(all[:2], 20)
+
+	t.Logf("median commit-to-publish: %s with 2 tenants, %s with 2 active of 2000", base, withIdle)
+	// Generous: twice the small case plus scheduling noise on a busy machine.
+	if withIdle > 2*base+20*time.Millisecond {
+		t.Fatalf("2000 idle tenants slowed the relay: %s vs %s", withIdle, base)
+	}
+}
