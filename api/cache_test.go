@@ -88,8 +88,8 @@ func TestPaginationWalksEveryProductOnce(t *testing.T) {
 	const n = 23
 	for i := range n {
 		p := newProduct(fmt.Sprintf("P-%02d", i))
-		p["name"] = fmt.Sprintf("Item %d", i%5) // ties, broken by id
-		p["price"] = fmt.Sprintf("%d.%02d", i%7, i)
+		p["name"] = fmt.Sprintf("Item %d", i%5)               // ties, broken by id
+		p["price"] = fmt.Sprintf("%d.%02d", (i%7)*(i%7)*7, i) // 0 to 252: text order is not number order
 		p["stock"] = i % 4
 		if r := e.do(req{method: "POST", host: a.Host, path: base, token: a.StaffToken, body: p}); r.Code != http.StatusCreated {
 			t.Fatal(r.Code, string(r.Raw))

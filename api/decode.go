@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,7 +18,16 @@ var errBadJSON = echo.NewHTTPError(400, "request body is not valid JSON")
 // a field of the wrong type or an unknown field is a 422 naming the field;
 // an over-long body is a 413 (from the body limit).
 func decodeJSON(c echo.Context, v any) error {
-	dec := json.NewDecoder(c.Request().Body)
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	// The decoder takes a bare null too (leaving v alone): refuse it like
+	// every other value that is not an object.
+	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) > 0 && b[0] != '{' {
+		return errBadJSON
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)

@@ -43,6 +43,8 @@ var httpCodes = map[int]string{
 	http.StatusUnauthorized:          domain.EUNAUTHORIZED,
 	http.StatusForbidden:             domain.EFORBIDDEN,
 	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+	http.StatusUpgradeRequired:       "upgrade_required",
+	http.StatusServiceUnavailable:    domain.EUNAVAILABLE,
 }
 
 func (s *Server) handleError(err error, c echo.Context) {

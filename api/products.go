@@ -62,7 +62,7 @@ func ifMatch(c echo.Context) (*int64, error) {
 		return nil, nil
 	}
 	h = strings.TrimPrefix(h, "W/")
-	if v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(h, `"v`), `"`), 10, 64); err == nil && strings.HasPrefix(h, `"v`) {
+	if v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(h, `"v`), `"`), 10, 64); err == nil && h == etag(v) {
 		return &v, nil
 	}
 	return nil, &domain.Error{Code: domain.ECONFLICT, Message: "the product was changed by someone else",

@@ -46,6 +46,10 @@ type Config struct {
 	// body behind the tenant and authentication middleware: the ceiling of
 	// the cached-retrieve benchmark (bench/api). Never set it in production.
 	BenchCeiling bool
+	// WebDir is the folder of the built web client, served at / on the
+	// public domain and every tenant domain while it holds an index.html;
+	// default DefaultWebDir ("web/dist"), relative to the working directory.
+	WebDir string
 }
 
 // TenantResolver maps a normalized host to its active tenant.
@@ -159,6 +163,7 @@ func (s *Server) routes() {
 	s.platformRoutes()
 	s.echo.Group("/ws", s.tenantOnly, s.authenticated).GET("/notifications/", s.pushNotifications)
 	s.echo.GET("/api/openapi.json", s.openAPI) // every host: public and tenant domains
+	s.webRoutes()
 }
 
 // hostOf returns the request's host, lower-cased, without port or trailing dot.

@@ -59,12 +59,13 @@ func (p *ProductPatch) Validate(full bool) error {
 	}
 	if p.Name != nil {
 		*p.Name = strings.TrimSpace(*p.Name)
-		if n := utf8.RuneCountInString(*p.Name); n == 0 || n > 200 || !utf8.ValidString(*p.Name) {
-			d["name"] = "must be 1 to 200 characters"
+		// NUL is refused: PostgreSQL cannot store it in text (a 500, not a 422).
+		if n := utf8.RuneCountInString(*p.Name); n == 0 || n > 200 || !utf8.ValidString(*p.Name) || strings.ContainsRune(*p.Name, 0) {
+			d["name"] = "must be 1 to 200 characters, without NUL"
 		}
 	}
-	if p.Description != nil && (utf8.RuneCountInString(*p.Description) > 5000 || !utf8.ValidString(*p.Description)) {
-		d["description"] = "must be at most 5000 characters"
+	if p.Description != nil && (utf8.RuneCountInString(*p.Description) > 5000 || !utf8.ValidString(*p.Description) || strings.ContainsRune(*p.Description, 0)) {
+		d["description"] = "must be at most 5000 characters, without NUL"
 	}
 	if p.Price != nil {
 		if !priceRE.MatchString(*p.Price) {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Tenant states. A tenant is served only while active; provisioning and
@@ -74,7 +75,8 @@ func NormalizeDomain(d string) (string, error) {
 // ValidateTenantName checks a tenant's display name.
 func ValidateTenantName(name string) error {
 	n := len([]rune(strings.TrimSpace(name)))
-	if n == 0 || n > 200 {
+	// Invalid UTF-8 and NUL are refused: PostgreSQL cannot store them in text.
+	if n == 0 || n > 200 || !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
 		return &Error{Code: EINVALID, Message: "invalid tenant name",
 			Details: map[string]string{"name": "must be 1 to 200 characters"}}
 	}

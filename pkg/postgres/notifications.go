@@ -52,7 +52,7 @@ func (db *DB) ListNotifications(ctx context.Context, schemaName string, q Notifi
 	sql := `SELECT ` + notificationColumns + ` FROM notifications WHERE true`
 	args := []any{q.Limit + 1}
 	if q.UserID != "" {
-		if _, err := uuid.Parse(q.UserID); err != nil {
+		if _, err := parseUUID(q.UserID); err != nil {
 			return nil, "", &domain.Error{Code: domain.EINVALID, Message: "invalid user_id", Details: map[string]string{"user_id": "must be a user id"}}
 		}
 		args = append(args, q.UserID)

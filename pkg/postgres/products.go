@@ -75,14 +75,16 @@ func ValidateListParams(p *ListParams) (*cursor, error) {
 	}
 	bad := &domain.Error{Code: domain.EINVALID, Message: "invalid cursor", Details: map[string]string{"cursor": "is not a cursor of this list"}}
 	raw, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-	if err != nil || len(raw) > 1024 {
+	// 2048: the cursor of a 200-character name whose every character
+	// JSON escapes as \uXXXX (such as '<') is about 1.3 KB.
+	if err != nil || len(raw) > 2048 {
 		return nil, bad
 	}
 	var c cursor
 	if err := json.Unmarshal(raw, &c); err != nil || c.Ordering != p.Ordering {
 		return nil, bad
 	}
-	if _, err := uuid.Parse(c.ID); err != nil {
+	if _, err := parseUUID(c.ID); err != nil {
 		return nil, bad
 	}
 	if !validCursorValue(orderings[strings.TrimPrefix(p.Ordering, "-")], c.Value) {
@@ -94,16 +96,19 @@ func ValidateListParams(p *ListParams) (*cursor, error) {
 func validCursorValue(typ, v string) bool {
 	switch typ {
 	case "timestamptz":
-		_, err := time.Parse(time.RFC3339Nano, v)
-		return err == nil
+		// Only the form encodeCursor writes: time.Parse also takes a comma
+		// before the fraction, offsets past 15:59 and the year 0000, which
+		// PostgreSQL refuses.
+		t, err := time.Parse(time.RFC3339Nano, v)
+		return err == nil && t.Year() >= 1 && t.UTC().Format(time.RFC3339Nano) == v
 	case "numeric":
 		return priceLike(v)
 	case "integer":
 		var n int64
 		_, err := fmt.Sscanf(v, "%d", &n)
-		return err == nil && fmt.Sprint(n) == v
+		return err == nil && fmt.Sprint(n) == v && int64(int32(n)) == n // stock is an integer column
 	}
-	return len(v) <= 1024
+	return len(v) <= 1024 && !strings.ContainsRune(v, 0) // text cannot hold NUL
 }
 
 func priceLike(v string) bool {
@@ -115,7 +120,7 @@ func priceLike(v string) bool {
 			return false
 		}
 	}
-	return strings.Count(v, ".") <= 1
+	return strings.Count(v, ".") <= 1 && v != "." // "." alone is no numeric
 }
 
 func encodeCursor(ordering string, p domain.Product) string {
@@ -157,7 +162,9 @@ func (db *DB) ListProducts(ctx context.Context, schemaName string, p ListParams)
 		q += fmt.Sprintf(` WHERE (%s, id) %s ($2::%s, $3::uuid)`, col, cmp, orderings[col])
 		args = append(args, cur.Value, cur.ID)
 	}
-	q += fmt.Sprintf(` ORDER BY %s %s, id %s LIMIT $1`, col, dir, dir)
+	// Qualified: the select list renders price as text under the same name,
+	// and an unqualified ORDER BY would sort by that text.
+	q += fmt.Sprintf(` ORDER BY products.%s %s, products.id %s LIMIT $1`, col, dir, dir)
 
 	var out []domain.Product
 	err = db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
@@ -181,7 +188,7 @@ func (db *DB) ListProducts(ctx context.Context, schemaName string, p ListParams)
 
 // GetProduct returns one product. Errors: ENOTFOUND.
 func (db *DB) GetProduct(ctx context.Context, schemaName, id string) (domain.Product, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if _, err := parseUUID(id); err != nil {
 		return domain.Product{}, errProductNotFound
 	}
 	var p domain.Product
@@ -242,7 +249,7 @@ func (db *DB) CreateProduct(ctx context.Context, schemaName string, p domain.Pro
 // update happens only if the product is at that version. Errors: ENOTFOUND,
 // ECONFLICT for a stale version or a duplicate SKU.
 func (db *DB) UpdateProduct(ctx context.Context, schemaName, id string, p domain.ProductPatch, ifVersion *int64, meta EventMeta) (domain.Product, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if _, err := parseUUID(id); err != nil {
 		return domain.Product{}, errProductNotFound
 	}
 	var out domain.Product
@@ -277,7 +284,7 @@ func (db *DB) UpdateProduct(ctx context.Context, schemaName, id string, p domain
 // using external versions orders the delete after every update. Errors:
 // ENOTFOUND, ECONFLICT for a stale version.
 func (db *DB) DeleteProduct(ctx context.Context, schemaName, id string, ifVersion *int64, meta EventMeta) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if _, err := parseUUID(id); err != nil {
 		return errProductNotFound
 	}
 	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
@@ -322,6 +329,17 @@ func insertOutbox(ctx context.Context, tx pgx.Tx, eventType string, p domain.Pro
 		return fmt.Errorf("insert outbox: %w", err)
 	}
 	return nil
+}
+
+// parseUUID is uuid.Parse limited to what PostgreSQL's uuid input takes:
+// uuid.Parse also takes "urn:uuid:<uuid>" and any character on either side
+// of a UUID (not only braces), which the database refuses (a 500 where a
+// 404 or a 422 is due).
+func parseUUID(s string) (uuid.UUID, error) {
+	if len(s) == 36+9 || len(s) == 36+2 && (s[0] != '{' || s[37] != '}') {
+		return uuid.UUID{}, errors.New("postgres: not a UUID")
+	}
+	return uuid.Parse(s)
 }
 
 // newID returns a time-ordered UUID (v7), which keeps B-tree inserts local.

@@ -1,13 +1,13 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantworks/saas/pkg/domain"
@@ -40,7 +40,7 @@ func (db *DB) ListUsers(ctx context.Context, schemaName string, p UserListParams
 	args := []any{p.Limit + 1}
 	if p.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-		if err != nil || len(raw) == 0 || len(raw) > 254 || !utf8.Valid(raw) {
+		if err != nil || len(raw) == 0 || len(raw) > 254 || !utf8.Valid(raw) || bytes.IndexByte(raw, 0) >= 0 { // text cannot hold NUL
 			return nil, "", badCursor()
 		}
 		sql += ` WHERE email > $2`
@@ -69,7 +69,7 @@ func (db *DB) ListUsers(ctx context.Context, schemaName string, p UserListParams
 
 // GetUser returns one user of the tenant. Errors: ENOTFOUND.
 func (db *DB) GetUser(ctx context.Context, schemaName, id string) (domain.User, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if _, err := parseUUID(id); err != nil {
 		return domain.User{}, errUserNotFound
 	}
 	var u domain.User
@@ -95,7 +95,7 @@ type UserPatch struct {
 // UpdateUser applies p to a user and returns the user as committed.
 // Errors: ENOTFOUND.
 func (db *DB) UpdateUser(ctx context.Context, schemaName, id string, p UserPatch) (domain.User, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if _, err := parseUUID(id); err != nil {
 		return domain.User{}, errUserNotFound
 	}
 	var u domain.User
@@ -116,7 +116,7 @@ func (db *DB) UpdateUser(ctx context.Context, schemaName, id string, p UserPatch
 
 // SetUserPassword replaces a user's password hash. Errors: ENOTFOUND.
 func (db *DB) SetUserPassword(ctx context.Context, schemaName, id, passwordHash string) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if _, err := parseUUID(id); err != nil {
 		return errUserNotFound
 	}
 	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {

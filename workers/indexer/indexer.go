@@ -212,7 +212,9 @@ func OpOf(ev events.Envelope) (op search.Op, ok bool, err error) {
 }
 
 func checkTarget(ev events.Envelope, id string, version int64) error {
-	if _, err := uuid.Parse(id); err != nil {
+	// Only the form the database writes: Live looks the id up among
+	// p.id::text, and uuid.Parse also takes "{...}" and "urn:uuid:...".
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
 		return domain.Errorf(domain.EINVALID, "event %s: product id %q is not a UUID", ev.ID, id)
 	}
 	if ev.AggregateID != "" && ev.AggregateID != id {

@@ -148,7 +148,10 @@ func (n *Notifier) handle(ctx context.Context, ev events.Envelope) (bool, error)
 	if ev.Type != events.ProductCreated {
 		return false, nil
 	}
-	if _, err := uuid.Parse(ev.ID); err != nil {
+	// The relay writes ids as PostgreSQL does; uuid.Parse also takes forms
+	// the database refuses ("urn:uuid:...", any two characters around one),
+	// which would be retried to the dead-letter stream as if it were down.
+	if u, err := uuid.Parse(ev.ID); err != nil || u.String() != ev.ID {
 		return false, runner.Permanent(fmt.Errorf("notifier: event id %q is not a UUID", ev.ID))
 	}
 	if err := domain.ValidateSchemaName(ev.Tenant); err != nil {

@@ -1,0 +1,274 @@
+// Command relay measures the outbox relay's throughput: events pre-loaded in
+// the outboxes of several tenants, from relay start to every event
+// acknowledged by the stream, side by side with `nats bench` publishing the
+// same number of messages of the same size, in batches of the relay's size
+// with every ack awaited, against the same private nats-server.
+//
+//	go run ./bench/relay -tenants 10 -events 5000
+//
+// It needs the nats-server binary (scripts/services.sh installs it) and the
+// nats CLI (go install github.com/nats-io/natscli/nats@v0.3.0; later versions
+// need a newer server than the pinned 2.12.2) on PATH or
+// given with -nats-server and -nats-cli. It creates and drops its own
+// database and runs its own nats-server on a free loopback port.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/pkg/tenancy"
+	"github.com/tenantworks/saas/schema"
+	"github.com/tenantworks/saas/workers/relay"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	nTenants := flag.Int("tenants", 10, "tenants with pre-loaded outboxes")
+	perTenant := flag.Int("events", 5000, "events per tenant")
+	batch := flag.Int("batch", 500, "relay batch (events per transaction) and nats bench batch")
+	workers := flag.Int("workers", 4, "relay workers (tenants drained at once)")
+	natsServer := flag.String("nats-server", "", "nats-server binary (default: PATH, then /var/lib/saas-services/bin)")
+	natsCLI := flag.String("nats-cli", "nats", "nats CLI binary")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	srvBin, err := findNATSServer(*natsServer)
+	if err != nil {
+		return err
+	}
+	natsURL, stopNATS, err := startNATS(ctx, srvBin)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+
+	dbURL, dropDB, err := freshDatabase(ctx)
+	if err != nil {
+		return err
+	}
+	defer dropDB()
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	runner, err := schema.NewRunner(dbURL, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := runner.MigrateShared(ctx); err != nil {
+		return err
+	}
+	log := slog.New(slog.DiscardHandler)
+	mgr := tenancy.NewManager(db, runner, log)
+	var names []string
+	for i := range *nTenants {
+		s := fmt.Sprintf("relay%03d", i)
+		if _, err := mgr.Create(ctx, tenancy.CreateParams{Schema: s, Name: s, Domain: s + ".bench.localhost"}); err != nil {
+			return err
+		}
+		names = append(names, s)
+	}
+	// Pre-load: product-shaped payloads, one statement per tenant (so one
+	// outbox_pending marker each, as a burst of writes leaves many).
+	for _, s := range names {
+		err := db.InTenant(ctx, s, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO outbox (event_id, event_type, aggregate_id, aggregate_version, payload, request_id)
+				SELECT gen_random_uuid(), 'product.created', gen_random_uuid(), 1,
+				       jsonb_build_object('id', gen_random_uuid(), 'sku', 'SKU-' || g, 'name', 'Product number ' || g,
+				         'description', 'A product pre-loaded for the relay benchmark', 'price', '19.99', 'currency', 'EUR',
+				         'stock', 10, 'version', 1, 'created_at', now(), 'updated_at', now()),
+				       'bench-request-' || g
+				FROM generate_series(1, $1) g`, *perTenant)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	total := *nTenants * *perTenant
+	var size int
+	if err := db.InTenant(ctx, names[0], func(tx pgx.Tx) error {
+		// The published envelope is the payload plus about 250 bytes of fields.
+		return tx.QueryRow(ctx, `SELECT avg(length(payload::text))::int + 250 FROM outbox`).Scan(&size)
+	}); err != nil {
+		return err
+	}
+
+	nc, err := events.Connect(natsURL, "bench-relay")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if err := events.EnsureStreams(ctx, js, events.StreamConfig{}); err != nil {
+		return err
+	}
+	stream, err := js.Stream(ctx, events.StreamName)
+	if err != nil {
+		return err
+	}
+
+	rctx, stopRelay := context.WithCancel(ctx)
+	defer stopRelay()
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Go(func() {
+		_ = relay.New(relay.Config{DatabaseURL: dbURL, Batch: *batch, Workers: *workers}, db, js, log).Run(rctx)
+	})
+	for {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs >= uint64(total) {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("relay published %d of %d before the deadline", info.State.Msgs, total)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	relayDur := time.Since(start)
+	stopRelay()
+	wg.Wait()
+	relayRate := float64(total) / relayDur.Seconds()
+
+	// nats bench: the same count, size and batch, acks awaited per batch,
+	// into a stream of its own on the same server.
+	out, err := exec.CommandContext(ctx, *natsCLI, "bench", "js", "pub", "async", "bench.relay", "--dedup",
+		"--server", natsURL, "--msgs", strconv.Itoa(total), "--size", strconv.Itoa(size),
+		"--batch", strconv.Itoa(*batch), "--clients", "1", "--create", "--storage", "file",
+		"--stream", "BENCH", "--purge", "--no-progress").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("nats bench: %w\n%s", err, out)
+	}
+	benchRate, err := parseRate(string(out))
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+
+	fmt.Printf("| what | events | size | batch | time | events/s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Printf("| relay, outbox to acknowledged in the stream (%d tenants, %d workers) | %d | ~%d B | %d | %s | %.0f |\n",
+		*nTenants, *workers, total, size, *batch, relayDur.Round(time.Millisecond), relayRate)
+	fmt.Printf("| `nats bench js pub async --dedup`, same server | %d | %d B | %d | | %.0f |\n", total, size, *batch, benchRate)
+	fmt.Printf("| **ratio relay / nats bench** | | | | | **%.2f** |\n", relayRate/benchRate)
+	return nil
+}
+
+var rateRE = regexp.MustCompile(`([\d,]+(?:\.\d+)?) msgs/sec`)
+
+func parseRate(out string) (float64, error) {
+	m := rateRE.FindAllStringSubmatch(out, -1)
+	if len(m) == 0 {
+		return 0, errors.New("no msgs/sec in nats bench output")
+	}
+	// The summary (last) line is the aggregate.
+	return strconv.ParseFloat(strings.ReplaceAll(m[len(m)-1][1], ",", ""), 64)
+}
+
+func findNATSServer(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p, nil
+	}
+	dir := os.Getenv("SERVICES_DIR")
+	if dir == "" {
+		dir = "/var/lib/saas-services"
+	}
+	p := filepath.Join(dir, "bin", "nats-server")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("nats-server not found: run scripts/services.sh up or pass -nats-server")
+	}
+	return p, nil
+}
+
+func startNATS(ctx context.Context, bin string) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir, err := os.MkdirTemp("", "bench-relay-nats")
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "-js", "-sd", dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = os.RemoveAll(dir)
+	}
+	u := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return u, stop, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return "", nil, errors.New("nats-server did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freshDatabase(ctx context.Context) (string, func(), error) {
+	base := os.Getenv("DATABASE_URL")
+	if base == "" {
+		base = "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable"
+	}
+	name := "bench_relay_" + strings.ToLower(rand.Text()[:8])
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		admin.Close(ctx)
+		return "", nil, err
+	}
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	drop := func() {
+		c := context.Background()
+		_, _ = admin.Exec(c, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		admin.Close(c)
+	}
+	return u.String(), drop, nil
+}

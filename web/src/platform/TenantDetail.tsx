@@ -1,0 +1,232 @@
+import { useState, type FormEvent } from 'react';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link, useNavigate, useParams } from 'react-router';
+import { ApiError, formErrors } from '../api/errors';
+import type { Domain, Page, Tenant } from '../api/types';
+import { useApi } from '../auth';
+import { ConfirmDialog, ErrorLine, Field, Loading, Notice } from '../components/ui';
+import { formatDateTime } from '../format';
+import { StateTag, tenantKeys, tenantURL } from './Tenants';
+
+/** TenantDetail shows one tenant: rename it, manage its domains, delete it. */
+export function TenantDetail() {
+  const { schema = '' } = useParams();
+  const api = useApi();
+  const q = useQuery({
+    queryKey: tenantKeys.item(schema),
+    queryFn: ({ signal }) => api.get<Tenant>(`/api/platform/tenants/${encodeURIComponent(schema)}/`, { signal }),
+  });
+  if (q.isPending) return <div className="page"><Loading label="Loading tenant…" /></div>;
+  if (q.isError) {
+    const gone = q.error instanceof ApiError && q.error.status === 404;
+    return (
+      <div className="page">
+        <h1 className="mono">{schema}</h1>
+        <ErrorLine message={gone ? 'There is no tenant with this schema (any more).' : undefined} error={gone ? undefined : q.error} />
+        <Link to="/" className="btn">Back to tenants</Link>
+      </div>
+    );
+  }
+  return <TenantView tenant={q.data} />;
+}
+
+function useTenantUpdate() {
+  const qc = useQueryClient();
+  return (t: Tenant) => {
+    qc.setQueryData(tenantKeys.item(t.schema), t);
+    qc.setQueryData<Page<Tenant>>(tenantKeys.list, (old) => (old ? { ...old, results: old.results.map((x) => (x.schema === t.schema ? t : x)) } : old));
+  };
+}
+
+function TenantView({ tenant }: { tenant: Tenant }) {
+  const api = useApi();
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  const update = useTenantUpdate();
+  const [confirming, setConfirming] = useState(false);
+  const [typed, setTyped] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [deleteError, setDeleteError] = useState<unknown>(null);
+
+  const remove = async () => {
+    setBusy(true);
+    setDeleteError(null);
+    try {
+      await api.send<void>('DELETE', `/api/platform/tenants/${tenant.schema}/`);
+      qc.setQueryData<Page<Tenant>>(tenantKeys.list, (old) => (old ? { ...old, results: old.results.filter((x) => x.schema !== tenant.schema) } : old));
+      qc.removeQueries({ queryKey: tenantKeys.item(tenant.schema) });
+      void qc.invalidateQueries({ queryKey: tenantKeys.list });
+      navigate('/', { state: { flash: `Deleted ${tenant.schema}, with its schema, search index and cached data.` } });
+    } catch (err) {
+      setDeleteError(err);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="page page-narrow">
+      <p className="crumbs">
+        <Link to="/">Tenants</Link> /
+      </p>
+      <h1>
+        {tenant.name} <StateTag state={tenant.state} />
+      </h1>
+      <p className="muted">
+        Schema <span className="mono">{tenant.schema}</span> · migrations at version {tenant.schema_version} · created {formatDateTime(tenant.created_at)}
+      </p>
+      <Rename tenant={tenant} onSaved={update} />
+      <Domains tenant={tenant} onChanged={update} />
+      <section className="card danger-zone">
+        <h2>Delete this tenant</h2>
+        <p>Its domains stop answering at once; its schema (users, products, notifications), search index and cached data are dropped. This cannot be undone.</p>
+        <div className="actions">
+          <button
+            type="button"
+            className="btn btn-danger"
+            onClick={() => {
+              setTyped('');
+              setDeleteError(null);
+              setConfirming(true);
+            }}
+          >
+            Delete tenant…
+          </button>
+        </div>
+      </section>
+      <ConfirmDialog
+        open={confirming}
+        title={`Delete ${tenant.name}?`}
+        confirmLabel="Delete tenant"
+        confirmText={tenant.schema}
+        typed={typed}
+        onTyped={setTyped}
+        busy={busy}
+        error={deleteError}
+        onConfirm={remove}
+        onCancel={() => setConfirming(false)}
+      >
+        <p>
+          Everything of <strong>{tenant.name}</strong> goes: schema <span className="mono">{tenant.schema}</span>, its users and data, and{' '}
+          {tenant.domains.length === 1 ? 'its domain' : `its ${tenant.domains.length} domains`}.
+        </p>
+      </ConfirmDialog>
+    </div>
+  );
+}
+
+function Rename({ tenant, onSaved }: { tenant: Tenant; onSaved: (t: Tenant) => void }) {
+  const api = useApi();
+  const [name, setName] = useState(tenant.name);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState(false);
+  const errs = formErrors(error, ['name']);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setDone(false);
+    try {
+      const t = await api.send<Tenant>('PATCH', `/api/platform/tenants/${tenant.schema}/`, { name });
+      onSaved(t);
+      setDone(true);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="card form inline-form" onSubmit={submit} noValidate aria-label="Rename">
+      <Field label="Display name" name="name" value={name} onChange={(e) => setName(e.target.value)} error={errs.fields.name} autoComplete="off" />
+      <button type="submit" className="btn" disabled={busy || name === tenant.name}>
+        {busy ? 'Saving…' : 'Rename'}
+      </button>
+      <ErrorLine message={errs.form} />
+      {done ? <p className="small success-text" role="status">Saved.</p> : null}
+    </form>
+  );
+}
+
+function Domains({ tenant, onChanged }: { tenant: Tenant; onChanged: (t: Tenant) => void }) {
+  const api = useApi();
+  const qc = useQueryClient();
+  const [domain, setDomain] = useState('');
+  const [primary, setPrimary] = useState(false);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<{ on: string; err: unknown } | null>(null);
+  const errs = formErrors(error?.on === '+' ? error.err : null, ['domain', 'is_primary'], { is_primary: 'Primary' });
+
+  const refresh = async () => {
+    const t = await api.get<Tenant>(`/api/platform/tenants/${tenant.schema}/`);
+    onChanged(t);
+    void qc.invalidateQueries({ queryKey: tenantKeys.list });
+  };
+  const run = async (on: string, f: () => Promise<unknown>) => {
+    setBusy(on);
+    setError(null);
+    try {
+      await f();
+      await refresh();
+      return true;
+    } catch (err) {
+      setError({ on, err });
+      return false;
+    } finally {
+      setBusy(null);
+    }
+  };
+  const add = async (e: FormEvent) => {
+    e.preventDefault();
+    const ok = await run('+', () => api.send<Domain>('POST', `/api/platform/tenants/${tenant.schema}/domains/`, { domain, is_primary: primary }));
+    if (ok) {
+      setDomain('');
+      setPrimary(false);
+    }
+  };
+  const path = (d: string) => `/api/platform/tenants/${tenant.schema}/domains/${encodeURIComponent(d)}/`;
+
+  return (
+    <section className="card">
+      <h2>Domains</h2>
+      <ul className="domain-list" data-testid="domains">
+        {tenant.domains.map((d) => (
+          <li key={d.domain} data-domain={d.domain}>
+            <div className="domain-main">
+              <a href={tenantURL(d.domain)} target="_blank" rel="noreferrer" className="mono">
+                {d.domain}
+              </a>
+              {d.is_primary ? <span className="tag">primary</span> : null}
+            </div>
+            <div className="domain-actions">
+              {!d.is_primary ? (
+                <>
+                  <button type="button" className="btn btn-small" disabled={busy !== null} onClick={() => run(d.domain, () => api.send('PATCH', path(d.domain), { is_primary: true }))}>
+                    Make primary
+                  </button>
+                  <button type="button" className="btn btn-small btn-danger-quiet" disabled={busy !== null} onClick={() => run(d.domain, () => api.send('DELETE', path(d.domain)))}>
+                    Remove
+                  </button>
+                </>
+              ) : (
+                <span className="muted small">Make another domain primary to remove this one.</span>
+              )}
+            </div>
+            {error?.on === d.domain ? <ErrorLine error={error.err} /> : null}
+          </li>
+        ))}
+      </ul>
+      <form className="inline-form" onSubmit={add} noValidate aria-label="Add a domain">
+        <Field label="New domain" name="domain" value={domain} onChange={(e) => setDomain(e.target.value)} error={errs.fields.domain} autoComplete="off" spellCheck={false} placeholder={`${tenant.schema.replace(/_/g, '-')}-2.${location.hostname}`} />
+        <label className="check">
+          <input type="checkbox" checked={primary} onChange={(e) => setPrimary(e.target.checked)} /> Make it primary
+        </label>
+        <button type="submit" className="btn" disabled={busy !== null}>
+          {busy === '+' ? 'Adding…' : 'Add domain'}
+        </button>
+      </form>
+      <ErrorLine message={errs.form} />
+      {tenant.state !== 'active' ? <Notice kind="warning">Domains can only change while the tenant is active.</Notice> : null}
+    </section>
+  );
+}
