@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -80,6 +82,10 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	nc, err := a.nats()
 	if err != nil {
 		return err
+	}
+	if js, err := jetstream.New(nc); err == nil {
+		// Once per process: a second server in one process (tests) keeps the first.
+		_ = prometheus.Register(newPipelineCollector(db, js, a.log))
 	}
 	es, err := search.New(search.Config{URL: a.cfg.ElasticsearchURL, IndexPrefix: a.cfg.ElasticsearchIndexPrefix})
 	if err != nil {

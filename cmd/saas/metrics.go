@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/postgres"
+)
+
+// pipelineCollector reports, at scrape time, the outbox backlog (the ten
+// tenants with the most pending writes, and the age of the oldest) and each
+// worker role's consumer lag. It reads public.outbox_pending and the
+// consumers' info: cheap whatever the number of tenants.
+type pipelineCollector struct {
+	db  *postgres.DB
+	js  jetstream.JetStream
+	log *slog.Logger
+
+	backlog, oldest, lag, ackPending *prometheus.Desc
+}
+
+func newPipelineCollector(db *postgres.DB, js jetstream.JetStream, log *slog.Logger) *pipelineCollector {
+	return &pipelineCollector{
+		db: db, js: js, log: log,
+		backlog: prometheus.NewDesc("saas_outbox_backlog", "Pending outbox writes of the tenants with the most (top 10).", []string{"tenant"}, nil),
+		oldest:  prometheus.NewDesc("saas_outbox_oldest_pending_seconds", "Age of the oldest pending outbox write, 0 when none.", nil, nil),
+		lag:     prometheus.NewDesc("saas_consumer_pending", "Events on the stream not yet delivered to a worker role.", []string{"consumer"}, nil),
+		ackPending: prometheus.NewDesc("saas_consumer_ack_pending", "Events delivered to a worker role and not yet acknowledged.",
+			[]string{"consumer"}, nil),
+	}
+}
+
+func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- p.backlog
+	ch <- p.oldest
+	ch <- p.lag
+	ch <- p.ackPending
+}
+
+func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rows, err := p.db.Pool.Query(ctx, `SELECT schema_name, count(*) FROM public.outbox_pending
+		GROUP BY schema_name ORDER BY count(*) DESC LIMIT 10`)
+	if err == nil {
+		type top struct {
+			s string
+			n int64
+		}
+		var ts []top
+		ts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (top, error) {
+			var t top
+			return t, r.Scan(&t.s, &t.n)
+		})
+		for _, t := range ts {
+			ch <- prometheus.MustNewConstMetric(p.backlog, prometheus.GaugeValue, float64(t.n), t.s)
+		}
+	}
+	var age float64
+	if err == nil {
+		err = p.db.Pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM public.outbox_pending`).Scan(&age)
+		ch <- prometheus.MustNewConstMetric(p.oldest, prometheus.GaugeValue, age)
+	}
+	if err != nil {
+		p.log.WarnContext(ctx, "outbox backlog metrics", slog.Any("error", err))
+	}
+	for _, name := range []string{events.ConsumerIndexer, events.ConsumerCache, events.ConsumerNotifier} {
+		c, err := p.js.Consumer(ctx, events.StreamName, name)
+		if err != nil {
+			continue // not created yet: no role of that kind has run
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(p.lag, prometheus.GaugeValue, float64(info.NumPending), name)
+		ch <- prometheus.MustNewConstMetric(p.ackPending, prometheus.GaugeValue, float64(info.NumAckPending), name)
+	}
+}
