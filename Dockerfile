@@ -21,11 +21,21 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /saas ./cmd/saas
 
+# ---- web client ------------------------------------------------------------
+FROM node:20 AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 # ---- runtime stage ---------------------------------------------------------
 # distroless/static: CA certificates, tzdata and /etc/passwd only; no shell.
 # The :nonroot tag runs as uid/gid 65532.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /saas /saas
+COPY --from=web /web/dist /web
+ENV WEB_DIR=/web
 USER nonroot:nonroot
 # The API's default HTTP_ADDR is :8080.
 EXPOSE 8080
