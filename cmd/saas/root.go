@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/config"
 	"github.com/tenantworks/saas/pkg/observability"
 	"github.com/tenantworks/saas/pkg/postgres"
@@ -75,8 +76,13 @@ func (a *app) manager(ctx context.Context) (*tenancy.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The search index is part of a tenant: created with it, dropped with it.
-	m := tenancy.NewManager(db, runner, a.log, search.NewHook(es))
+	rdb, err := a.redis()
+	if err != nil {
+		return nil, err
+	}
+	// The search index is part of a tenant: created with it, dropped with
+	// it; its cache keys go with it too.
+	m := tenancy.NewManager(db, runner, a.log, cache.Hook{Client: rdb}, search.NewHook(es))
 	m.OnChange(a.announceTenancyChange)
 	return m, nil
 }
