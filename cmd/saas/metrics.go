@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,16 +19,32 @@ import (
 // worker role's consumer lag. It reads public.outbox_pending and the
 // consumers' info: cheap whatever the number of tenants.
 type pipelineCollector struct {
-	db  *postgres.DB
-	js  jetstream.JetStream
-	log *slog.Logger
+	src atomic.Pointer[pipelineSources]
 
 	backlog, oldest, lag, ackPending *prometheus.Desc
 }
 
-func newPipelineCollector(db *postgres.DB, js jetstream.JetStream, log *slog.Logger) *pipelineCollector {
+type pipelineSources struct {
+	db  *postgres.DB
+	js  jetstream.JetStream
+	log *slog.Logger
+}
+
+// pipelineMetrics is registered once per process; each API server points it
+// at its own database and stream (tests start several in one process).
+var pipelineMetrics = func() *pipelineCollector {
+	c := newPipelineCollector()
+	prometheus.MustRegister(c)
+	return c
+}()
+
+// use makes the collector read db and js.
+func (p *pipelineCollector) use(db *postgres.DB, js jetstream.JetStream, log *slog.Logger) {
+	p.src.Store(&pipelineSources{db: db, js: js, log: log})
+}
+
+func newPipelineCollector() *pipelineCollector {
 	return &pipelineCollector{
-		db: db, js: js, log: log,
 		backlog: prometheus.NewDesc("saas_outbox_backlog", "Pending outbox writes of the tenants with the most (top 10).", []string{"tenant"}, nil),
 		oldest:  prometheus.NewDesc("saas_outbox_oldest_pending_seconds", "Age of the oldest pending outbox write, 0 when none.", nil, nil),
 		lag:     prometheus.NewDesc("saas_consumer_pending", "Events on the stream not yet delivered to a worker role.", []string{"consumer"}, nil),
@@ -44,9 +61,13 @@ func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
+	src := p.src.Load()
+	if src == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	rows, err := p.db.Pool.Query(ctx, `SELECT schema_name, count(*) FROM public.outbox_pending
+	rows, err := src.db.Pool.Query(ctx, `SELECT schema_name, count(*) FROM public.outbox_pending
 		GROUP BY schema_name ORDER BY count(*) DESC LIMIT 10`)
 	if err == nil {
 		type top struct {
@@ -64,14 +85,14 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	var age float64
 	if err == nil {
-		err = p.db.Pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM public.outbox_pending`).Scan(&age)
+		err = src.db.Pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM public.outbox_pending`).Scan(&age)
 		ch <- prometheus.MustNewConstMetric(p.oldest, prometheus.GaugeValue, age)
 	}
 	if err != nil {
-		p.log.WarnContext(ctx, "outbox backlog metrics", slog.Any("error", err))
+		src.log.WarnContext(ctx, "outbox backlog metrics", slog.Any("error", err))
 	}
 	for _, name := range []string{events.ConsumerIndexer, events.ConsumerCache, events.ConsumerNotifier} {
-		c, err := p.js.Consumer(ctx, events.StreamName, name)
+		c, err := src.js.Consumer(ctx, events.StreamName, name)
 		if err != nil {
 			continue // not created yet: no role of that kind has run
 		}

@@ -152,6 +152,8 @@ Configuration comes from the environment (see .env.example).`,
 		newPushCmd(a),
 		newWorkerCmd(a),
 		newReindexCmd(a),
+		newRelayCmd(a),
+		newDLQCmd(a),
 	)
 	return root, a
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -84,8 +83,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	if js, err := jetstream.New(nc); err == nil {
-		// Once per process: a second server in one process (tests) keeps the first.
-		_ = prometheus.Register(newPipelineCollector(db, js, a.log))
+		pipelineMetrics.use(db, js, a.log)
 	}
 	es, err := search.New(search.Config{URL: a.cfg.ElasticsearchURL, IndexPrefix: a.cfg.ElasticsearchIndexPrefix})
 	if err != nil {

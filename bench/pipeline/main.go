@@ -1,0 +1,178 @@
+// Command pipeline measures the event pipeline end to end on one fresh
+// stack: a product written through the API, to its live notification on a
+// staff user's WebSocket and to the first search that finds it; then the
+// indexer's throughput on a 10,000-product backlog.
+//
+//	go tool task bench:pipeline            # = go run ./bench/pipeline
+//	go run ./bench/pipeline -rate 200 -duration 20s -backlog 10000
+//
+// It builds ./cmd/saas, makes a fresh database (dropped at the end), runs a
+// private nats-server (the nats-server binary, as bench/relay does; killed
+// at the end), uses a random ELASTICSEARCH_INDEX_PREFIX (its indices deleted
+// at the end) and Redis db -redis-db (13; must be empty, FLUSHDB at the
+// end). Everything listens on loopback; the whole run is bounded by
+// -timeout and stops by itself.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	rate           float64
+	duration       time.Duration
+	warmup         time.Duration
+	drain          time.Duration
+	poll           time.Duration
+	maxInflight    int
+	backlog        int
+	backlogWorkers int
+	redisDB        int
+	natsServer     string
+	timeout        time.Duration
+	buildOverlay   string
+}
+
+func main() {
+	var o options
+	flag.Float64Var(&o.rate, "rate", 200, "product writes per second (part 1)")
+	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measured window of paced writes (part 1)")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "paced writes before the measured window, not counted")
+	flag.DurationVar(&o.drain, "drain", 15*time.Second, "after the last write, longest wait for the last notifications and searches")
+	flag.DurationVar(&o.poll, "poll", 10*time.Millisecond, "search poller interval")
+	flag.IntVar(&o.maxInflight, "max-inflight", 64, "most writes in flight; a write due when they are all busy is skipped and counted")
+	flag.IntVar(&o.backlog, "backlog", 10000, "products in the indexer backlog (part 2)")
+	flag.IntVar(&o.backlogWorkers, "backlog-workers", 8, "goroutines writing the backlog")
+	flag.IntVar(&o.redisDB, "redis-db", 13, "Redis db number for the stack (must be empty; flushed at the end)")
+	flag.StringVar(&o.natsServer, "nats-server", "", "nats-server binary (default: PATH, then $SERVICES_DIR/bin)")
+	flag.StringVar(&o.buildOverlay, "build-overlay", "", "go build -overlay file for the saas binary (try a change without editing the tree; default none)")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on the whole run")
+	flag.Parse()
+	if o.rate <= 0 || o.duration <= 0 || o.backlog <= 0 || o.backlogWorkers <= 0 || o.maxInflight <= 0 || o.poll <= 0 {
+		fmt.Fprintln(os.Stderr, "error: -rate, -duration, -backlog, -backlog-workers, -max-inflight and -poll must be positive")
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func run(o options) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+
+	loadStart := loadavg()
+	logf("load average at start: %s", loadStart)
+	logf("building saas, creating the database, tenants and private nats-server")
+	s, err := setup(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer s.cleanup()
+
+	refresh, err := s.refreshInterval(ctx, s.live.schema)
+	if err != nil {
+		return fmt.Errorf("refresh interval: %w", err)
+	}
+
+	// Part 1: saas dev, every role in one process.
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	base := "http://" + addr
+	dev, err := s.startSaas([]string{"dev"}, "HTTP_ADDR="+addr)
+	if err != nil {
+		return err
+	}
+	if err := dev.waitHealthy(ctx, base, 60*time.Second); err != nil {
+		return err
+	}
+	logf("saas dev up; part 1: %.0f writes/s for %s after %s warm-up", o.rate, o.duration, o.warmup)
+	lat, err := runLatency(ctx, s, base, o)
+	if err != nil {
+		return err
+	}
+	if err := dev.exited(); err != nil {
+		return err
+	}
+	dev.stop()
+
+	logf("part 2: %d products into the backlog tenant, then the relay alone, then saas worker indexer alone", o.backlog)
+	bl, err := runBacklog(ctx, s, o)
+	if err != nil {
+		return err
+	}
+	loadEnd := loadavg()
+
+	report(os.Stdout, o, refresh, lat, bl, loadStart, loadEnd)
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
+}
+
+func report(w *os.File, o options, refresh string, lat latencyResult, bl backlogResult, loadStart, loadEnd string) {
+	refreshDur, err := time.ParseDuration(strings.Fields(refresh)[0])
+	if err != nil {
+		refreshDur = time.Second
+	}
+	searchTarget := refreshDur + 100*time.Millisecond
+	fmt.Fprintf(w, "\nbench/pipeline: %s, GOMAXPROCS %d, load average %s at start, %s at the end\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), loadStart, loadEnd)
+	if o.buildOverlay != "" {
+		fmt.Fprintf(w, "saas built with -overlay %s (not the tree as it is)\n", o.buildOverlay)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Part 1: `saas dev`, %.0f writes/s offered for %s (after %s warm-up): %d products measured (%.1f/s achieved), %d write errors, %d writes skipped (%d already in flight), %d WebSocket messages; index refresh_interval %s; %d searches (p50 %s)\n\n",
+		o.rate, o.duration, o.warmup, lat.measured, lat.writeRate, lat.errors, lat.skipped, o.maxInflight, lat.wsMessages, refresh, lat.searches, ms(pct(lat.searchTime, 0.5)))
+	fmt.Fprintf(w, "| measurement | n | missing | p50 | p99 | max | target | |\n| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
+	fmt.Fprintf(w, "| write: `POST /api/catalog/products/` until its 201 (t0) | %d | | %s | %s | %s | | |\n",
+		len(lat.post), ms(pct(lat.post, 0.5)), ms(pct(lat.post, 0.99)), ms(pct(lat.post, 1)))
+	noteP99 := pct(lat.note, 0.99)
+	fmt.Fprintf(w, "| notification: WebSocket message with data.product_id, after t0 | %d | %d | %s | %s | %s | p99 < 50 ms | %s |\n",
+		len(lat.note), lat.noteMissing, ms(pct(lat.note, 0.5)), ms(noteP99), ms(pct(lat.note, 1)), met(noteP99 < 50*time.Millisecond && lat.noteMissing == 0))
+	searchP99 := pct(lat.search, 0.99)
+	fmt.Fprintf(w, "| searchable: first `_search` (ids, every %s) that finds it, after t0 | %d | %d | %s | %s | %s | p99 < %s | %s |\n",
+		o.poll, len(lat.search), lat.searchMissing, ms(pct(lat.search, 0.5)), ms(searchP99), ms(pct(lat.search, 1)),
+		ms(searchTarget), met(searchP99 < searchTarget && lat.searchMissing == 0))
+	if lat.negativeNote > 0 {
+		fmt.Fprintf(w, "\n(%d notifications arrived before their 201 was read: counted as negative latencies.)\n", lat.negativeNote)
+	}
+	fmt.Fprintf(w, "\nPart 2: indexer backlog of %d products in one tenant (written in %s with postgres.DB.CreateProduct, %d goroutines; the relay alone (in process: `saas relay` is not registered) put them in the stream in %s; the indexer consumer had %d pending)\n\n",
+		bl.n, bl.insertTime.Round(time.Millisecond), o.backlogWorkers, bl.relayTime.Round(time.Millisecond), bl.pendingAtStart)
+	fmt.Fprintf(w, "| measurement | documents | time | documents/s |\n| --- | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "| `saas worker indexer` alone: process start to `_count` = %d after `_refresh` | %d | %s | %.0f |\n",
+		bl.n, bl.n, bl.searchableTime.Round(time.Millisecond), bl.docsPerSecond)
+	fmt.Fprintf(w, "| same, process start to every event acknowledged (consumer `indexer`) | %d | %s | %.0f |\n",
+		bl.n, bl.ackedTime.Round(time.Millisecond), bl.docsPerSecondAcks)
+}
