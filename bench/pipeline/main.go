@@ -168,7 +168,7 @@ func report(w *os.File, o options, refresh string, lat latencyResult, bl backlog
 	if lat.negativeNote > 0 {
 		fmt.Fprintf(w, "\n(%d notifications arrived before their 201 was read: counted as negative latencies.)\n", lat.negativeNote)
 	}
-	fmt.Fprintf(w, "\nPart 2: indexer backlog of %d products in one tenant (written in %s with postgres.DB.CreateProduct, %d goroutines; the relay alone (in process: `saas relay` is not registered) put them in the stream in %s; the indexer consumer had %d pending)\n\n",
+	fmt.Fprintf(w, "\nPart 2: indexer backlog of %d products in one tenant (written in %s with postgres.DB.CreateProduct, %d goroutines; the relay alone (run in the bench process) put them in the stream in %s; the indexer consumer had %d pending)\n\n",
 		bl.n, bl.insertTime.Round(time.Millisecond), o.backlogWorkers, bl.relayTime.Round(time.Millisecond), bl.pendingAtStart)
 	fmt.Fprintf(w, "| measurement | documents | time | documents/s |\n| --- | ---: | ---: | ---: |\n")
 	fmt.Fprintf(w, "| `saas worker indexer` alone: process start to `_count` = %d after `_refresh` | %d | %s | %.0f |\n",
