@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -202,23 +201,5 @@ func (s *Server) adminSetPassword(c echo.Context) error {
 // adminListProducts lists products straight from the database, bypassing
 // the cache, in the catalog list's shape and parameters.
 func (s *Server) adminListProducts(c echo.Context) error {
-	limit, err := pageLimit(c)
-	if err != nil {
-		return err
-	}
-	p := postgres.ListParams{Limit: limit, Ordering: c.QueryParam("ordering"), Cursor: c.QueryParam("cursor")}
-	ps, next, err := s.deps.DB.ListProducts(c.Request().Context(), tenantOf(c).Schema, p)
-	if err != nil {
-		return err
-	}
-	out := listResponse[productResponse]{Results: make([]productResponse, len(ps))}
-	for i, x := range ps {
-		out.Results[i] = toProductResponse(x)
-	}
-	keep := url.Values{}
-	if p.Ordering != "" {
-		keep.Set("ordering", p.Ordering)
-	}
-	out.Next = nextURL(c, keep, limit, next)
-	return c.JSON(http.StatusOK, out)
+	return s.listProductsFrom(c, s.deps.DB) // straight from the database, uncached
 }

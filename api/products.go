@@ -74,16 +74,17 @@ func meta(c echo.Context) postgres.EventMeta {
 }
 
 func (s *Server) listProducts(c echo.Context) error {
-	q := c.QueryParams()
-	p := postgres.ListParams{Limit: 20, Ordering: q.Get("ordering"), Cursor: q.Get("cursor")}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil {
-			return &domain.Error{Code: domain.EINVALID, Message: "invalid limit", Details: map[string]string{"limit": "must be from 1 to 100"}}
-		}
-		p.Limit = n
+	return s.listProductsFrom(c, s.deps.Products)
+}
+
+// listProductsFrom answers a product list page read from r.
+func (s *Server) listProductsFrom(c echo.Context, r ProductReader) error {
+	limit, err := pageLimit(c)
+	if err != nil {
+		return err
 	}
-	ps, next, err := s.deps.Products.ListProducts(c.Request().Context(), tenantOf(c).Schema, p)
+	p := postgres.ListParams{Limit: limit, Ordering: c.QueryParam("ordering"), Cursor: c.QueryParam("cursor")}
+	ps, next, err := r.ListProducts(c.Request().Context(), tenantOf(c).Schema, p)
 	if err != nil {
 		return err
 	}
@@ -91,14 +92,11 @@ func (s *Server) listProducts(c echo.Context) error {
 	for i, x := range ps {
 		out.Results[i] = toProductResponse(x)
 	}
-	if next != "" {
-		v := url.Values{"limit": {strconv.Itoa(p.Limit)}, "cursor": {next}}
-		if p.Ordering != "" {
-			v.Set("ordering", p.Ordering)
-		}
-		u := c.Scheme() + "://" + c.Request().Host + c.Request().URL.Path + "?" + v.Encode()
-		out.Next = &u
+	keep := url.Values{}
+	if p.Ordering != "" {
+		keep.Set("ordering", p.Ordering)
 	}
+	out.Next = nextURL(c, keep, limit, next)
 	return c.JSON(http.StatusOK, out)
 }
 
