@@ -101,6 +101,24 @@ func TestSearchProducts(t *testing.T) {
 			}
 		}
 	})
+	t.Run("query syntax is searched as text and never reaches another tenant", func(t *testing.T) {
+		own := map[string]bool{}
+		for _, id := range aw {
+			own[id] = true
+		}
+		for _, q := range []string{"*", "blue*", "name:*", "_index:*", `{"match_all":{}}`, "widget OR lamp",
+			`\"`, "(", "_id:" + bw[0], bw[0], b.Schema, "sku:*|*"} {
+			r := e.do(get("?q="+url.QueryEscape(q), a.UserToken))
+			if r.Code != 200 {
+				t.Fatalf("q=%q: %d %s, want 200", q, r.Code, r.Raw)
+			}
+			for _, id := range resultIDs(r) {
+				if !own[id] {
+					t.Fatalf("q=%q found %s, not a product of %s", q, id, a.Schema)
+				}
+			}
+		}
+	})
 	t.Run("pages follow next to the end", func(t *testing.T) {
 		var seen []string
 		r := d.exchange(t, e, get("?q=lamp&limit=2", a.UserToken), conforms)
