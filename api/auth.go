@@ -38,23 +38,9 @@ var dummyHash = sync.OnceValue(func() string {
 func (s *Server) issueToken(c echo.Context) error {
 	ctx := c.Request().Context()
 	t := tenantOf(c)
-	if err := s.limitLogins(c, t.Schema); err != nil {
+	email, req, err := s.readCredentials(c, t.Schema)
+	if err != nil {
 		return err
-	}
-	var req tokenRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	email, err := domain.NormalizeEmail(req.Email)
-	if err != nil || req.Password == "" {
-		details := map[string]string{}
-		if err != nil {
-			details["email"] = "must be a valid email address"
-		}
-		if req.Password == "" {
-			details["password"] = "is required"
-		}
-		return &domain.Error{Code: domain.EINVALID, Message: "invalid credentials request", Details: details}
 	}
 	u, hash, err := s.deps.DB.UserCredentials(ctx, t.Schema, email)
 	switch {
@@ -72,6 +58,30 @@ func (s *Server) issueToken(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, tokenResponse{Token: tok, ExpiresAt: exp})
+}
+
+// readCredentials counts a sign-in attempt against bucket's rate limit,
+// then reads and checks the email and password of the body.
+func (s *Server) readCredentials(c echo.Context, bucket string) (string, tokenRequest, error) {
+	var req tokenRequest
+	if err := s.limitLogins(c, bucket); err != nil {
+		return "", req, err
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return "", req, err
+	}
+	email, err := domain.NormalizeEmail(req.Email)
+	if err != nil || req.Password == "" {
+		details := map[string]string{}
+		if err != nil {
+			details["email"] = "must be a valid email address"
+		}
+		if req.Password == "" {
+			details["password"] = "is required"
+		}
+		return "", req, &domain.Error{Code: domain.EINVALID, Message: "invalid credentials request", Details: details}
+	}
+	return email, req, nil
 }
 
 // limitLogins allows LoginLimit sign-in attempts per tenant and client

@@ -73,23 +73,9 @@ func (s *Server) tenancyConfigured(next echo.HandlerFunc) echo.HandlerFunc {
 // a platform token. Sign-in attempts are rate limited like tenant ones.
 func (s *Server) issuePlatformToken(c echo.Context) error {
 	ctx := c.Request().Context()
-	if err := s.limitLogins(c, "public"); err != nil {
+	email, req, err := s.readCredentials(c, "public")
+	if err != nil {
 		return err
-	}
-	var req tokenRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	email, err := domain.NormalizeEmail(req.Email)
-	if err != nil || req.Password == "" {
-		details := map[string]string{}
-		if err != nil {
-			details["email"] = "must be a valid email address"
-		}
-		if req.Password == "" {
-			details["password"] = "is required"
-		}
-		return &domain.Error{Code: domain.EINVALID, Message: "invalid credentials request", Details: details}
 	}
 	su, hash, err := s.deps.DB.SuperuserCredentials(ctx, email)
 	switch {

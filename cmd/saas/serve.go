@@ -17,7 +17,6 @@ import (
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/cache"
-	"github.com/tenantworks/saas/pkg/search"
 	"github.com/tenantworks/saas/pkg/tenancy"
 )
 
@@ -85,7 +84,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	if js, err := jetstream.New(nc); err == nil {
 		pipelineMetrics.use(db, js, a.log)
 	}
-	es, err := search.New(search.Config{URL: a.cfg.ElasticsearchURL, IndexPrefix: a.cfg.ElasticsearchIndexPrefix})
+	es, err := a.searchClient()
 	if err != nil {
 		return err
 	}

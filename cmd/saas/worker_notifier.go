@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/workers/notifier"
 )
@@ -21,9 +18,9 @@ func (a *app) runNotifier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	js, err := jetstream.New(nc)
+	js, err := a.jetstream()
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		return err
 	}
 	n, err := notifier.New(notifier.Config{}, notifier.Deps{Store: db, JS: js, NATS: nc, Log: a.log})
 	if err != nil {
