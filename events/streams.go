@@ -2,7 +2,9 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -53,7 +55,7 @@ func (c StreamConfig) withDefaults() StreamConfig {
 // Every role calls it at start-up; it is idempotent.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
 	cfg = cfg.withDefaults()
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	wanted := []jetstream.StreamConfig{{
 		Name:     StreamName,
 		Subjects: []string{"tenant.>"},
 		// Limits retention keeps history for replay whatever the consumers
@@ -65,23 +67,58 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		MaxBytes:   cfg.MaxBytes,
 		Duplicates: cfg.Duplicates,
 		Replicas:   1,
-	})
-	if err != nil {
-		return fmt.Errorf("events: ensure stream %s: %w", StreamName, err)
-	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	}, {
 		Name:       DLQStream,
 		Subjects:   []string{"dlq.>"},
 		Retention:  jetstream.LimitsPolicy,
+		Discard:    jetstream.DiscardOld,
 		Storage:    jetstream.FileStorage,
 		MaxAge:     30 * 24 * time.Hour,
+		MaxBytes:   -1,
 		Duplicates: cfg.Duplicates,
 		Replicas:   1,
-	})
-	if err != nil {
-		return fmt.Errorf("events: ensure stream %s: %w", DLQStream, err)
+	}}
+	for _, want := range wanted {
+		if err := ensureStream(ctx, js, want); err != nil {
+			return fmt.Errorf("events: ensure stream %s: %w", want.Name, err)
+		}
 	}
 	return nil
+}
+
+// ensureStream writes a stream's configuration only when the stored one
+// differs. Copies of every role start at once; reading first keeps their
+// start-up from queueing identical updates on the server (and concurrent
+// updates of one stream race inside nats-server, nats-io/nats-server#8171).
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, want.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Another copy created it first, possibly with an older
+			// configuration: fall through to an update.
+			_, err = js.UpdateStream(ctx, want)
+		}
+		return err
+	case err != nil:
+		return err
+	}
+	if sameStreamConfig(s.CachedInfo().Config, want) {
+		return nil
+	}
+	_, err = js.UpdateStream(ctx, want)
+	return err
+}
+
+// sameStreamConfig compares the fields EnsureStreams sets; the server fills
+// in the others.
+func sameStreamConfig(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) &&
+		have.Retention == want.Retention && have.Discard == want.Discard &&
+		have.Storage == want.Storage && have.MaxAge == want.MaxAge &&
+		have.MaxBytes == want.MaxBytes && have.Duplicates == want.Duplicates &&
+		have.Replicas == want.Replicas
 }
 
 // MaxDeliver is how often an event is tried before it goes to the DLQ.
