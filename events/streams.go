@@ -36,6 +36,10 @@ type StreamConfig struct {
 	// default 10 minutes (a relay that crashed between publish and commit
 	// re-publishes well within it).
 	Duplicates time.Duration
+	// Replicas is the streams' replica count in a NATS cluster. Zero
+	// creates them with one and keeps an existing stream's count, so that
+	// roles started without it never undo what an operator set.
+	Replicas int
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -66,7 +70,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		MaxAge:     cfg.MaxAge,
 		MaxBytes:   cfg.MaxBytes,
 		Duplicates: cfg.Duplicates,
-		Replicas:   1,
+		Replicas:   cfg.Replicas,
 	}, {
 		Name:       DLQStream,
 		Subjects:   []string{"dlq.>"},
@@ -76,7 +80,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		MaxAge:     30 * 24 * time.Hour,
 		MaxBytes:   -1,
 		Duplicates: cfg.Duplicates,
-		Replicas:   1,
+		Replicas:   cfg.Replicas,
 	}}
 	for _, want := range wanted {
 		if err := ensureStream(ctx, js, want); err != nil {
@@ -94,17 +98,24 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	s, err := js.Stream(ctx, want.Name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		_, err = js.CreateStream(ctx, want)
+		create := want
+		create.Replicas = max(create.Replicas, 1)
+		_, err = js.CreateStream(ctx, create)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Another copy created it first, possibly with an older
-			// configuration: fall through to an update.
-			_, err = js.UpdateStream(ctx, want)
+			// configuration: update it (keeping its replicas when
+			// none are asked for).
+			return ensureStream(ctx, js, want)
 		}
 		return err
 	case err != nil:
 		return err
 	}
-	if sameStreamConfig(s.CachedInfo().Config, want) {
+	have := s.CachedInfo().Config
+	if want.Replicas == 0 {
+		want.Replicas = have.Replicas
+	}
+	if sameStreamConfig(have, want) {
 		return nil
 	}
 	_, err = js.UpdateStream(ctx, want)

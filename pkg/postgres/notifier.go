@@ -33,7 +33,8 @@ type EventNotification struct {
 // Errors: ErrNoSchema when the tenant's schema is gone; EINVALID when the
 // event id is not a UUID or Data is not JSON; EUNAVAILABLE when the
 // database is down. Cost: one INSERT ... SELECT over the users table and
-// one index scan of notifications_event_user_key.
+// one index scan of notifications_event_user_key, under a lock that
+// serializes the tenant's notification writers.
 func (db *DB) NotifyActiveStaff(ctx context.Context, schemaName string, n EventNotification) ([]domain.Notification, error) {
 	if _, err := uuid.Parse(n.EventID); err != nil {
 		return nil, &domain.Error{Code: domain.EINVALID, Message: "invalid event id", Details: map[string]string{"event_id": "must be a UUID"}}
@@ -43,6 +44,13 @@ func (db *DB) NotifyActiveStaff(ctx context.Context, schemaName string, n EventN
 	}
 	var out []domain.Notification
 	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
+		// Writers of one tenant's notifications go one at a time, so ids
+		// commit in id order: a reader that asks for "id > the last one I
+		// saw" (a reconnecting WebSocket) never skips a row that commits
+		// after a greater one. Readers are not blocked by this lock.
+		if _, err := tx.Exec(ctx, `LOCK TABLE notifications IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO notifications (event_id, user_id, kind, title, data)
 			 SELECT $1::uuid, u.id, $2::text, $3::text, $4::jsonb FROM users u WHERE u.is_staff AND u.is_active
