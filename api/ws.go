@@ -87,12 +87,38 @@ type PushHub struct {
 	draining bool
 	open     int
 	done     chan struct{} // closed by Drain
+	resync   chan struct{} // closed (and replaced) by Resync
 	wg       sync.WaitGroup
 }
 
 // NewPushHub returns a hub whose connections subscribe on src.
 func NewPushHub(cfg PushConfig, src PushSource) *PushHub {
-	return &PushHub{cfg: cfg.withDefaults(), src: src, done: make(chan struct{})}
+	return &PushHub{cfg: cfg.withDefaults(), src: src, done: make(chan struct{}), resync: make(chan struct{})}
+}
+
+// Resync makes every open connection read from the database what it may
+// have missed live: the notifications of its user above the highest id it
+// has sent (or its ?since=). Call it when the node's NATS connection comes
+// back: what the notifiers pushed while it was away went nowhere, and the
+// clients, still connected, would not ask for it. Ids commit in order per
+// tenant, so nothing below that id can still appear.
+func (h *PushHub) Resync() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	close(h.resync)
+	h.resync = make(chan struct{})
+}
+
+// ResyncOnReconnect calls Resync each time nc reconnects (after nats.go
+// has restored the subscriptions). It replaces nc's reconnect handler.
+func (h *PushHub) ResyncOnReconnect(nc *nats.Conn) {
+	nc.SetReconnectHandler(func(*nats.Conn) { h.Resync() })
+}
+
+func (h *PushHub) resyncC() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.resync
 }
 
 // Connections returns the number of connections the hub holds.
@@ -292,6 +318,7 @@ type pushConn struct {
 	userID string
 	log    *slog.Logger
 	sent   *sentIDs
+	high   int64 // the highest id sent, or ?since= if greater
 }
 
 // catchUpPage is how many missed notifications one query reads.
@@ -314,7 +341,10 @@ func (pc *pushConn) serve(ctx context.Context, since int64, catchUp bool) {
 		pc.keepAlive(ctx, stop)
 	}()
 
+	// Taken before the catch-up: a NATS reconnect during it still counts.
+	resync := pc.hub.resyncC()
 	if catchUp {
+		pc.high = since
 		if r, ok := pc.catchUp(ctx, since); !ok {
 			pc.close(ctx, r)
 			return
@@ -325,6 +355,17 @@ func (pc *pushConn) serve(ctx context.Context, since int64, catchUp bool) {
 		case <-pc.hub.done:
 			pc.close(ctx, closeGoingAway)
 			return
+		case <-resync:
+			resync = pc.hub.resyncC()
+			// A live-only client that has had nothing yet has no
+			// position to resume from.
+			if !catchUp && pc.high == 0 {
+				continue
+			}
+			if r, ok := pc.catchUp(ctx, pc.high); !ok {
+				pc.close(ctx, r)
+				return
+			}
 		case <-ctx.Done():
 			pc.close(ctx, closeAbrupt)
 			return
@@ -381,6 +422,7 @@ func (pc *pushConn) send(ctx context.Context, n events.Notification) error {
 	if !pc.sent.add(n.ID) {
 		return nil
 	}
+	pc.high = max(pc.high, n.ID)
 	n.Type = events.PushNotification
 	b, err := json.Marshal(n)
 	if err != nil {

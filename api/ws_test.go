@@ -34,6 +34,7 @@ type pushEnv struct {
 	*env
 	tb      *testing.T
 	natsURL string
+	natsSrv *testenv.NATSServer
 	nc      *nats.Conn // the test's own: markers and observers
 	js      jetstream.JetStream
 	hub     *api.PushHub
@@ -44,7 +45,8 @@ type pushEnv struct {
 
 func newPushEnv(t *testing.T, pc api.PushConfig) *pushEnv {
 	t.Helper()
-	p := &pushEnv{tb: t, natsURL: testenv.MustNATSServer(t).URL}
+	ns := testenv.MustNATSServer(t)
+	p := &pushEnv{tb: t, natsURL: ns.URL, natsSrv: ns}
 	p.hub = api.NewPushHub(pc, p.natsConn("push-node"))
 	p.env = newEnv(t, func(c *api.Config, d *api.Deps) {
 		d.Push = p.hub
@@ -643,6 +645,55 @@ func TestWebSocketSinceSendsWhatWasMissedThenLiveWithoutDuplicates(t *testing.T)
 			t.Errorf("received %v, want each of %v exactly once", got, want)
 		}
 	})
+}
+
+// TestWebSocketCatchesUpWhenNATSComesBack: notifications written while the
+// push node's NATS connection was down were pushed nowhere; the node reads
+// them from the database for its open connections once it reconnects.
+func TestWebSocketCatchesUpWhenNATSComesBack(t *testing.T) {
+	t.Parallel()
+	p := newPushEnv(t, api.PushConfig{})
+	a := p.tenant("wsresync")
+	nc := p.natsConn("push-node-resync")
+	hub := api.NewPushHub(api.PushConfig{}, nc)
+	hub.ResyncOnReconnect(nc)
+	deps := p.deps
+	deps.Push = hub
+	srv := p.serve(api.New(p.cfg, deps).Handler(), hub)
+	notify := func() int64 {
+		t.Helper()
+		rows, err := p.db.DB.NotifyActiveStaff(context.Background(), a.Schema, postgres.EventNotification{
+			EventID: uuid.NewString(), Kind: events.ProductCreated, Title: "written while NATS was away", Data: json.RawMessage(`{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.UserID == a.StaffID {
+				return r.ID
+			}
+		}
+		t.Fatal("no notification for the staff user")
+		return 0
+	}
+
+	first := notify()
+	c := connect(t, srv, dialOpts{host: a.Host, token: a.StaffToken, since: "0"})
+	if got := c.next().n.ID; got != first {
+		t.Fatalf("catch-up sent %d, want %d", got, first)
+	}
+	p.natsSrv.Stop()
+	missed := []int64{notify(), notify()}
+	p.natsSrv.Start(t)
+	if got := notificationIDs([]events.Notification{c.next().n, c.next().n}); !slices.Equal(got, missed) {
+		t.Fatalf("after NATS came back received %v, want %v", got, missed)
+	}
+
+	// Another resync sends only what is new: nothing twice.
+	later := notify()
+	hub.Resync()
+	if got := c.next().n.ID; got != later {
+		t.Fatalf("next received %d, want only the new %d", got, later)
+	}
 }
 
 func jsonInt(n int64) string {

@@ -41,6 +41,7 @@ func (a *app) newServer(cfg api.Config, deps api.Deps) *api.Server {
 // seconds for them, before the NATS connection closes.
 func (a *app) pushHub(ctx context.Context, nc *nats.Conn) *api.PushHub {
 	hub := api.NewPushHub(api.PushConfig{}, nc)
+	hub.ResyncOnReconnect(nc)
 	stop := context.AfterFunc(ctx, hub.Drain)
 	a.mu.Lock()
 	defer a.mu.Unlock()
