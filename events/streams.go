@@ -132,6 +132,14 @@ func sameStreamConfig(have, want jetstream.StreamConfig) bool {
 		have.Replicas == want.Replicas
 }
 
+// AckWait is how long a delivered event waits for its ack before the
+// server hands it out again, and InProgressEvery how often a worker says a
+// batch it is still handling is in progress.
+const (
+	AckWait         = 10 * time.Second
+	InProgressEvery = 3 * time.Second
+)
+
 // MaxDeliver is how often an event is tried before it goes to the DLQ.
 const MaxDeliver = 8
 
@@ -156,9 +164,10 @@ func ConsumerConfig(name string) jetstream.ConsumerConfig {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		// Explicit acks: an event is done only when its handler says so.
 		AckPolicy: jetstream.AckExplicitPolicy,
-		// Long enough for a bulk request to a slow Elasticsearch; a crashed
-		// worker's events come back after it.
-		AckWait: 30 * time.Second,
+		// A crashed worker's events come back after it. The runner marks
+		// a batch in progress every InProgressEvery while its handler
+		// runs, so a slow bulk request keeps its events however long.
+		AckWait: AckWait,
 		// One more than the handler's own budget: the worker dead-letters
 		// on its last try, the server never silently drops.
 		MaxDeliver: MaxDeliver + 1,

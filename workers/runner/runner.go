@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -63,6 +64,10 @@ type Config struct {
 	MaxDeliver uint64
 	// Backoff returns the wait before retry n; default events.BackoffFor.
 	Backoff func(n uint64) time.Duration
+	// InProgressEvery is how often a batch whose handler still runs is
+	// marked in progress, resetting its ack wait; default
+	// events.InProgressEvery. It must be well under the consumer's AckWait.
+	InProgressEvery time.Duration
 }
 
 // Runner runs one worker role's consume loop.
@@ -83,6 +88,9 @@ func New(cfg Config, js jetstream.JetStream, h BatchHandler, log *slog.Logger) *
 	}
 	if cfg.Backoff == nil {
 		cfg.Backoff = events.BackoffFor
+	}
+	if cfg.InProgressEvery <= 0 {
+		cfg.InProgressEvery = events.InProgressEvery
 	}
 	return &Runner{cfg: cfg, js: js, handler: h, log: log.With(slog.String("consumer", cfg.Consumer))}
 }
@@ -187,7 +195,9 @@ func (r *Runner) handle(ctx context.Context, msgs []jetstream.Msg) {
 		return
 	}
 	start := time.Now()
+	stop := r.keepInProgress(ctx, msgs)
 	errs := r.handler(ctx, evs)
+	stop()
 	observability.HandlerDuration.WithLabelValues(r.cfg.Consumer).Observe(time.Since(start).Seconds())
 	for j, ev := range evs {
 		m := msgs[idx[j]]
@@ -197,6 +207,33 @@ func (r *Runner) handle(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		r.settle(ctx, m, ev, err)
 	}
+}
+
+// keepInProgress marks msgs in progress every InProgressEvery until the
+// returned stop is called, so that a handler slower than the ack wait does
+// not get its events handed to another copy meanwhile.
+func (r *Runner) keepInProgress(ctx context.Context, msgs []jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(r.cfg.InProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			for _, m := range msgs {
+				if err := m.InProgress(); err != nil {
+					r.log.DebugContext(ctx, "in-progress mark failed", slog.Any("error", err))
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }
 
 func (r *Runner) settle(ctx context.Context, m jetstream.Msg, ev events.Envelope, err error) {

@@ -142,3 +142,60 @@ func TestPoisonEventsGoToTheDeadLetterStream(t *testing.T) {
 		t.Fatalf("stream holds %d messages, want the 5 plus the redriven one", info.State.Msgs)
 	}
 }
+
+// TestSlowHandlerKeepsItsEvents: a handler slower than the consumer's ack
+// wait still gets each event once; the runner marks the batch in progress.
+func TestSlowHandlerKeepsItsEvents(t *testing.T) {
+	js := setup(t)
+	cc := events.ConsumerConfig("slow")
+	cc.AckWait = time.Second
+	var mu sync.Mutex
+	deliveries := map[string]int{}
+	h := func(ctx context.Context, evs []events.Envelope) []error {
+		mu.Lock()
+		for _, ev := range evs {
+			deliveries[ev.ID]++
+		}
+		mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(3500 * time.Millisecond): // three and a half ack waits
+		}
+		return make([]error, len(evs))
+	}
+	r := runner.New(runner.Config{Consumer: "slow", ConsumerConfig: &cc, InProgressEvery: 250 * time.Millisecond},
+		js, h, slog.New(slog.DiscardHandler))
+	// Two copies: without the marks, the second would get the first's
+	// events once their ack wait ran out.
+	r2 := runner.New(runner.Config{Consumer: "slow", ConsumerConfig: &cc, InProgressEvery: 250 * time.Millisecond},
+		js, h, slog.New(slog.DiscardHandler))
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = r.Run(ctx) })
+	wg.Go(func() { _ = r2.Run(ctx) })
+	defer func() { stop(); wg.Wait() }()
+
+	for _, id := range []string{"a", "b", "c"} {
+		publish(t, js, id, nil)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := js.Consumer(t.Context(), events.StreamName, "slow")
+		if err == nil {
+			if ci := c.CachedInfo(); ci.AckFloor.Stream >= 3 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the events were not acknowledged within 20 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range []string{"a", "b", "c"} {
+		if deliveries[id] != 1 {
+			t.Errorf("event %s delivered %d times, want 1 (%v)", id, deliveries[id], deliveries)
+		}
+	}
+}
