@@ -1,0 +1,514 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/postgres"
+)
+
+// auditLog records every committed outbox row of a tenant in a table of
+// the soak's own, in the writing transaction: the relay deletes outbox rows
+// once published, and the end checks need every event ever committed.
+func auditLog(ctx context.Context, db *postgres.DB, schemaName string) error {
+	s := pgx.Identifier{schemaName}.Sanitize()
+	_, err := db.Pool.Exec(ctx, fmt.Sprintf(`
+CREATE TABLE %[1]s.soak_outbox_log (
+    event_id   uuid PRIMARY KEY,
+    event_type text NOT NULL,
+    product_id uuid NOT NULL
+);
+CREATE FUNCTION %[1]s.soak_outbox_log() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO %[1]s.soak_outbox_log VALUES (NEW.event_id, NEW.event_type, NEW.aggregate_id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER soak_outbox_log AFTER INSERT ON %[1]s.outbox
+    FOR EACH ROW EXECUTE FUNCTION %[1]s.soak_outbox_log();`, s))
+	if err != nil {
+		return fmt.Errorf("audit log of %s: %w", schemaName, err)
+	}
+	return nil
+}
+
+// findings collects what the end checks found wrong.
+type findings struct {
+	problems []string
+	notes    []string
+}
+
+func (f *findings) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	f.problems = append(f.problems, msg)
+	logf("FAIL: %s", msg)
+}
+
+func (f *findings) note(format string, args ...any) {
+	f.notes = append(f.notes, fmt.Sprintf(format, args...))
+}
+
+// drain waits until the outbox is empty and every consumer has handled
+// everything in the stream.
+func (m *monitor) drain(ctx context.Context, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		n, err := m.unpublishedBefore(ctx, time.Now().Add(time.Hour))
+		if err == nil && n == 0 {
+			if si, err := m.streamInfo(ctx); err == nil && m.consumersDone(ctx, si.State.LastSeq) {
+				return time.Since(start), nil
+			}
+		}
+		if time.Since(start) > limit {
+			return time.Since(start), fmt.Errorf("pipeline not drained after %s (outbox rows left: %d, %v)", limit, n, err)
+		}
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return time.Since(start), err
+		}
+	}
+}
+
+func (m *monitor) consumersDone(ctx context.Context, last uint64) bool {
+	for _, d := range durables {
+		c, err := m.js.Consumer(ctx, events.StreamName, d)
+		if err != nil {
+			return false
+		}
+		ci := c.CachedInfo()
+		if ci.NumPending > 0 || ci.NumAckPending > 0 || ci.Delivered.Stream < last {
+			return false
+		}
+	}
+	return true
+}
+
+// committed is what the audit log says was written in one tenant.
+type committed struct {
+	events  map[string]string // event id -> type
+	created map[string]bool   // event ids of product.created
+}
+
+func (s *stack) committed(ctx context.Context, schemaName string) (committed, error) {
+	c := committed{events: map[string]string{}, created: map[string]bool{}}
+	rows, err := s.db.Pool.Query(ctx, fmt.Sprintf("SELECT event_id::text, event_type FROM %s.soak_outbox_log",
+		pgx.Identifier{schemaName}.Sanitize()))
+	if err != nil {
+		return c, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, typ string
+		if err := rows.Scan(&id, &typ); err != nil {
+			return c, err
+		}
+		c.events[id] = typ
+		if typ == events.ProductCreated {
+			c.created[id] = true
+		}
+	}
+	return c, rows.Err()
+}
+
+// checkStream reads the whole stream: each committed event is there
+// exactly once, and nothing else; the dead-letter stream is empty.
+func (s *stack) checkStream(ctx context.Context, js jetstream.JetStream, all map[string]committed, f *findings) (int, error) {
+	want := map[string]string{} // event id -> subject prefix (its tenant)
+	for schemaName, c := range all {
+		for id := range c.events {
+			want[id] = "tenant." + schemaName + "."
+		}
+	}
+	st, err := js.Stream(ctx, events.StreamName)
+	if err != nil {
+		return 0, err
+	}
+	last := st.CachedInfo().State.LastSeq
+	seen := map[string]int{}
+	if last > 0 {
+		cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			return 0, err
+		}
+		for n := uint64(0); n < last; {
+			batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				return 0, err
+			}
+			got := 0
+			for msg := range batch.Messages() {
+				got++
+				md, err := msg.Metadata()
+				if err != nil {
+					return 0, err
+				}
+				n = md.Sequence.Stream
+				id := msg.Headers().Get(nats.MsgIdHdr)
+				seen[id]++
+				if p, ok := want[id]; !ok {
+					f.fail("stream: event %s (%s) was never committed", id, msg.Subject())
+				} else if !strings.HasPrefix(msg.Subject(), p) {
+					f.fail("stream: event %s on %s, not under %s", id, msg.Subject(), p)
+				}
+			}
+			if batch.Error() != nil {
+				return 0, batch.Error()
+			}
+			if got == 0 {
+				return 0, fmt.Errorf("stream: read stalled at %d of %d", n, last)
+			}
+		}
+	}
+	dups, missing := 0, 0
+	for id, n := range seen {
+		if n > 1 {
+			dups++
+			if dups <= 5 {
+				f.fail("stream: event %s is there %d times", id, n)
+			}
+		}
+	}
+	for id := range want {
+		if seen[id] == 0 {
+			missing++
+			if missing <= 5 {
+				f.fail("stream: committed event %s is missing", id)
+			}
+		}
+	}
+	if dups > 5 || missing > 5 {
+		f.fail("stream: %d duplicated and %d missing events in all", dups, missing)
+	}
+	dlq, err := js.Stream(ctx, events.DLQStream)
+	if err != nil {
+		return 0, fmt.Errorf("dead-letter stream: %w", err)
+	}
+	if n := dlq.CachedInfo().State.Msgs; n > 0 {
+		f.fail("dead-letter stream holds %d messages", n)
+	}
+	return len(seen), nil
+}
+
+// checkIndex compares each tenant's search index with its products table.
+func (s *stack) checkIndex(ctx context.Context, schemaName string, f *findings) error {
+	db, err := s.productVersions(ctx, schemaName)
+	if err != nil {
+		return err
+	}
+	if err := s.es.Refresh(ctx, schemaName); err != nil {
+		return err
+	}
+	idx := map[string]int64{}
+	err = s.es.EachVersion(ctx, schemaName, func(ids []string, versions []int64) error {
+		for i, id := range ids {
+			idx[id] = versions[i]
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for id, v := range db {
+		if iv, ok := idx[id]; !ok {
+			bad++
+			f.fail("index %s: product %s (version %d) is missing", schemaName, id, v)
+		} else if iv != v {
+			bad++
+			f.fail("index %s: product %s has version %d, the database %d", schemaName, id, iv, v)
+		}
+		if bad > 5 {
+			return nil
+		}
+	}
+	for id, v := range idx {
+		if _, ok := db[id]; !ok {
+			f.fail("index %s: document %s (version %d) is not in the database", schemaName, id, v)
+			if bad++; bad > 5 {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+func (s *stack) productVersions(ctx context.Context, schemaName string) (map[string]int64, error) {
+	rows, err := s.db.Pool.Query(ctx, fmt.Sprintf("SELECT id::text, version FROM %s.products", pgx.Identifier{schemaName}.Sanitize()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var v int64
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, err
+		}
+		out[id] = v
+	}
+	return out, rows.Err()
+}
+
+// cachedProduct and cachedPage are the cache's stored forms (pkg/cache).
+type cachedProduct struct {
+	ID          string    `json:"id"`
+	SKU         string    `json:"sku"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Price       string    `json:"price"`
+	Currency    string    `json:"currency"`
+	Stock       int64     `json:"stock"`
+	Version     int64     `json:"version"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+type cachedPage struct {
+	Products []cachedProduct `json:"p"`
+	Next     string          `json:"n"`
+}
+
+// checkCache compares every cached product, and every list page cached
+// under a tenant's current generation, with the database.
+func (s *stack) checkCache(ctx context.Context, f *findings) (items, pages int, err error) {
+	rdb := redis.NewClient(&redis.Options{Addr: s.redis.addr})
+	defer rdb.Close()
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		schemaName, rest, ok := strings.Cut(key, ":")
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(rest, "product:") && !strings.HasSuffix(rest, ":gen"):
+			items++
+			id := strings.TrimPrefix(rest, "product:")
+			raw, err := rdb.Get(ctx, key).Result()
+			if errors.Is(err, redis.Nil) {
+				continue
+			} else if err != nil {
+				return items, pages, err
+			}
+			var cp cachedProduct
+			if err := json.Unmarshal([]byte(raw), &cp); err != nil {
+				f.fail("cache %s: undecodable: %v", key, err)
+				continue
+			}
+			p, err := s.db.GetProduct(ctx, schemaName, id)
+			if domain.ErrorCode(err) == domain.ENOTFOUND {
+				f.fail("cache %s: product deleted in the database, still cached (version %d)", key, cp.Version)
+				continue
+			} else if err != nil {
+				return items, pages, err
+			}
+			if !sameProduct(p, domain.Product(cp)) {
+				f.fail("cache %s: cached version %d, database version %d", key, cp.Version, p.Version)
+			}
+		case strings.HasPrefix(rest, "products:g"):
+			// products:g<gen>:<ordering>:<limit>:<cursor>
+			parts := strings.SplitN(strings.TrimPrefix(rest, "products:g"), ":", 4)
+			if len(parts) != 4 {
+				continue
+			}
+			cur, err := rdb.Get(ctx, schemaName+":products:gen").Result()
+			if errors.Is(err, redis.Nil) {
+				cur = "0"
+			} else if err != nil {
+				return items, pages, err
+			}
+			if parts[0] != cur {
+				continue // an old generation: no reader looks there
+			}
+			pages++
+			limit, _ := strconv.Atoi(parts[2])
+			raw, err := rdb.Get(ctx, key).Result()
+			if errors.Is(err, redis.Nil) {
+				continue
+			} else if err != nil {
+				return items, pages, err
+			}
+			var cp cachedPage
+			if err := json.Unmarshal([]byte(raw), &cp); err != nil {
+				f.fail("cache %s: undecodable: %v", key, err)
+				continue
+			}
+			ps, next, err := s.db.ListProducts(ctx, schemaName, postgres.ListParams{Limit: limit, Ordering: parts[1], Cursor: parts[3]})
+			if err != nil {
+				return items, pages, err
+			}
+			if next != cp.Next || len(ps) != len(cp.Products) {
+				f.fail("cache %s: page of %d products (next %q), the database has %d (next %q)", key, len(cp.Products), cp.Next, len(ps), next)
+				continue
+			}
+			for i := range ps {
+				if !sameProduct(ps[i], domain.Product(cp.Products[i])) {
+					f.fail("cache %s: row %d is %s v%d, the database has %s v%d", key, i, cp.Products[i].ID, cp.Products[i].Version, ps[i].ID, ps[i].Version)
+					break
+				}
+			}
+		}
+	}
+	return items, pages, iter.Err()
+}
+
+func sameProduct(a, b domain.Product) bool {
+	return a.ID == b.ID && a.Version == b.Version && a.SKU == b.SKU && a.Name == b.Name &&
+		a.Price == b.Price && a.Stock == b.Stock && a.UpdatedAt.Equal(b.UpdatedAt)
+}
+
+// checkNotifications: every staff user holds exactly one notification per
+// created product, and what their WebSocket received is exactly that.
+func (s *stack) checkNotifications(ctx context.Context, l *load, all map[string]committed, f *findings) (stored, received int, err error) {
+	byUser := map[string]map[int64]bool{} // user id -> notification ids in the database
+	for _, t := range s.tenants {
+		c := all[t.schema]
+		for _, u := range t.staff {
+			rows, err := s.db.Pool.Query(ctx, fmt.Sprintf("SELECT id, event_id::text FROM %s.notifications WHERE user_id = $1",
+				pgx.Identifier{t.schema}.Sanitize()), u.id)
+			if err != nil {
+				return stored, received, err
+			}
+			ids := map[int64]bool{}
+			perEvent := map[string]int{}
+			for rows.Next() {
+				var id int64
+				var ev string
+				if err := rows.Scan(&id, &ev); err != nil {
+					rows.Close()
+					return stored, received, err
+				}
+				ids[id] = true
+				perEvent[ev]++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return stored, received, err
+			}
+			stored += len(ids)
+			byUser[u.id] = ids
+			bad := 0
+			for ev := range c.created {
+				if n := perEvent[ev]; n != 1 {
+					bad++
+					if bad <= 3 {
+						f.fail("notifications %s/%s: %d for created event %s, want 1", t.schema, u.email, n, ev)
+					}
+				}
+			}
+			for ev := range perEvent {
+				if !c.created[ev] {
+					bad++
+					if bad <= 3 {
+						f.fail("notifications %s/%s: one for event %s, which created nothing", t.schema, u.email, ev)
+					}
+				}
+			}
+			if bad > 3 {
+				f.fail("notifications %s/%s: %d wrong in all", t.schema, u.email, bad)
+			}
+		}
+	}
+	// The last pushes may still be on their way: give the sockets a while.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		missing := 0
+		for _, w := range l.listeners {
+			w.mu.Lock()
+			for id := range byUser[w.u.id] {
+				if w.got[id] == 0 {
+					missing++
+				}
+			}
+			w.mu.Unlock()
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return stored, received, err
+		}
+	}
+	for _, w := range l.listeners {
+		w.mu.Lock()
+		want := byUser[w.u.id]
+		bad := 0
+		for id, n := range w.got {
+			received += n
+			if n > 1 {
+				bad++
+				f.fail("websocket %s: notification %d received %d times", w.u.email, id, n)
+			}
+			if !want[id] {
+				bad++
+				f.fail("websocket %s: notification %d is not this user's", w.u.email, id)
+			}
+			if bad > 3 {
+				break
+			}
+		}
+		var missing []int64
+		for id := range want {
+			if w.got[id] == 0 {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			slices.Sort(missing)
+			f.fail("websocket %s: %d of %d notifications never received: ids %v", w.u.email, len(missing), len(want), missing[:min(len(missing), 5)])
+		}
+		w.mu.Unlock()
+	}
+	return stored, received, nil
+}
+
+// checkAnswers: no 5xx but 503, and 503 only while a dependency was down;
+// no refusal but 404 (the load sends only valid requests).
+func (l *load) checkAnswers(ws []*window, grace time.Duration, f *findings) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	outside := 0
+	for _, a := range l.fivexx {
+		if a.status != 503 {
+			f.fail("%s answered %d: %s", a.op, a.status, a.body)
+			continue
+		}
+		in := false
+		for _, w := range ws {
+			if w.dependency && !a.at.Before(w.start.Add(-time.Second)) && !a.at.After(w.healed.Add(grace)) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			outside++
+			if outside <= 5 {
+				f.fail("%s answered 503 at %s while no dependency was down: %s", a.op, a.at.Format("15:04:05.000"), a.body)
+			}
+		}
+	}
+	if outside > 5 {
+		f.fail("%d answers of 503 while no dependency was down", outside)
+	}
+	for op, m := range l.statuses {
+		for code, n := range m {
+			if code >= 400 && code < 500 && code != 404 {
+				f.fail("%s answered %d ×%d", op, code, n)
+			}
+		}
+	}
+}
