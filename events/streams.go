@@ -95,30 +95,40 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 // start-up from queueing identical updates on the server (and concurrent
 // updates of one stream race inside nats-server, nats-io/nats-server#8171).
 func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
-	s, err := js.Stream(ctx, want.Name)
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		create := want
-		create.Replicas = max(create.Replicas, 1)
-		_, err = js.CreateStream(ctx, create)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+	// A few rounds: in a cluster a stream another copy is creating can
+	// be "already in use" to a create and still "not found" to a lookup.
+	var err error
+	for range 5 {
+		var s jetstream.Stream
+		s, err = js.Stream(ctx, want.Name)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			create := want
+			create.Replicas = max(create.Replicas, 1)
+			if _, err = js.CreateStream(ctx, create); !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return err
+			}
 			// Another copy created it first, possibly with an older
-			// configuration: update it (keeping its replicas when
-			// none are asked for).
-			return ensureStream(ctx, js, want)
+			// configuration: look again and update it.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		case err != nil:
+			return err
 		}
+		have := s.CachedInfo().Config
+		if want.Replicas == 0 {
+			want.Replicas = have.Replicas
+		}
+		if sameStreamConfig(have, want) {
+			return nil
+		}
+		_, err = js.UpdateStream(ctx, want)
 		return err
-	case err != nil:
-		return err
 	}
-	have := s.CachedInfo().Config
-	if want.Replicas == 0 {
-		want.Replicas = have.Replicas
-	}
-	if sameStreamConfig(have, want) {
-		return nil
-	}
-	_, err = js.UpdateStream(ctx, want)
 	return err
 }
 

@@ -82,6 +82,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	rep, err := run(ctx, o)
+	if rep != nil {
+		rep.err = err
+	}
 	cancel()
 	stop()
 	if rep != nil {

@@ -27,7 +27,7 @@ func childAttrs() *syscall.SysProcAttr {
 // report is what a run did and found.
 type report struct {
 	o         options
-	started   time.Time
+	loadStart time.Time
 	loadTook  time.Duration
 	drainTook time.Duration
 	windows   []*window
@@ -46,10 +46,11 @@ type report struct {
 	maxRSS    map[string]int64
 	restarts  map[string]int
 	findings  findings
+	err       error // the run stopped early
 }
 
 func run(ctx context.Context, o options) (*report, error) {
-	rep := &report{o: o, started: time.Now(), crashes: map[string]int{}, maxRSS: map[string]int64{}, restarts: map[string]int{}}
+	rep := &report{o: o, crashes: map[string]int{}, maxRSS: map[string]int64{}, restarts: map[string]int{}}
 	logf("setting up: %d tenants, %d nats node(s)", o.tenants, o.natsNodes)
 	s, err := setup(ctx, o)
 	if err != nil {
@@ -100,6 +101,7 @@ func run(ctx context.Context, o options) (*report, error) {
 
 	logf("load for %s: %.0f writes/s, %.0f reads/s, %d listeners", o.duration, o.rate, o.readRate, len(l.listeners))
 	loadStart := time.Now()
+	rep.loadStart = loadStart
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.duration)
 	var loadWG sync.WaitGroup
 	loadWG.Go(func() { l.paced(loadCtx, o.rate, o.inflight, l.write) })
@@ -129,8 +131,22 @@ func run(ctx context.Context, o options) (*report, error) {
 		rep.committed += len(c.events)
 		rep.created += len(c.created)
 	}
-	if rep.inStream, err = s.checkStream(ctx, js, all, f); err != nil {
-		return rep, fmt.Errorf("read the stream: %w", err)
+	// Right after a cluster node came back the stream's leader may still
+	// be settling: retry the read a while.
+	for attempt := 1; ; attempt++ {
+		var sf findings
+		rep.inStream, err = s.checkStream(ctx, js, all, &sf)
+		if err == nil {
+			f.problems = append(f.problems, sf.problems...)
+			break
+		}
+		if attempt == 10 {
+			return rep, fmt.Errorf("read the stream: %w", err)
+		}
+		logf("read the stream: %v; retrying", err)
+		if err := sleep(ctx, 3*time.Second); err != nil {
+			return rep, err
+		}
 	}
 	for _, t := range s.tenants {
 		if err := s.checkIndex(ctx, t.schema, f); err != nil {
@@ -242,7 +258,7 @@ func (r *report) String() string {
 	fmt.Fprintf(&b, "\n# Soak report\n\n")
 	fmt.Fprintf(&b, "%d tenants, %d staff WebSocket listeners; %s of load at %.0f writes/s and %.0f reads/s; %d nats-server node(s); outages of %s; each fault ×%d.\n\n",
 		o.tenants, o.tenants*o.staff, r.loadTook.Round(time.Second), o.rate, o.readRate, o.natsNodes, o.outage, o.repeat)
-	fmt.Fprintf(&b, "## Faults (%d)\n\n| # | fault | at | took | catch-up |\n| --- | --- | --- | --- | --- |\n", len(r.windows))
+	fmt.Fprintf(&b, "## Faults (%d)\n\nAt: since the load started; took: from the break to the repair.\n\n| # | fault | at | took | catch-up |\n| --- | --- | --- | --- | --- |\n", len(r.windows))
 	byKind := map[string][]time.Duration{}
 	var kinds []string
 	var all []time.Duration
@@ -256,7 +272,7 @@ func (r *report) String() string {
 			byKind[w.fault] = append(byKind[w.fault], w.catchUp)
 			all = append(all, w.catchUp)
 		}
-		fmt.Fprintf(&b, "| %d | %s | +%s | %s | %s |\n", i+1, w.fault, w.start.Sub(r.started).Round(time.Second),
+		fmt.Fprintf(&b, "| %d | %s | +%s | %s | %s |\n", i+1, w.fault, w.start.Sub(r.loadStart).Round(time.Second),
 			w.healed.Sub(w.start).Round(10*time.Millisecond), cu)
 	}
 	fmt.Fprintf(&b, "\nCatch-up is the time from the repair until every write committed before it was published and handled by the indexer, cache invalidator and notifier.\n\n")
@@ -280,7 +296,9 @@ func (r *report) String() string {
 		fmt.Fprintf(&b, "| %s | %d | %d MiB |\n", name, r.restarts[name], r.maxRSS[name]>>20)
 	}
 	fmt.Fprintf(&b, "\n## Result\n\n")
-	if len(r.findings.problems) == 0 {
+	if r.err != nil {
+		fmt.Fprintf(&b, "ERROR: the run stopped before its checks were done: %v\n", r.err)
+	} else if len(r.findings.problems) == 0 {
 		fmt.Fprintf(&b, "PASS: nothing lost, duplicated or leaked.\n")
 	} else {
 		fmt.Fprintf(&b, "FAIL: %d problems\n\n", len(r.findings.problems))

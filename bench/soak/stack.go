@@ -360,7 +360,9 @@ func (s *stack) startNATS(ctx context.Context, n int) error {
 		return err
 	}
 	for deadline := time.Now().Add(60 * time.Second); ; {
-		_, err := js.AccountInfo(ctx)
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := js.AccountInfo(actx)
+		cancel()
 		if err == nil {
 			break
 		} else if time.Now().After(deadline) {
@@ -370,7 +372,12 @@ func (s *stack) startNATS(ctx context.Context, n int) error {
 	}
 	// In a cluster the streams get a replica on every node before any
 	// role starts; the roles keep an existing stream's replicas.
-	return events.EnsureStreams(ctx, js, events.StreamConfig{Replicas: n})
+	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := events.EnsureStreams(ectx, js, events.StreamConfig{Replicas: n}); err != nil {
+		return fmt.Errorf("streams with %d replicas: %w", n, err)
+	}
+	return nil
 }
 
 // makeDatabase creates the fresh database and migrates its shared schema.
