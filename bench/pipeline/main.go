@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 )
 
 type options struct {
@@ -99,7 +101,7 @@ func run(o options) error {
 	}
 
 	// Part 1: saas dev, every role in one process.
-	addr, err := freeAddr()
+	addr, err := benchenv.FreeAddr()
 	if err != nil {
 		return err
 	}

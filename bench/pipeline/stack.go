@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/postgres"
@@ -58,13 +59,6 @@ type tenantInfo struct {
 	schema, host, token string
 }
 
-func getenv(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench/pipeline: "+format+"\n", args...)
 }
@@ -97,7 +91,7 @@ func setup(ctx context.Context, o options) (_ *stack, err error) {
 	sfx := strings.ToLower(rand.Text()[:10])
 	s := &stack{
 		dbName:    "bench_pipeline_" + sfx,
-		esURL:     getenv("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
+		esURL:     benchenv.Getenv("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
 		prefix:    "bpipe_" + sfx,
 		jwtSecret: rand.Text() + rand.Text(),
 		live:      tenantInfo{schema: "bpl_" + sfx, host: "bpl-" + sfx + ".bench.localhost"},
@@ -114,11 +108,11 @@ func setup(ctx context.Context, o options) (_ *stack, err error) {
 	s.cleanups = append(s.cleanups, func() { _ = os.RemoveAll(s.dir) })
 
 	// Build first: it is the slow part, and needs nothing else.
-	if s.bin, err = buildSaas(ctx, s.dir, o.buildOverlay); err != nil {
+	if s.bin, err = benchenv.BuildSaas(ctx, s.dir, o.buildOverlay); err != nil {
 		return nil, err
 	}
 
-	natsBin, err := findNATSServer(o.natsServer)
+	natsBin, err := benchenv.FindBinary("nats-server", o.natsServer)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +121,7 @@ func setup(ctx context.Context, o options) (_ *stack, err error) {
 	}
 
 	// Redis: the bench's own db number, flushed at the end.
-	ru, err := url.Parse(getenv("REDIS_URL", "redis://127.0.0.1:6379/0"))
+	ru, err := url.Parse(benchenv.Getenv("REDIS_URL", "redis://127.0.0.1:6379/0"))
 	if err != nil {
 		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
 	}
@@ -151,7 +145,7 @@ func setup(ctx context.Context, o options) (_ *stack, err error) {
 	}
 
 	// The fresh database.
-	base := getenv("DATABASE_URL", "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable")
+	base := benchenv.Getenv("DATABASE_URL", "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable")
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
 		return nil, fmt.Errorf("connect postgres: %w", err)
@@ -297,72 +291,10 @@ func (s *stack) refreshInterval(ctx context.Context, schema string) (string, err
 	return "", errors.New("no index behind the alias")
 }
 
-// moduleRoot is the directory of this module's go.mod.
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("run from inside the module (go env GOMOD is empty)")
-	}
-	return filepath.Dir(gomod), nil
-}
-
-// buildSaas builds ./cmd/saas of this module into dir, with go build
-// -overlay when overlay is set (to try a change without editing the tree).
-func buildSaas(ctx context.Context, dir, overlay string) (string, error) {
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "saas")
-	args := []string{"build", "-o", bin}
-	if overlay != "" {
-		abs, err := filepath.Abs(overlay)
-		if err != nil {
-			return "", err
-		}
-		args = append(args, "-overlay", abs)
-	}
-	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/saas")...)
-	cmd.Dir = root
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/saas: %w\n%s", err, stderr.String())
-	}
-	return bin, nil
-}
-
-func findNATSServer(flagValue string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p, nil
-	}
-	p := filepath.Join(getenv("SERVICES_DIR", "/var/lib/saas-services"), "bin", "nats-server")
-	if _, err := os.Stat(p); err != nil {
-		return "", errors.New("nats-server not found: run scripts/services.sh up or pass -nats-server")
-	}
-	return p, nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 // startNATS runs a private nats-server with JetStream on a free loopback
 // port, its store in the temp dir; cleanup kills it.
 func (s *stack) startNATS(ctx context.Context, bin string) error {
-	addr, err := freeAddr()
+	addr, err := benchenv.FreeAddr()
 	if err != nil {
 		return err
 	}

@@ -3,10 +3,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/postgres"
@@ -72,13 +71,6 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s soak: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
-func getenv(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
 func (s *stack) defer_(f func()) {
 	s.mu.Lock()
 	s.cleanups = append(s.cleanups, f)
@@ -125,7 +117,7 @@ func setup(ctx context.Context, o options) (_ *stack, err error) {
 	s := &stack{
 		o:         o,
 		dbName:    "soak_" + sfx,
-		esURL:     getenv("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
+		esURL:     benchenv.Getenv("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
 		prefix:    "soak_" + sfx,
 		jwtSecret: rand.Text() + rand.Text(),
 		roles:     map[string]*proc{},
@@ -145,7 +137,7 @@ func setup(ctx context.Context, o options) (_ *stack, err error) {
 		}
 		_ = os.RemoveAll(s.dir)
 	})
-	if s.bin, err = buildSaas(ctx, s.dir); err != nil {
+	if s.bin, err = benchenv.BuildSaas(ctx, s.dir, ""); err != nil {
 		return nil, err
 	}
 	if err := s.startRedis(ctx); err != nil {
@@ -164,55 +156,6 @@ func setup(ctx context.Context, o options) (_ *stack, err error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// moduleRoot is the directory of this module's go.mod.
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("run from inside the module (go env GOMOD is empty)")
-	}
-	return filepath.Dir(gomod), nil
-}
-
-func buildSaas(ctx context.Context, dir string) (string, error) {
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "saas")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/saas")
-	cmd.Dir = root
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/saas: %w\n%s", err, stderr.String())
-	}
-	return bin, nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func findBinary(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	p := filepath.Join(getenv("SERVICES_DIR", "/var/lib/saas-services"), "bin", name)
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s not found: run scripts/services.sh up", name)
-	}
-	return p, nil
 }
 
 // service is a private backing service process (redis-server or a
@@ -288,11 +231,11 @@ func waitTCP(ctx context.Context, addr string, done <-chan struct{}, limit time.
 // startRedis runs a private redis-server without persistence: a restart
 // comes back empty, the harder case for the cache.
 func (s *stack) startRedis(ctx context.Context) error {
-	bin, err := findBinary("redis-server")
+	bin, err := benchenv.FindBinary("redis-server", "")
 	if err != nil {
 		return err
 	}
-	addr, err := freeAddr()
+	addr, err := benchenv.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -306,17 +249,17 @@ func (s *stack) startRedis(ctx context.Context) error {
 // startNATS runs n private nats-server nodes with JetStream; more than one
 // form a cluster on loopback ports.
 func (s *stack) startNATS(ctx context.Context, n int) error {
-	bin, err := findBinary("nats-server")
+	bin, err := benchenv.FindBinary("nats-server", "")
 	if err != nil {
 		return err
 	}
 	clients := make([]string, n)
 	routes := make([]string, n)
 	for i := range n {
-		if clients[i], err = freeAddr(); err != nil {
+		if clients[i], err = benchenv.FreeAddr(); err != nil {
 			return err
 		}
-		if routes[i], err = freeAddr(); err != nil {
+		if routes[i], err = benchenv.FreeAddr(); err != nil {
 			return err
 		}
 	}
@@ -382,7 +325,7 @@ func (s *stack) startNATS(ctx context.Context, n int) error {
 
 // makeDatabase creates the fresh database and migrates its shared schema.
 func (s *stack) makeDatabase(ctx context.Context) error {
-	s.adminURL = getenv("DATABASE_URL", "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable")
+	s.adminURL = benchenv.Getenv("DATABASE_URL", "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable")
 	admin, err := pgx.Connect(ctx, s.adminURL)
 	if err != nil {
 		return fmt.Errorf("connect postgres: %w", err)
@@ -500,7 +443,7 @@ func (s *stack) startRoles(ctx context.Context) error {
 	for _, name := range roleNames {
 		p := &proc{name: name, args: roleArgs[name], bin: s.bin, log: filepath.Join(s.dir, name+".log"), env: s.env()}
 		if name == "api" || name == "push" {
-			addr, err := freeAddr()
+			addr, err := benchenv.FreeAddr()
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,89 @@
+// Package benchenv holds what the benchmark and soak programs share:
+// building the saas binary, finding the services' binaries, free loopback
+// ports and the environment's defaults.
+package benchenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Getenv returns the variable key, or def when it is unset or empty.
+func Getenv(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// ModuleRoot is the directory of this module's go.mod.
+func ModuleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("run from inside the module (go env GOMOD is empty)")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// BuildSaas builds ./cmd/saas of this module into dir, with go build
+// -overlay when overlay is set (to try a change without editing the tree).
+func BuildSaas(ctx context.Context, dir, overlay string) (string, error) {
+	root, err := ModuleRoot(ctx)
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "saas")
+	args := []string{"build", "-o", bin}
+	if overlay != "" {
+		abs, err := filepath.Abs(overlay)
+		if err != nil {
+			return "", err
+		}
+		args = append(args, "-overlay", abs)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/saas")...)
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/saas: %w\n%s", err, stderr.String())
+	}
+	return bin, nil
+}
+
+// FindBinary returns flagValue if set, else name on PATH, else name in
+// the bin folder of scripts/services.sh ($SERVICES_DIR/bin).
+func FindBinary(name, flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	p := filepath.Join(Getenv("SERVICES_DIR", "/var/lib/saas-services"), "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s not found: run scripts/services.sh up or pass its path", name)
+	}
+	return p, nil
+}
+
+// FreeAddr returns a loopback address with a port free right now.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
