@@ -274,7 +274,7 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 		step(t, "a price with three decimals is a 422", nil, req{method: "POST", host: a.Host, path: products, token: a.StaffToken, body: bad}, 422, violates)
 		bad = product("OA-4")
 		bad["currency"] = "ZZZ"
-		step(t, "a well-formed currency that is not ISO 4217 is a 422", nil, req{method: "POST", host: a.Host, path: products, token: a.StaffToken, body: bad}, 422, conforms)
+		step(t, "a well-formed currency that is not ISO 4217 is a 422", nil, req{method: "POST", host: a.Host, path: products, token: a.StaffToken, body: bad}, 422, violates)
 		step(t, "an oversized body is a 413", nil, req{method: "POST", host: a.Host, path: products, token: a.StaffToken, body: oversized}, 413, violates)
 
 		r = step(t, "a list page links the next", nil, req{method: "GET", host: a.Host, path: products + "?limit=1", token: a.UserToken}, 200, conforms)
@@ -285,6 +285,7 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 		step(t, "limit 0 is a 422", nil, req{method: "GET", host: a.Host, path: products + "?limit=0", token: a.UserToken}, 422, violates)
 		step(t, "a limit that is not a number is a 422", nil, req{method: "GET", host: a.Host, path: products + "?limit=ten", token: a.UserToken}, 422, violates)
 		step(t, "an unknown ordering is a 422", nil, req{method: "GET", host: a.Host, path: products + "?ordering=colour", token: a.UserToken}, 422, violates)
+		step(t, "an empty limit and ordering are the same as none", nil, req{method: "GET", host: a.Host, path: products + "?limit=&ordering=", token: a.UserToken}, 200, conforms)
 		step(t, "a cursor of nothing is a 422", nil, req{method: "GET", host: a.Host, path: products + "?cursor=bogus", token: a.UserToken}, 422, conforms)
 		step(t, "no token is a 401", nil, req{method: "GET", host: a.Host, path: products}, 401, violates)
 		step(t, "a garbage token is a 401", nil, req{method: "GET", host: a.Host, path: products, token: "not.a.token"}, 401, conforms)
@@ -431,6 +432,7 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 		step(t, "staff list every notification", nil, req{method: "GET", host: a.Host, path: anote + "?limit=1", token: a.StaffToken}, 200, conforms)
 		step(t, "staff list one user's unread ones", nil, req{method: "GET", host: a.Host, path: anote + "?unread=true&user_id=" + a.UserID, token: a.StaffToken}, 200, conforms)
 		step(t, "a user_id that is not one is a 422", nil, req{method: "GET", host: a.Host, path: anote + "?user_id=nope", token: a.StaffToken}, 422, violates)
+		step(t, "an empty user_id, limit and unread are the same as none", nil, req{method: "GET", host: a.Host, path: anote + "?user_id=&limit=&unread=", token: a.StaffToken}, 200, conforms)
 		step(t, "a plain user may not list every notification", nil, req{method: "GET", host: a.Host, path: anote, token: a.UserToken}, 403, conforms)
 	})
 

@@ -50,7 +50,7 @@ func newUserCmd(a *app) *cobra.Command {
 	}
 	create.Flags().StringVar(&tenantSchema, "tenant", "", "schema name of the tenant")
 	create.Flags().StringVar(&email, "email", "", "email address, used to sign in")
-	create.Flags().StringVar(&password, "password", "", "password, 8 to 72 bytes")
+	create.Flags().StringVar(&password, "password", "", "password, at least 8 characters and at most 72 bytes")
 	create.Flags().BoolVar(&staff, "staff", false, "grant staff rights (product writes, tenant admin)")
 	cmd.AddCommand(create)
 	return cmd
@@ -84,7 +84,7 @@ func newSuperuserCmd(a *app) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&email, "email", "", "email address")
-	create.Flags().StringVar(&password, "password", "", "password, 8 to 72 bytes")
+	create.Flags().StringVar(&password, "password", "", "password, at least 8 characters and at most 72 bytes")
 	cmd.AddCommand(create)
 	return cmd
 }

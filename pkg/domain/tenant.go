@@ -57,7 +57,7 @@ var domainLabelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // checks it is a syntactically valid DNS name without a port. It returns the
 // normalized name or an EINVALID *Error.
 func NormalizeDomain(d string) (string, error) {
-	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+	d = strings.TrimSuffix(lowerASCII(strings.TrimSpace(d)), ".")
 	invalid := func(why string) error {
 		return &Error{Code: EINVALID, Message: "invalid domain", Details: map[string]string{"domain": why}}
 	}
@@ -70,6 +70,18 @@ func NormalizeDomain(d string) (string, error) {
 		}
 	}
 	return d, nil
+}
+
+// lowerASCII lower-cases A-Z only: strings.ToLower also maps the Kelvin
+// sign to k and U+0130 to i, which would pass a non-ASCII name for an
+// ASCII one.
+func lowerASCII(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
 
 // ValidateTenantName checks a tenant's display name.

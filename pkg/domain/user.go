@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // User is a person who signs in to one tenant.
@@ -35,10 +36,13 @@ func NormalizeEmail(email string) (string, error) {
 	return e, nil
 }
 
-// ValidatePassword enforces the minimum password policy.
+// ValidatePassword enforces the minimum password policy: at least 8
+// characters (not bytes: "éééé" is 8 bytes but 4 characters) and at most
+// 72 bytes, all that bcrypt reads.
 func ValidatePassword(pw string) error {
-	if n := len(pw); n < 8 || n > 72 { // bcrypt reads at most 72 bytes
-		return &Error{Code: EINVALID, Message: "invalid password", Details: map[string]string{"password": "must be 8 to 72 bytes"}}
+	if utf8.RuneCountInString(pw) < 8 || len(pw) > 72 {
+		return &Error{Code: EINVALID, Message: "invalid password",
+			Details: map[string]string{"password": "must be at least 8 characters and at most 72 bytes"}}
 	}
 	return nil
 }
