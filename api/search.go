@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -78,7 +79,16 @@ func (s *Server) searchProducts(c echo.Context) error {
 		return domain.Errorf(domain.EUNAVAILABLE, "search is not configured")
 	}
 	size := min(limit, search.MaxWindow-from)
-	docs, total, err := s.deps.Search.Search(c.Request().Context(), tenantOf(c).Schema, q, from, size)
+	timeout := s.cfg.SearchTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), timeout)
+	defer cancel()
+	docs, total, err := s.deps.Search.Search(ctx, tenantOf(c).Schema, q, from, size)
+	if err != nil && ctx.Err() == context.DeadlineExceeded && c.Request().Context().Err() == nil {
+		return domain.Errorf(domain.EUNAVAILABLE, "search did not answer in time")
+	}
 	if err != nil {
 		return err
 	}

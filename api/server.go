@@ -50,6 +50,10 @@ type Config struct {
 	// public domain and every tenant domain while it holds an index.html;
 	// default DefaultWebDir ("web/dist"), relative to the working directory.
 	WebDir string
+	// SearchTimeout bounds one search in Elasticsearch: an unresponsive
+	// cluster gets a 503 then, not a request held for the search client's
+	// own minute. Default 5 seconds.
+	SearchTimeout time.Duration
 }
 
 // TenantResolver maps a normalized host to its active tenant.
