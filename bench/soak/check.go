@@ -504,6 +504,26 @@ func (l *load) checkAnswers(ws []*window, grace time.Duration, f *findings) {
 	if outside > 5 {
 		f.fail("%d answers of 503 while no dependency was down", outside)
 	}
+	// A request without an answer is the API process being killed; at any
+	// other time it is a hang or a crash.
+	hung := 0
+	for _, a := range l.silent {
+		in := false
+		for _, w := range ws {
+			if w.fault == "kill -9 api" && !a.at.Before(w.start.Add(-time.Second)) && !a.at.After(w.healed.Add(2*time.Second)) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			if hung++; hung <= 5 {
+				f.fail("%s got no answer at %s while the API was up: %s", a.op, a.at.Format("15:04:05.000"), a.body)
+			}
+		}
+	}
+	if hung > 5 {
+		f.fail("%d requests got no answer while the API was up", hung)
+	}
 	for op, m := range l.statuses {
 		for code, n := range m {
 			if code >= 400 && code < 500 && code != 404 {

@@ -38,6 +38,7 @@ type load struct {
 	statuses  map[string]map[int]int // op -> status -> count
 	fivexx    []answer
 	transport map[string]int             // op -> requests without an answer
+	silent    []answer                   // the requests without an answer
 	live      map[string]map[string]bool // schema -> ids believed alive
 	skipped   atomic.Int64
 
@@ -81,9 +82,10 @@ func (l *load) record(op string, status int, body []byte) {
 	}
 }
 
-func (l *load) noAnswer(op string) {
+func (l *load) noAnswer(op string, err error) {
 	l.mu.Lock()
 	l.transport[op]++
+	l.silent = append(l.silent, answer{op: op, at: time.Now(), body: err.Error()})
 	l.mu.Unlock()
 }
 
@@ -107,7 +109,7 @@ func (l *load) do(ctx context.Context, op string, t *tenant, method, path string
 	res, err := l.client.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
-			l.noAnswer(op)
+			l.noAnswer(op, err)
 		}
 		return 0, nil
 	}
@@ -115,7 +117,7 @@ func (l *load) do(ctx context.Context, op string, t *tenant, method, path string
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
 		if ctx.Err() == nil {
-			l.noAnswer(op)
+			l.noAnswer(op, err)
 		}
 		return 0, nil
 	}
