@@ -24,6 +24,8 @@ func newSearchClient(t *testing.T, url string) *search.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered before the tenants' clean-ups, so it runs after them.
+	t.Cleanup(func() { _ = c.DeleteSharedIndices(context.Background()) })
 	return c
 }
 

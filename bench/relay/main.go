@@ -6,6 +6,13 @@
 //
 //	go run ./bench/relay -tenants 10 -events 5000
 //
+// With -mode idle it measures instead `saas relay` (built and run as its
+// own process) among many idle tenants and a few active ones: its CPU, and
+// that of its PostgreSQL backends, over a window without any write, then
+// commit-to-publish latency and CPU while the active tenants write:
+//
+//	go run ./bench/relay -mode idle -idle-tenants 10000 -active 10
+//
 // It needs the nats-server binary (scripts/services.sh installs it) and the
 // nats CLI (go install github.com/nats-io/natscli/nats@v0.3.0; later versions
 // need a newer server than the pinned 2.12.2) on PATH or
@@ -55,9 +62,29 @@ func run() error {
 	workers := flag.Int("workers", 4, "relay workers (tenants drained at once)")
 	natsServer := flag.String("nats-server", "", "nats-server binary (default: PATH, then /var/lib/saas-services/bin)")
 	natsCLI := flag.String("nats-cli", "nats", "nats CLI binary")
+	mode := flag.String("mode", "throughput", "throughput, or idle (see the command's doc)")
+	var idle idleOptions
+	flag.IntVar(&idle.idle, "idle-tenants", 10000, "idle mode: tenants that never write")
+	flag.IntVar(&idle.active, "active", 10, "idle mode: tenants that write")
+	flag.Float64Var(&idle.rate, "rate", 10, "idle mode: writes a second per active tenant")
+	flag.IntVar(&idle.width, "create-width", 8, "idle mode: tenants created at once")
+	flag.DurationVar(&idle.idleWindow, "idle-window", time.Minute, "idle mode: length of the window without writes")
+	flag.DurationVar(&idle.window, "active-window", time.Minute, "idle mode: length of the window with writes")
+	flag.DurationVar(&idle.settle, "settle", 10*time.Second, "idle mode: wait after the relay started before measuring")
+	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	switch *mode {
+	case "idle":
+		if idle.active < 1 || idle.rate <= 0 || idle.idle < 0 {
+			return errors.New("idle mode needs -active >= 1, -rate > 0 and -idle-tenants >= 0")
+		}
+		return runIdle(ctx, idle, *natsServer)
+	case "throughput":
+	default:
+		return fmt.Errorf("-mode must be throughput or idle, not %q", *mode)
+	}
 
 	srvBin, err := findNATSServer(*natsServer)
 	if err != nil {

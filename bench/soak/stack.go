@@ -424,6 +424,10 @@ func (s *stack) deleteIndices() {
 			logf("delete indices of %s: %v", t.schema, err)
 		}
 	}
+	// The tenants' shared indices belong to the run's prefix alone.
+	if err := s.es.DeleteSharedIndices(ctx); err != nil {
+		logf("delete shared indices: %v", err)
+	}
 }
 
 // roleArgs are the saas commands of the roles, by name.

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"testing/fstest"
 	"time"
 
@@ -71,6 +72,7 @@ func run(ctx context.Context) error {
 	log := slog.New(slog.DiscardHandler)
 	m := tenancy.NewManager(db, runner, log)
 
+	fmt.Fprintf(os.Stderr, "load average at start: %s\n", loadAvg())
 	lat := make([]time.Duration, 0, *n)
 	start := time.Now()
 	for i := range *n {
@@ -85,6 +87,10 @@ func run(ctx context.Context) error {
 		}
 	}
 	createTotal := time.Since(start)
+	// Does create slow down as tenants pile up? The first and the last
+	// thousand, in creation order.
+	k := min(1000, len(lat))
+	first, last := slices.Sorted(slices.Values(lat[:k])), slices.Sorted(slices.Values(lat[len(lat)-k:]))
 	slices.Sort(lat)
 
 	t0 := time.Now()
@@ -120,7 +126,17 @@ func run(ctx context.Context) error {
 	fmt.Printf("| --- | --- | --- | --- | --- | --- |\n")
 	fmt.Printf("| %d | %s | %s | %s | %s | %s |\n", *n, pct(lat, 50), pct(lat, 99),
 		createTotal.Round(time.Millisecond), idle.Round(time.Microsecond), withOne.Round(time.Millisecond))
+	fmt.Printf("\ncreate, the first %d: p50 %s p99 %s; the last %d: p50 %s p99 %s; load average at the end: %s\n",
+		k, pct(first, 50), pct(first, 99), k, pct(last, 50), pct(last, 99), loadAvg())
 	return nil
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenantworks/saas/pkg/search"
 	"github.com/tenantworks/saas/pkg/testenv"
 )
 
@@ -38,6 +40,17 @@ func useServices(t *testing.T) {
 	t.Setenv("ELASTICSEARCH_URL", s.ElasticsearchURL)
 	t.Setenv("LOG_FORMAT", "json")
 	t.Setenv("APP_ENV", "test")
+	// Tenants the test creates live on shared indices of the run's prefix;
+	// registered first, this runs after the test's own clean-ups.
+	t.Cleanup(func() {
+		es, err := search.New(search.Config{URL: s.ElasticsearchURL, IndexPrefix: os.Getenv("ELASTICSEARCH_INDEX_PREFIX")})
+		if err == nil {
+			err = es.DeleteSharedIndices(context.Background())
+		}
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 }
 
 func TestTenantCommands(t *testing.T) {

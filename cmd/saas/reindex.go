@@ -20,12 +20,22 @@ func newReindexCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reindex --tenant S | --all [--from db|stream]",
 		Short: "Rebuild tenants' search indices; searches keep answering meanwhile",
-		Long: `reindex rebuilds a tenant's search index into a new physical index, from the
-database (one consistent snapshot) or from the event stream (the tenant's
-product events, oldest first), then moves the tenant's alias onto it in one
-atomic step and deletes the old index. Searches answer from the old index
-until the swap. After the swap, the index is reconciled with the database,
-so that changes made during the rebuild are not lost.
+		Long: `reindex rebuilds a tenant's search index from the database (one consistent
+snapshot) or from the event stream (the tenant's product events, oldest
+first). Where the documents go depends on the tenant's size:
+
+  - a tenant with ELASTICSEARCH_DEDICATED_AT products or more (default
+    10000) gets a new index of its own; the tenant's alias moves onto it in
+    one atomic step, then the old index is deleted, or the tenant's
+    documents are taken out of the shared index it was on (a promotion);
+  - a tenant with fewer than half of that is rebuilt on a shared index: in
+    place if it is on one, else moved back to one the same way;
+  - in between, a tenant stays on the kind of index it is on.
+
+Searches keep answering throughout. After the build, the index is
+reconciled with the database, so that changes made meanwhile are not lost.
+Two rebuilds of one tenant never run at once: the second fails with a
+conflict.
 
 With --all every active tenant is rebuilt in turn; a failure is reported
 and the others go on, and the exit status says whether any failed.`,
@@ -55,7 +65,7 @@ func (a *app) reindex(ctx context.Context, tenant string, all bool, from string)
 	if err != nil {
 		return err
 	}
-	r := &indexer.Reindexer{DB: db, Search: es, Log: a.log}
+	r := a.reindexer(db, es)
 	if from == indexer.FromStream {
 		if r.JS, err = a.jetstream(); err != nil {
 			return err

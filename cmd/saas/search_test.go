@@ -49,8 +49,9 @@ func TestTenantCommandsManageTheSearchIndexAndReindexRebuildsIt(t *testing.T) {
 
 	run(0, "shared schema", "migrate", "--shared")
 	run(0, "created tenant "+schemaName, "tenant", "create", "--schema", schemaName, "--name", "CLI", "--domain", strings.ReplaceAll(schemaName, "_", "-")+".localhost")
-	if got, want := indices(), []string{es.Alias(schemaName) + "_1"}; !slices.Equal(got, want) {
-		t.Fatalf("after tenant create the alias points to %v, want %v", got, want)
+	shared := indices()
+	if len(shared) != 1 || !es.IsShared(shared[0]) {
+		t.Fatalf("after tenant create the alias points to %v, want a shared index", shared)
 	}
 
 	db, err := postgres.Open(ctx, postgres.Config{URL: os.Getenv("DATABASE_URL")})
@@ -73,15 +74,25 @@ func TestTenantCommandsManageTheSearchIndexAndReindexRebuildsIt(t *testing.T) {
 		return total
 	}
 
-	run(0, "reindexed "+schemaName+" from db", "reindex", "--tenant", schemaName)
-	first := indices()
-	if len(first) != 1 || first[0] == es.Alias(schemaName)+"_1" || searchable() != 3 {
-		t.Fatalf("after reindex: alias on %v, %d products searchable; want one new index with the 3 products", first, searchable())
+	// 3 products, far below the default threshold: rebuilt in place.
+	run(0, "reindexed "+schemaName+" from db into "+shared[0]+" (shared index)", "reindex", "--tenant", schemaName)
+	if got := indices(); !slices.Equal(got, shared) || searchable() != 3 {
+		t.Fatalf("after reindex: alias on %v, %d products searchable; want %v with the 3 products", got, searchable(), shared)
 	}
+	// Past a threshold of 2: promoted to an index of its own.
+	t.Setenv("ELASTICSEARCH_DEDICATED_AT", "2")
 	run(0, "reindexed 1 of 1 tenants, 0 failed", "reindex", "--all", "--from", "stream")
-	if got := indices(); len(got) != 1 || got[0] == first[0] || searchable() != 3 {
-		t.Fatalf("after reindex --all: alias on %v, %d searchable", got, searchable())
+	first := indices()
+	if len(first) != 1 || es.IsShared(first[0]) || searchable() != 3 {
+		t.Fatalf("after reindex --all: alias on %v, %d searchable; want an index of its own with the 3 products", first, searchable())
 	}
+	run(0, "(index of its own)", "reindex", "--tenant", schemaName)
+	if got := indices(); len(got) != 1 || got[0] == first[0] || es.IsShared(got[0]) || searchable() != 3 {
+		t.Fatalf("after reindex: alias on %v, %d searchable; want a new index of its own", got, searchable())
+	}
+	t.Setenv("ELASTICSEARCH_DEDICATED_AT", "lots")
+	run(2, "ELASTICSEARCH_DEDICATED_AT must be a positive whole number", "reindex", "--tenant", schemaName)
+	t.Setenv("ELASTICSEARCH_DEDICATED_AT", "")
 
 	run(2, "either --tenant or --all", "reindex")
 	run(2, "either --tenant or --all", "reindex", "--tenant", schemaName, "--all")
@@ -91,5 +102,8 @@ func TestTenantCommandsManageTheSearchIndexAndReindexRebuildsIt(t *testing.T) {
 	run(0, "deleted tenant "+schemaName, "tenant", "delete", "--schema", schemaName)
 	if got := indices(); len(got) != 0 {
 		t.Fatalf("after tenant delete the alias points to %v", got)
+	}
+	if n, err := es.SharedCounts(ctx, []string{schemaName}); err != nil || n[schemaName] != 0 {
+		t.Fatalf("after tenant delete %d documents (%v) are left in the shared indices", n[schemaName], err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/search"
 	"github.com/tenantworks/saas/workers/indexer"
 )
@@ -21,14 +22,24 @@ func newWorkerIndexerCmd(a *app) *cobra.Command {
 }
 
 // searchClient returns a client of ELASTICSEARCH_URL under
-// ELASTICSEARCH_INDEX_PREFIX. It does not contact the server.
+// ELASTICSEARCH_INDEX_PREFIX, spreading new tenants over
+// ELASTICSEARCH_SHARED_INDICES shared indices. It does not contact the
+// server.
 func (a *app) searchClient() (*search.Client, error) {
-	return search.New(search.Config{URL: a.cfg.ElasticsearchURL, IndexPrefix: a.cfg.ElasticsearchIndexPrefix})
+	return search.New(search.Config{URL: a.cfg.ElasticsearchURL, IndexPrefix: a.cfg.ElasticsearchIndexPrefix,
+		SharedIndices: a.cfg.ElasticsearchSharedIndices})
+}
+
+// reindexer returns the rebuilder of `saas reindex` and of the indexer's
+// promotions, with ELASTICSEARCH_DEDICATED_AT as its threshold.
+func (a *app) reindexer(db *postgres.DB, es *search.Client) *indexer.Reindexer {
+	return &indexer.Reindexer{DB: db, Search: es, Log: a.log, DedicatedAt: a.cfg.ElasticsearchDedicatedAt}
 }
 
 // runIndexer runs the indexer role until ctx is done: product events become
 // writes to the tenants' search indices, on the shared durable consumer
-// events.ConsumerIndexer.
+// events.ConsumerIndexer. Tenants that grow past ELASTICSEARCH_DEDICATED_AT
+// products are promoted to an index of their own.
 func (a *app) runIndexer(ctx context.Context) error {
 	db, err := a.database(ctx)
 	if err != nil {
@@ -42,7 +53,7 @@ func (a *app) runIndexer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: db, Search: es, JS: js, Log: a.log})
+	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: db, Search: es, JS: js, Log: a.log, Promoter: a.reindexer(db, es)})
 	if err != nil {
 		return err
 	}

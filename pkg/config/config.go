@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -22,6 +23,12 @@ type Config struct {
 	NatsURL                  string
 	ElasticsearchURL         string
 	ElasticsearchIndexPrefix string
+	// ElasticsearchSharedIndices is how many shared indices small
+	// tenants are spread over (0: the search package's default).
+	ElasticsearchSharedIndices int
+	// ElasticsearchDedicatedAt is the number of products from which a
+	// tenant gets an index of its own (0: the indexer's default).
+	ElasticsearchDedicatedAt int
 	HTTPAddr                 string
 	PublicDomain             string
 	JWTSecret                string
@@ -43,6 +50,22 @@ func FromEnv() (Config, error) {
 		JWTSecret:                get("JWT_SECRET", DefaultJWTSecret),
 		LogLevel:                 get("LOG_LEVEL", "info"),
 		LogFormat:                get("LOG_FORMAT", "auto"),
+	}
+	var errs []error
+	for key, dst := range map[string]*int{
+		"ELASTICSEARCH_SHARED_INDICES": &c.ElasticsearchSharedIndices,
+		"ELASTICSEARCH_DEDICATED_AT":   &c.ElasticsearchDedicatedAt,
+	} {
+		if v := get(key, ""); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				errs = append(errs, fmt.Errorf("%s must be a positive whole number, not %q", key, v))
+			}
+			*dst = n
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("config: %w", err)
 	}
 	return c, c.Validate()
 }

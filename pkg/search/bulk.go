@@ -37,6 +37,26 @@ func DocFromProduct(p domain.Product) Doc {
 		Currency: p.Currency, Stock: p.Stock, Version: p.Version, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
 }
 
+// stored is a document as written to an index: the product and the
+// tenant it belongs to, the field shared indices' aliases filter on.
+type stored struct {
+	Doc
+	Tenant string `json:"tenant"`
+}
+
+// decodeDoc decodes a document read from schema's alias and checks that it
+// is the tenant's: what isolation guarantees, checked once more.
+func decodeDoc(schema string, src []byte) (Doc, error) {
+	var s stored
+	if err := json.Unmarshal(src, &s); err != nil {
+		return Doc{}, err
+	}
+	if s.Tenant != schema {
+		return Doc{}, fmt.Errorf("document %s belongs to tenant %q, not %q", s.ID, s.Tenant, schema)
+	}
+	return s.Doc, nil
+}
+
 // Product converts a document back to the product it was made from.
 func (d Doc) Product() domain.Product {
 	return domain.Product{ID: d.ID, SKU: d.SKU, Name: d.Name, Description: d.Description, Price: d.Price,
@@ -84,10 +104,10 @@ func (c *Client) ApplyOutcome(ctx context.Context, schema string, ops []Op) (Out
 		return Outcome{}, nil, err
 	}
 	alias := c.Alias(schema)
-	out, errs, noAlias, err := c.bulk(ctx, alias, true, ops)
+	out, errs, noAlias, err := c.bulk(ctx, schema, alias, true, "external", ops)
 	if err == nil && noAlias {
-		if err = c.ensureIndex(ctx, alias); err == nil {
-			out, errs, noAlias, err = c.bulk(ctx, alias, true, ops)
+		if err = c.ensureIndex(ctx, schema); err == nil {
+			out, errs, noAlias, err = c.bulk(ctx, schema, alias, true, "external", ops)
 			if err == nil && noAlias { // deleted again in between: try later
 				err = fmt.Errorf("%w: alias vanished after creation", errUnavailable)
 			}
@@ -100,10 +120,18 @@ func (c *Client) ApplyOutcome(ctx context.Context, schema string, ops []Op) (Out
 }
 
 // ApplyToIndex is ApplyOutcome against one of the tenant's physical
-// indices by name, as a rebuild does before SwapAlias. The index must
-// exist; it is never created here. Errors: ENOTFOUND when it does not.
+// indices by name, or a shared index, as a rebuild does before SwapAlias
+// (or in place, on the shared index the tenant is on). It writes what the
+// database or the stream says now, so a document at the same version is
+// rewritten (external_gte: it may differ, which is why one rebuilds) and
+// only a newer one is kept. The index must exist; it is never created
+// here. Errors: EINVALID for an index that is neither the tenant's nor
+// shared, ENOTFOUND when it does not exist.
 func (c *Client) ApplyToIndex(ctx context.Context, schema, index string, ops []Op) (Outcome, []error, error) {
-	if !isPhysical(c.Alias(schema), index) {
+	if err := domain.ValidateSchemaName(schema); err != nil {
+		return Outcome{}, nil, err
+	}
+	if !isPhysical(c.Alias(schema), index) && !c.IsShared(index) {
 		return Outcome{}, nil, domain.Errorf(domain.EINVALID, "%q is not an index of tenant %s", index, schema)
 	}
 	// Elasticsearch would auto-create a missing target; ask first. (Only a
@@ -116,7 +144,7 @@ func (c *Client) ApplyToIndex(ctx context.Context, schema, index string, ops []O
 	if err != nil {
 		return Outcome{}, nil, fmt.Errorf("search: bulk %s: %w", index, err)
 	}
-	out, errs, _, err := c.bulk(ctx, index, false, ops)
+	out, errs, _, err := c.bulk(ctx, schema, index, false, "external_gte", ops)
 	if err != nil {
 		return Outcome{}, nil, fmt.Errorf("search: bulk %s: %w", index, err)
 	}
@@ -126,6 +154,7 @@ func (c *Client) ApplyToIndex(ctx context.Context, schema, index string, ops []O
 type bulkAction struct {
 	Index       string `json:"_index"`
 	ID          string `json:"_id"`
+	Routing     string `json:"routing"`
 	Version     int64  `json:"version"`
 	VersionType string `json:"version_type"`
 }
@@ -137,19 +166,23 @@ type bulkItem struct {
 	Error  *errorBody `json:"error"`
 }
 
-// bulk sends ops to target. requireAlias refuses a target that is not an
-// alias, so a missing alias is never auto-created as a concrete index.
-// noAlias reports, with requireAlias, that target is not an alias: missing,
-// or auto-created as a concrete index by a delete. The caller repairs and
-// retries: every operation is idempotent.
-func (c *Client) bulk(ctx context.Context, target string, requireAlias bool, ops []Op) (out Outcome, errs []error, noAlias bool, err error) {
+// bulk sends schema's ops to target, each with its tenant-qualified _id,
+// routed by the schema name (as a shared alias routes; an alias with a
+// routing of its own refuses any other) and carrying the tenant field.
+// versionType is "external", or "external_gte" for a rebuild.
+// requireAlias refuses a target that is not an alias, so a missing alias
+// is never auto-created as a concrete index. noAlias reports, with
+// requireAlias, that target is not an alias: missing, or auto-created as a
+// concrete index by a delete. The caller repairs and retries: every
+// operation is idempotent.
+func (c *Client) bulk(ctx context.Context, schema, target string, requireAlias bool, versionType string, ops []Op) (out Outcome, errs []error, noAlias bool, err error) {
 	if len(ops) == 0 {
 		return Outcome{}, nil, false, nil
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, op := range ops {
-		a := bulkAction{Index: target, ID: op.ID, Version: op.Version, VersionType: "external"}
+		a := bulkAction{Index: target, ID: docID(schema, op.ID), Routing: schema, Version: op.Version, VersionType: versionType}
 		kind := "index"
 		if op.Delete {
 			kind = "delete"
@@ -158,7 +191,11 @@ func (c *Client) bulk(ctx context.Context, target string, requireAlias bool, ops
 			return Outcome{}, nil, false, err
 		}
 		if !op.Delete {
-			if err := enc.Encode(op.Doc); err != nil {
+			// The document's own id must be the op's: the _id above is
+			// built from op.ID, and readers trust the id field.
+			d := op.Doc
+			d.ID = op.ID
+			if err := enc.Encode(stored{Doc: d, Tenant: schema}); err != nil {
 				return Outcome{}, nil, false, err
 			}
 		}

@@ -22,12 +22,6 @@ import (
 // <prefix>_<schema>_products. Every read and every indexer write names it.
 func (c *Client) Alias(schema string) string { return c.prefix + "_" + schema + "_products" }
 
-// firstIndex is the physical index EnsureIndex creates. A fixed name makes
-// concurrent EnsureIndex calls race on one name, which Elasticsearch
-// settles: exactly one creates it, the others see it exists. Rebuilt
-// indices are named after the time of their creation instead.
-func firstIndex(alias string) string { return alias + "_1" }
-
 // isPhysical reports whether name is one of alias's physical indices,
 // <alias>_<digits>. The digits matter: tenant "a" must not claim the
 // indices of tenant "a_products" (<prefix>_a_products_products_<n>).
@@ -45,7 +39,11 @@ func isPhysical(alias, name string) bool {
 var mapping = map[string]any{
 	"dynamic": "strict",
 	"properties": map[string]any{
-		"id": map[string]any{"type": "keyword"},
+		// tenant is the schema name of the document's tenant: what a
+		// shared index's aliases filter on. Indices of one tenant carry
+		// it too, so a tenant moves between the two kinds unchanged.
+		"tenant": map[string]any{"type": "keyword"},
+		"id":     map[string]any{"type": "keyword"},
 		"sku": map[string]any{"type": "keyword",
 			"fields": map[string]any{"text": map[string]any{"type": "text", "analyzer": "standard"}}},
 		"name": map[string]any{"type": "text", "analyzer": "standard",
@@ -107,8 +105,9 @@ func (c *Client) aliasIndices(ctx context.Context, alias string) ([]string, erro
 	return names, nil
 }
 
-// Indices returns the physical indices behind a tenant's alias: one,
-// or none when the tenant has no index.
+// Indices returns the physical indices behind a tenant's alias: one (a
+// shared index, see IsShared, or one of its own), or none when the tenant
+// has no index.
 func (c *Client) Indices(ctx context.Context, schema string) ([]string, error) {
 	if err := domain.ValidateSchemaName(schema); err != nil {
 		return nil, err
@@ -120,22 +119,22 @@ func (c *Client) Indices(ctx context.Context, schema string) ([]string, error) {
 	return names, nil
 }
 
-// EnsureIndex creates a tenant's first physical index and its alias, in one
-// step, unless the alias exists. It is idempotent and safe to call
-// concurrently. Errors: EINVALID for a bad schema name, EUNAVAILABLE when
-// Elasticsearch is down.
+// EnsureIndex gives a tenant its alias on its shared index (created if
+// missing), unless the alias exists. It is idempotent and safe to call
+// concurrently: every caller picks the same shared index. Errors: EINVALID
+// for a bad schema name, EUNAVAILABLE when Elasticsearch is down.
 func (c *Client) EnsureIndex(ctx context.Context, schema string) error {
 	if err := domain.ValidateSchemaName(schema); err != nil {
 		return err
 	}
-	alias := c.Alias(schema)
-	if err := c.ensureIndex(ctx, alias); err != nil {
-		return fmt.Errorf("search: ensure index %s: %w", alias, err)
+	if err := c.ensureIndex(ctx, schema); err != nil {
+		return fmt.Errorf("search: ensure index %s: %w", c.Alias(schema), err)
 	}
 	return nil
 }
 
-func (c *Client) ensureIndex(ctx context.Context, alias string) error {
+func (c *Client) ensureIndex(ctx context.Context, schema string) error {
+	alias := c.Alias(schema)
 	names, err := c.aliasIndices(ctx, alias)
 	if err != nil || len(names) > 0 {
 		return err
@@ -143,17 +142,7 @@ func (c *Client) ensureIndex(ctx context.Context, alias string) error {
 	if err := c.dropStrayIndex(ctx, alias); err != nil {
 		return err
 	}
-	err = c.createIndex(ctx, firstIndex(alias), alias)
-	if !isType(err, "resource_already_exists_exception") {
-		return err
-	}
-	// Someone else created it, with the alias, in one step; or an earlier
-	// attempt was cut short. Add the alias only if it is still missing.
-	names, err = c.aliasIndices(ctx, alias)
-	if err != nil || len(names) > 0 {
-		return err
-	}
-	return c.updateAliases(ctx, []map[string]any{{"add": map[string]any{"index": firstIndex(alias), "alias": alias}}})
+	return c.addSharedAlias(ctx, schema, c.home(schema))
 }
 
 // dropStrayIndex deletes a concrete index that has the alias's name.
@@ -198,14 +187,19 @@ func (c *Client) NewPhysicalIndex(ctx context.Context, schema string) (string, e
 
 // SwapAlias refreshes newIndex, then moves the tenant's alias onto it in one
 // atomic _aliases request (searches see the old index or the new one, never
-// neither), then deletes the indices the alias pointed to before. Errors:
-// EINVALID when newIndex is not one of the tenant's physical indices.
+// neither), then deletes the tenant's indices the alias pointed to before
+// and removes the tenant's documents from every shared index but newIndex.
+// newIndex is one of the tenant's own indices (NewPhysicalIndex) or a
+// shared index (SharedTarget), where the alias filters on the tenant; when
+// the alias is already on it, only the clean-up runs. Errors: EINVALID when
+// newIndex is neither.
 func (c *Client) SwapAlias(ctx context.Context, schema, newIndex string) error {
 	if err := domain.ValidateSchemaName(schema); err != nil {
 		return err
 	}
 	alias := c.Alias(schema)
-	if !isPhysical(alias, newIndex) {
+	shared := c.IsShared(newIndex)
+	if !shared && !isPhysical(alias, newIndex) {
 		return domain.Errorf(domain.EINVALID, "%q is not an index of tenant %s", newIndex, schema)
 	}
 	if err := c.do(ctx, esapi.IndicesRefreshRequest{Index: []string{newIndex}}, nil); err != nil {
@@ -220,35 +214,62 @@ func (c *Client) SwapAlias(ctx context.Context, schema, newIndex string) error {
 	for _, o := range old {
 		if o != newIndex {
 			actions = append(actions, map[string]any{"remove": map[string]any{"index": o, "alias": alias}})
-			drop = append(drop, o)
+			if isPhysical(alias, o) {
+				drop = append(drop, o)
+			}
 		}
 	}
-	actions = append(actions, map[string]any{"add": map[string]any{"index": newIndex, "alias": alias}})
-	if err := c.updateAliases(ctx, actions); err != nil {
-		return fmt.Errorf("search: swap %s to %s: %w", alias, newIndex, err)
+	if len(actions) > 0 || !slices.Contains(old, newIndex) {
+		if shared {
+			actions = append(actions, sharedAlias(newIndex, alias, schema))
+		} else {
+			actions = append(actions, map[string]any{"add": map[string]any{"index": newIndex, "alias": alias}})
+		}
+		if err := c.updateAliases(ctx, actions); err != nil {
+			return fmt.Errorf("search: swap %s to %s: %w", alias, newIndex, err)
+		}
 	}
 	if err := c.deleteIndices(ctx, drop); err != nil {
 		return fmt.Errorf("search: swap %s: delete old index: %w", alias, err)
+	}
+	others, err := c.sharedIndices(ctx)
+	if err == nil {
+		err = c.purge(ctx, schema, slices.DeleteFunc(others, func(n string) bool { return n == newIndex }))
+	}
+	if err != nil {
+		return fmt.Errorf("search: swap %s: clear the shared indices: %w", alias, err)
 	}
 	return nil
 }
 
 // DeleteIndex deletes one of a tenant's physical indices, for instance a
-// rebuild that failed half way. A missing index is not an error.
+// rebuild that failed half way; given a shared index, it deletes the
+// tenant's documents from it instead (never do that to the one the
+// tenant's alias is on). A missing index is not an error.
 func (c *Client) DeleteIndex(ctx context.Context, schema, index string) error {
-	if !isPhysical(c.Alias(schema), index) {
+	if err := domain.ValidateSchemaName(schema); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case c.IsShared(index):
+		err = c.purge(ctx, schema, []string{index})
+	case isPhysical(c.Alias(schema), index):
+		err = c.deleteIndices(ctx, []string{index})
+	default:
 		return domain.Errorf(domain.EINVALID, "%q is not an index of tenant %s", index, schema)
 	}
-	if err := c.deleteIndices(ctx, []string{index}); err != nil {
+	if err != nil {
 		return fmt.Errorf("search: delete %s: %w", index, err)
 	}
 	return nil
 }
 
-// DeleteTenant deletes a tenant's alias and every physical index of it,
-// including the leftovers of interrupted rebuilds. It is idempotent: a
-// tenant without index is not an error. Indices are deleted by name, so it
-// works where action.destructive_requires_name is on.
+// DeleteTenant deletes a tenant's alias, every physical index of its own,
+// including the leftovers of interrupted rebuilds, and its documents in
+// every shared index. It is idempotent: a tenant without index is not an
+// error. Indices are deleted by name, so it works where
+// action.destructive_requires_name is on.
 func (c *Client) DeleteTenant(ctx context.Context, schema string) error {
 	if err := domain.ValidateSchemaName(schema); err != nil {
 		return err
@@ -258,6 +279,27 @@ func (c *Client) DeleteTenant(ctx context.Context, schema string) error {
 	if err != nil {
 		return fmt.Errorf("search: delete tenant %s: %w", schema, err)
 	}
+	// First the alias on a shared index, so searches stop seeing the
+	// tenant at once, then its documents there.
+	var unalias []map[string]any
+	for _, n := range names {
+		if c.IsShared(n) {
+			unalias = append(unalias, map[string]any{"remove": map[string]any{"index": n, "alias": alias}})
+		}
+	}
+	if len(unalias) > 0 {
+		if err := c.updateAliases(ctx, unalias); err != nil && !isType(err, "aliases_not_found_exception") {
+			return fmt.Errorf("search: delete tenant %s: %w", schema, err)
+		}
+	}
+	shared, err := c.sharedIndices(ctx)
+	if err == nil {
+		err = c.purge(ctx, schema, shared)
+	}
+	if err != nil {
+		return fmt.Errorf("search: delete tenant %s: %w", schema, err)
+	}
+	names = slices.DeleteFunc(names, c.IsShared)
 	var resolved struct {
 		Indices []struct {
 			Name string `json:"name"`

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
@@ -43,6 +44,10 @@ func (c *Client) Search(ctx context.Context, schema, q string, from, size int) (
 				map[string]any{"term": map[string]any{"sku": map[string]any{"value": q, "case_insensitive": true, "boost": 10}}},
 			},
 			"minimum_should_match": 1,
+			// The alias of a shared index filters on the tenant already;
+			// saying it here too costs nothing (a cached term filter) and
+			// keeps isolation from resting on alias definitions alone.
+			"filter": []any{tenantFilter(schema)},
 		},
 	}
 	body := map[string]any{
@@ -61,11 +66,18 @@ func (c *Client) Search(ctx context.Context, schema, q string, from, size int) (
 	}
 	docs := make([]Doc, len(res.Hits.Hits))
 	for i, h := range res.Hits.Hits {
-		if err := json.Unmarshal(h.Source, &docs[i]); err != nil {
+		d, err := decodeDoc(schema, h.Source)
+		if err != nil {
 			return nil, 0, fmt.Errorf("search: query %s: decode %s: %w", alias, h.ID, err)
 		}
+		docs[i] = d
 	}
 	return docs, res.Hits.Total.Value, nil
+}
+
+// tenantFilter matches the documents of one tenant.
+func tenantFilter(schema string) map[string]any {
+	return map[string]any{"term": map[string]any{"tenant": schema}}
 }
 
 type searchResponse struct {
@@ -97,10 +109,12 @@ func (c *Client) Get(ctx context.Context, schema, id string) (Doc, bool, error) 
 		return Doc{}, false, err
 	}
 	var res struct {
-		Found  bool `json:"found"`
-		Source Doc  `json:"_source"`
+		Found  bool            `json:"found"`
+		Source json.RawMessage `json:"_source"`
 	}
-	err := c.do(ctx, esapi.GetRequest{Index: c.Alias(schema), DocumentID: id}, &res)
+	// A get ignores alias filters: what keeps it to the tenant is the
+	// tenant-qualified _id.
+	err := c.do(ctx, esapi.GetRequest{Index: c.Alias(schema), DocumentID: docID(schema, id), Routing: schema}, &res)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return Doc{}, false, nil // no such document, or no index
@@ -108,11 +122,18 @@ func (c *Client) Get(ctx context.Context, schema, id string) (Doc, bool, error) 
 	if err != nil {
 		return Doc{}, false, fmt.Errorf("search: get %s/%s: %w", schema, id, err)
 	}
-	return res.Source, res.Found, nil
+	if !res.Found {
+		return Doc{}, false, nil
+	}
+	d, err := decodeDoc(schema, res.Source)
+	if err != nil {
+		return Doc{}, false, fmt.Errorf("search: get %s/%s: %w", schema, id, err)
+	}
+	return d, true, nil
 }
 
-// EachVersion calls fn with the id and version of every document in a
-// tenant's index, in id order, a page of up to 1000 at a time (search_after
+// EachVersion calls fn with the product id and version of every document
+// of a tenant in its index, in id order, a page of up to 1000 at a time (search_after
 // on id), until fn returns an error. Call Refresh first to see the latest
 // writes. A tenant without index has no documents.
 func (c *Client) EachVersion(ctx context.Context, schema string, fn func(ids []string, versions []int64) error) error {
@@ -124,7 +145,7 @@ func (c *Client) EachVersion(ctx context.Context, schema string, fn func(ids []s
 	for {
 		body := map[string]any{
 			"size": 1000, "_source": false, "version": true, "track_total_hits": false,
-			"query": map[string]any{"match_all": map[string]any{}},
+			"query": map[string]any{"bool": map[string]any{"filter": []any{tenantFilter(schema)}}},
 			"sort":  []any{map[string]any{"id": "asc"}},
 		}
 		if after != nil {
@@ -143,7 +164,11 @@ func (c *Client) EachVersion(ctx context.Context, schema string, fn func(ids []s
 		}
 		ids, versions := make([]string, len(hits)), make([]int64, len(hits))
 		for i, h := range hits {
-			ids[i], versions[i] = h.ID, h.Version
+			id, ok := strings.CutPrefix(h.ID, schema+idSep)
+			if !ok {
+				return fmt.Errorf("search: list %s: document %s is not the tenant's", alias, h.ID)
+			}
+			ids[i], versions[i] = id, h.Version
 		}
 		if err := fn(ids, versions); err != nil {
 			return err

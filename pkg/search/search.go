@@ -1,11 +1,15 @@
 // Package search is the only code that talks to Elasticsearch: every call
 // goes through Client, so the client library can change in one place.
 //
-// Each tenant has one alias, <prefix>_<schema>_products, in front of one
-// physical index, <alias>_<n>. Readers and the indexer only ever name the
-// alias; a rebuild fills a new physical index and swaps the alias in one
-// atomic step. Documents carry the product's version as Elasticsearch's
-// external version, so an older write never replaces a newer one.
+// Each tenant has one alias, <prefix>_<schema>_products, and readers and
+// the indexer only ever name the alias. Behind it is either a shared
+// physical index, <prefix>_shared_<n>, that many small tenants use through
+// filtered, routed aliases (see shared.go), or, for a tenant that grew big,
+// an index of its own, <alias>_<n>. A rebuild into an index of its own
+// fills a new physical index and swaps the alias in one atomic step.
+// Documents carry the product's version as Elasticsearch's external
+// version, so an older write never replaces a newer one, and an _id
+// qualified by the tenant, so tenants sharing an index never meet.
 //
 // The package only uses what every Elasticsearch 8 distribution has (no
 // analysis-common, no scripts, no _delete_by_query or _reindex), so it runs
@@ -18,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -36,7 +41,17 @@ type Config struct {
 	// document. Elasticsearch's default is 60s. Tests set it very low to
 	// show that correctness never depends on it.
 	GCDeletes string
+	// SharedIndices is how many shared indices new tenants are spread
+	// over, by a hash of the schema name; default DefaultSharedIndices.
+	// Changing it moves no tenant: it only places tenants created (or
+	// rebuilt into a shared index) from then on.
+	SharedIndices int
 }
+
+// DefaultSharedIndices is the default Config.SharedIndices: four shards
+// for every small tenant together, about 2,500 aliases each at 10,000
+// tenants.
+const DefaultSharedIndices = 4
 
 var prefixRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,49}$`)
 
@@ -48,6 +63,9 @@ func (c Config) Validate() error {
 	if !prefixRE.MatchString(c.IndexPrefix) {
 		return fmt.Errorf("search: index prefix %q must be 1 to 50 of a-z, 0-9 and _, starting with a letter or digit", c.IndexPrefix)
 	}
+	if c.SharedIndices < 1 || c.SharedIndices > 1000 {
+		return fmt.Errorf("search: shared indices %d must be 1 to 1000", c.SharedIndices)
+	}
 	return nil
 }
 
@@ -56,12 +74,17 @@ type Client struct {
 	es        *elasticsearch.Client
 	prefix    string
 	gcDeletes string
+	shared    int
+	known     sync.Map // shared indices known to exist
 }
 
 // New returns a Client. It does not contact the server.
 func New(cfg Config) (*Client, error) {
 	if cfg.IndexPrefix == "" {
 		cfg.IndexPrefix = "saas"
+	}
+	if cfg.SharedIndices == 0 {
+		cfg.SharedIndices = DefaultSharedIndices
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -77,7 +100,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search: new client: %w", err)
 	}
-	return &Client{es: es, prefix: cfg.IndexPrefix, gcDeletes: cfg.GCDeletes}, nil
+	return &Client{es: es, prefix: cfg.IndexPrefix, gcDeletes: cfg.GCDeletes, shared: cfg.SharedIndices}, nil
 }
 
 // Ping checks that the cluster answers and is at least yellow. It returns an

@@ -29,6 +29,13 @@ func newClient(t *testing.T, cfg search.Config) *search.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered before any tenant's clean-up, so it runs after them all:
+	// the shared indices of the test's prefix go too.
+	t.Cleanup(func() {
+		if err := c.DeleteSharedIndices(context.Background()); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	return c
 }
 
@@ -89,8 +96,8 @@ func TestEnsureIndexIsIdempotentUnderConcurrentCallers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{c.Alias(s) + "_1"}; !slices.Equal(got, want) {
-		t.Fatalf("alias %s points to %v, want %v", c.Alias(s), got, want)
+	if len(got) != 1 || !c.IsShared(got[0]) {
+		t.Fatalf("alias %s points to %v, want one shared index", c.Alias(s), got)
 	}
 }
 
@@ -183,8 +190,8 @@ func TestApplyCreatesAMissingIndex(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 1 || got[0] != c.Alias(s)+"_1" {
-				t.Fatalf("alias points to %v, want the first physical index", got)
+			if len(got) != 1 || !c.IsShared(got[0]) {
+				t.Fatalf("alias points to %v, want one shared index", got)
 			}
 			if _, found, err := c.Get(ctx, s, "p2"); err != nil || !found {
 				t.Fatalf("p2 found=%v err=%v", found, err)
@@ -319,7 +326,18 @@ func TestSwapAliasMovesSearchesToTheNewIndex(t *testing.T) {
 	if err != nil || len(docs) != 1 || docs[0].ID != "new" {
 		t.Fatalf("after the swap search found %v (%v), want only the new index's document", docs, err)
 	}
-	if _, _, err := c.ApplyToIndex(ctx, s, c.Alias(s)+"_1", []search.Op{search.DeleteOp("old", 2)}); domain.ErrorCode(err) != domain.ENOTFOUND {
+	if n := sharedCount(t, c, s); n != 0 {
+		t.Fatalf("the shared index still holds %d documents of the tenant, want none", n)
+	}
+	// And back: a rebuild into its index of its own again drops the first.
+	idx2, err := c.NewPhysicalIndex(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SwapAlias(ctx, s, idx2); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ApplyToIndex(ctx, s, idx, []search.Op{search.DeleteOp("new", 2)}); domain.ErrorCode(err) != domain.ENOTFOUND {
 		t.Fatalf("the old index: %v, want it deleted (ENOTFOUND)", err)
 	}
 	if err := c.SwapAlias(ctx, s, "other_index"); domain.ErrorCode(err) != domain.EINVALID {

@@ -46,6 +46,12 @@ func newHarness(t *testing.T, cfg search.Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Runs after every tenant's clean-up: the prefix's shared indices go.
+	t.Cleanup(func() {
+		if err := es.DeleteSharedIndices(context.Background()); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	runner, err := schema.NewRunner(db.URL, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -246,4 +252,18 @@ func (h *harness) stored() map[string]int64 {
 
 func tenancyParams(schemaName string) tenancy.CreateParams {
 	return tenancy.CreateParams{Schema: schemaName, Name: "Indexer test", Domain: strings.ReplaceAll(schemaName, "_", "-") + ".example.test"}
+}
+
+// products returns every product of the tenant's database, in id order.
+func (h *harness) products() []domain.Product {
+	h.t.Helper()
+	var out []domain.Product
+	err := h.db.DB.ScanProducts(context.Background(), h.schema, 100, func(_ int, page []domain.Product) error {
+		out = append(out, page...)
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
 }

@@ -9,6 +9,14 @@
 // the product no longer exists. Elasticsearch remembers a delete's version
 // only for index.gc_deletes (60s by default); after that, only this check
 // keeps a replayed old event from bringing a deleted product back.
+//
+// Tenants start on a shared index (see pkg/search). The worker notes which
+// tenants it writes to and, every Config.PromoteEvery, counts their
+// documents in the shared indices (one request); a tenant past the
+// Reindexer's DedicatedAt is promoted to an index of its own there and
+// then, in the background, by a rebuild from the database. `saas reindex`
+// places tenants by the same rule, so it promotes too, and is the way back
+// for a tenant that shrank.
 package indexer
 
 import (
@@ -17,6 +25,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
@@ -56,20 +68,43 @@ type Config struct {
 	// Batch is how many events one fetch takes, and so the largest bulk
 	// request; default 100.
 	Batch int
+	// PromoteEvery is how often the tenants written to in the last two
+	// periods are offered to Deps.Promoter; default one minute. It should
+	// be longer than the indices' refresh interval (1s), which the counts
+	// lag behind.
+	PromoteEvery time.Duration
 }
 
-// Deps are an Indexer's collaborators; all are required.
+// Promoter moves tenants that outgrew their shared index to an index of
+// their own and returns those it moved. *Reindexer is one.
+type Promoter interface {
+	PromoteLarge(ctx context.Context, schemas []string) ([]string, error)
+}
+
+var _ Promoter = (*Reindexer)(nil)
+
+// Deps are an Indexer's collaborators; all but Promoter are required.
 type Deps struct {
 	DB     Versions
 	Search Searcher
 	JS     jetstream.JetStream
 	Log    *slog.Logger
+	// Promoter, when set, is offered the tenants written to, every
+	// Config.PromoteEvery; without it no tenant is promoted automatically.
+	Promoter Promoter
 }
 
 // Indexer is the indexer worker role.
 type Indexer struct {
 	cfg  Config
 	deps Deps
+
+	mu      sync.Mutex
+	touched map[string]bool // tenants written to since the last promotion check
+	// previous were touched in the period before: each tenant is checked
+	// at two ticks after its last write, so a count the index had not
+	// refreshed yet at the first is seen at the second.
+	previous map[string]bool
 }
 
 // ErrMissingDeps is returned by New when a dependency is nil.
@@ -86,16 +121,61 @@ func New(cfg Config, deps Deps) (*Indexer, error) {
 			cfg.Consumer = cfg.ConsumerConfig.Durable
 		}
 	}
-	return &Indexer{cfg: cfg, deps: deps}, nil
+	if cfg.PromoteEvery <= 0 {
+		cfg.PromoteEvery = time.Minute
+	}
+	return &Indexer{cfg: cfg, deps: deps, touched: map[string]bool{}, previous: map[string]bool{}}, nil
 }
 
 // Run consumes until ctx is done, then returns nil. Elasticsearch or
 // PostgreSQL being down is retried with backoff; nothing is acknowledged
-// before it is written.
+// before it is written. With a Promoter, promotions run beside the
+// consumer, one tenant at a time.
 func (ix *Indexer) Run(ctx context.Context) error {
 	r := runner.New(runner.Config{Consumer: ix.cfg.Consumer, ConsumerConfig: ix.cfg.ConsumerConfig, Batch: ix.cfg.Batch},
 		ix.deps.JS, ix.Handle, ix.deps.Log)
-	return r.Run(ctx)
+	if ix.deps.Promoter == nil {
+		return r.Run(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { ix.promoteLoop(ctx) })
+	err := r.Run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// promoteLoop offers the tenants written to to the Promoter every
+// PromoteEvery until ctx is done.
+func (ix *Indexer) promoteLoop(ctx context.Context) {
+	tick := time.NewTicker(ix.cfg.PromoteEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ix.mu.Lock()
+		check := maps.Clone(ix.touched)
+		maps.Copy(check, ix.previous)
+		ix.previous, ix.touched = ix.touched, ix.previous
+		clear(ix.touched)
+		ix.mu.Unlock()
+		if len(check) == 0 {
+			continue
+		}
+		schemas := slices.Sorted(maps.Keys(check))
+		if _, err := ix.deps.Promoter.PromoteLarge(ctx, schemas); err != nil && ctx.Err() == nil {
+			ix.deps.Log.WarnContext(ctx, "promotion check failed; tried again at the next", slog.Any("error", err))
+			ix.mu.Lock()
+			for _, s := range schemas {
+				ix.touched[s] = true
+			}
+			ix.mu.Unlock()
+		}
+	}
 }
 
 // Handle is the worker's runner.BatchHandler. It groups the batch by
@@ -160,6 +240,11 @@ func (ix *Indexer) handleTenant(ctx context.Context, tenant string, evs []events
 		return
 	}
 	itemErrs, err := ix.deps.Search.Apply(ctx, tenant, keep)
+	if err == nil && ix.deps.Promoter != nil {
+		ix.mu.Lock()
+		ix.touched[tenant] = true
+		ix.mu.Unlock()
+	}
 	for j, i := range keepAt {
 		switch {
 		case err != nil:

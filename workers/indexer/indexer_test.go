@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -265,5 +267,61 @@ func TestEventsOfADeletedTenantAreDropped(t *testing.T) {
 func TestNewRequiresItsDependencies(t *testing.T) {
 	if _, err := indexer.New(indexer.Config{}, indexer.Deps{}); !errors.Is(err, indexer.ErrMissingDeps) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestTheIndexerPromotesATenantThatGrows runs the worker with a promoter:
+// once the tenant's documents in its shared index pass the threshold, it
+// gets an index of its own, searches never stop answering, and later
+// events land in the new index.
+func TestTheIndexerPromotesATenantThatGrows(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, search.Config{})
+	ctx := context.Background()
+	name, cc := h.consumer()
+	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, DedicatedAt: 30}
+	ix, err := indexer.New(indexer.Config{Consumer: name, ConsumerConfig: cc, PromoteEvery: time.Second},
+		indexer.Deps{DB: h.db.DB, Search: h.es, JS: h.js, Log: h.log, Promoter: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- ix.Run(rctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("indexer: %v", err)
+		}
+	})
+
+	shared, _ := h.es.Indices(ctx, h.schema)
+	publish := func(n int) {
+		var evs []events.Envelope
+		for i := range n {
+			evs = append(evs, h.envelope(events.ProductCreated, h.create(fmt.Sprintf("Widget %d", i)), 1))
+		}
+		h.publish(evs...)
+	}
+	publish(10)
+	h.eventually("the first products are searchable", func() bool {
+		_, total, err := h.es.Search(ctx, h.schema, "widget", 0, 1)
+		return err == nil && total == 10
+	})
+	s := h.searchContinuously("widget")
+	publish(25) // 35: past the threshold
+	h.eventually("the tenant is on an index of its own", func() bool {
+		got, err := h.es.Indices(ctx, h.schema)
+		return err == nil && len(got) == 1 && !h.es.IsShared(got[0])
+	})
+	publish(5)
+	h.drained(name)
+	h.eventually("the index holds every product", func() bool { return maps.Equal(h.indexed(), h.stored()) })
+	s.stop()
+	if n := s.failed.Load(); n > 0 {
+		t.Fatalf("%d of %d searches failed during the promotion, first: %v", n, s.done.Load(), s.firstErr.Load())
+	}
+	if n, err := h.es.SharedCounts(ctx, []string{h.schema}); err != nil || n[h.schema] != 0 {
+		t.Fatalf("%d documents (%v) left in the shared index %v", n[h.schema], err, shared)
 	}
 }

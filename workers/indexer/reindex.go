@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -29,10 +30,27 @@ const (
 // products (from the database) or events (from the stream).
 type Progress func(done, total int)
 
-// Reindexer rebuilds tenants' indices: it fills a new physical index, swaps
-// the tenant's alias onto it (searches keep answering from the old index
-// until then) and deletes the old one, then reconciles the index with the
-// database, so that what changed during the build is not lost.
+// DefaultDedicatedAt is the default Reindexer.DedicatedAt.
+const DefaultDedicatedAt = 10000
+
+// Reindexer rebuilds tenants' indices, then reconciles the index with the
+// database, so that what changed during the build is not lost. Where a
+// tenant's documents go depends on its size (see DedicatedAt):
+//   - a tenant big enough for an index of its own gets a new physical
+//     index, filled, then swapped in under the alias in one atomic step
+//     (searches keep answering from the old place until then); the old
+//     index is deleted, or, if the tenant was on a shared index, its
+//     documents there are (this is the promotion of a tenant that grew);
+//   - a small tenant already on a shared index is rebuilt in place: every
+//     document is rewritten through to the shared index at the version the
+//     source says, the alias never moves, and searches see each document
+//     old or rewritten, never missing;
+//   - a small tenant on an index of its own moves back to its shared index
+//     the same way as a promotion, the other way round.
+//
+// A rebuild holds a PostgreSQL advisory lock on the tenant for as long as
+// it runs, so two rebuilds of one tenant (two commands, or a command and
+// the indexer's automatic promotion) never run at once.
 type Reindexer struct {
 	DB     *postgres.DB
 	Search *search.Client
@@ -41,6 +59,19 @@ type Reindexer struct {
 	Log *slog.Logger
 	// Batch is the number of products or events per bulk request; default 500.
 	Batch int
+	// DedicatedAt is the number of products from which a tenant is given
+	// an index of its own; default DefaultDedicatedAt. Below half of it a
+	// rebuild puts the tenant on a shared index; in between, it stays
+	// where it is, so that a tenant near the threshold does not move on
+	// every rebuild.
+	DedicatedAt int
+}
+
+func (r *Reindexer) dedicatedAt() int {
+	if r.DedicatedAt <= 0 {
+		return DefaultDedicatedAt
+	}
+	return r.DedicatedAt
 }
 
 func (r *Reindexer) batch() int {
@@ -53,10 +84,13 @@ func (r *Reindexer) batch() int {
 // Report says what a rebuild did.
 type Report struct {
 	Tenant, Source string
-	Index          string // the new physical index, now behind the alias
-	Read           int    // products or events read
-	Skipped        int    // events left out: product gone, or not understood
-	Written        search.Outcome
+	// Index is the physical index now behind the alias: a new one of the
+	// tenant's own when Own, else a shared one.
+	Index   string
+	Own     bool
+	Read    int // products or events read
+	Skipped int // events left out: product gone, or not understood
+	Written search.Outcome
 	// Reconciled counts the fixes made after the swap: products written
 	// because they changed during the build, documents of products that
 	// no longer exist deleted.
@@ -66,19 +100,31 @@ type Report struct {
 
 // String is the one-line summary the command prints.
 func (r Report) String() string {
-	return fmt.Sprintf("reindexed %s from %s into %s: %d read, %d written, %d skipped; reconciled %d indexed, %d deleted; in %s",
-		r.Tenant, r.Source, r.Index, r.Read, r.Written.Applied, r.Skipped, r.Reconciled.Indexed, r.Reconciled.Deleted,
+	kind := "shared index"
+	if r.Own {
+		kind = "index of its own"
+	}
+	return fmt.Sprintf("reindexed %s from %s into %s (%s): %d read, %d written, %d skipped; reconciled %d indexed, %d deleted; in %s",
+		r.Tenant, r.Source, r.Index, kind, r.Read, r.Written.Applied, r.Skipped, r.Reconciled.Indexed, r.Reconciled.Deleted,
 		r.Took.Round(time.Millisecond))
 }
 
-// Reindex rebuilds one tenant's index from source (FromDB or FromStream).
-// progress may be nil. On failure before the swap the new index is deleted
-// and the old one keeps serving; a failure after the swap leaves the new
-// index in service, and running Reindex again finishes the job. Two
-// rebuilds of one tenant must not run at once. Errors: EINVALID for an
-// unknown source, ENOTFOUND when the tenant does not exist, EUNAVAILABLE
-// when a dependency is down.
+// Reindex rebuilds one tenant's index from source (FromDB or FromStream),
+// into a place chosen by the tenant's number of products (see Reindexer).
+// progress may be nil. On failure before the swap a new index is deleted
+// (or the tenant's documents taken out of a shared index it was moving to)
+// and the old place keeps serving; a failure after the swap leaves the new
+// place in service, and running Reindex again finishes the job. Errors:
+// EINVALID for an unknown source, ENOTFOUND when the tenant does not
+// exist, ECONFLICT when another rebuild of the tenant is running,
+// EUNAVAILABLE when a dependency is down.
 func (r *Reindexer) Reindex(ctx context.Context, schema, source string, progress Progress) (Report, error) {
+	return r.rebuild(ctx, schema, source, progress, false)
+}
+
+// rebuild is Reindex; with onlyPromote it does nothing unless the tenant
+// is to get an index of its own.
+func (r *Reindexer) rebuild(ctx context.Context, schema, source string, progress Progress, onlyPromote bool) (Report, error) {
 	start := time.Now()
 	rep := Report{Tenant: schema, Source: source}
 	if progress == nil {
@@ -100,16 +146,39 @@ func (r *Reindexer) Reindex(ctx context.Context, schema, source string, progress
 	if _, err := r.DB.ProductVersions(ctx, schema, nil); err != nil {
 		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
 	}
-	idx, err := r.Search.NewPhysicalIndex(ctx, schema)
+	unlock, err := r.lock(ctx, schema)
+	if err != nil {
+		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
+	}
+	defer unlock()
+	cur, err := r.Search.Indices(ctx, schema)
+	if err != nil {
+		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
+	}
+	if rep.Own, err = r.wantOwn(ctx, schema, cur); err != nil {
+		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
+	}
+	if onlyPromote && (!rep.Own || (len(cur) == 1 && !r.Search.IsShared(cur[0]))) {
+		return rep, nil
+	}
+	var idx string
+	if rep.Own {
+		idx, err = r.Search.NewPhysicalIndex(ctx, schema)
+	} else {
+		idx, err = r.Search.SharedTarget(ctx, schema)
+	}
 	if err != nil {
 		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
 	}
 	rep.Index = idx
+	inPlace := slices.Contains(cur, idx)
 	err = build(ctx, &rep, progress)
 	if err == nil {
 		err = r.Search.SwapAlias(ctx, schema, idx)
 	}
-	if err != nil && !r.cleanUp(ctx, schema, idx, err) {
+	// In place there is nothing to undo: every document is at the version
+	// it had or a rewrite of it.
+	if err != nil && (inPlace || !r.cleanUp(ctx, schema, idx, err)) {
 		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
 	}
 	if err := r.reconcile(ctx, schema, &rep); err != nil {
@@ -117,6 +186,93 @@ func (r *Reindexer) Reindex(ctx context.Context, schema, source string, progress
 	}
 	rep.Took = time.Since(start)
 	return rep, nil
+}
+
+// wantOwn decides whether a tenant whose alias is on cur gets an index of
+// its own: yes from DedicatedAt products, no below half of that, and in
+// between as it is now.
+func (r *Reindexer) wantOwn(ctx context.Context, schema string, cur []string) (bool, error) {
+	var n int
+	err := r.DB.InTenant(ctx, schema, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&n)
+	})
+	if err != nil {
+		return false, fmt.Errorf("count products: %w", err)
+	}
+	at := r.dedicatedAt()
+	switch {
+	case n >= at:
+		return true, nil
+	case n < at/2:
+		return false, nil
+	}
+	return len(cur) == 1 && !r.Search.IsShared(cur[0]), nil
+}
+
+// lock takes the tenant's rebuild lock: a session advisory lock, held on a
+// connection of its own until the returned function runs. Errors:
+// ECONFLICT when another rebuild of the tenant holds it.
+func (r *Reindexer) lock(ctx context.Context, schema string) (func(), error) {
+	conn, err := r.DB.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild lock: %w", postgres.Translate(err))
+	}
+	const key = `hashtextextended('saas.reindex.' || $1, 0)`
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+key+`)`, schema).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("rebuild lock: %w", postgres.Translate(err))
+	}
+	if !ok {
+		conn.Release()
+		return nil, domain.Errorf(domain.ECONFLICT, "another rebuild of tenant %q is running", schema)
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(`+key+`)`, schema); err != nil {
+			// A connection still holding the lock must not go back to the
+			// pool; closed, it lets the lock go with it.
+			_ = conn.Conn().Close(uctx)
+		}
+		conn.Release()
+	}, nil
+}
+
+// PromoteLarge gives each of schemas that has DedicatedAt documents or
+// more in a shared index, and as many products, an index of its own: a
+// rebuild from the database (see Reindexer), so the alias moves in one
+// atomic step and searches keep answering throughout. A tenant that
+// another rebuild holds, or that is gone, is skipped. It returns the
+// tenants promoted, and the errors of the others joined.
+func (r *Reindexer) PromoteLarge(ctx context.Context, schemas []string) ([]string, error) {
+	counts, err := r.Search.SharedCounts(ctx, schemas)
+	if err != nil {
+		return nil, fmt.Errorf("indexer: promote: %w", err)
+	}
+	var big []string
+	for s, n := range counts {
+		if n >= r.dedicatedAt() {
+			big = append(big, s)
+		}
+	}
+	slices.Sort(big)
+	var promoted []string
+	var errs []error
+	for _, s := range big {
+		rep, err := r.rebuild(ctx, s, FromDB, nil, true)
+		switch code := domain.ErrorCode(err); {
+		case code == domain.ECONFLICT || code == domain.ENOTFOUND:
+			r.Log.DebugContext(ctx, "promotion skipped", slog.String("tenant", s), slog.Any("error", err))
+		case err != nil:
+			errs = append(errs, err)
+		case rep.Index != "":
+			r.Log.InfoContext(ctx, "tenant promoted to an index of its own", slog.String("tenant", s),
+				slog.String("index", rep.Index), slog.Int("documents", counts[s]), slog.Duration("took", rep.Took))
+			promoted = append(promoted, s)
+		}
+	}
+	return promoted, errors.Join(errs...)
 }
 
 // cleanUp handles a failed build or swap. It reports true when the new

@@ -2,6 +2,7 @@ package indexer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -113,7 +114,9 @@ func TestReindexFromTheDatabaseWhileSearching(t *testing.T) {
 			}
 		})
 	}
-	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, Batch: 50}
+	// 200 products against a threshold of 100: the rebuild promotes the
+	// tenant from its shared index to an index of its own.
+	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, Batch: 50, DedicatedAt: 100}
 	start := time.Now()
 	rep, err := r.Reindex(ctx, h.schema, indexer.FromDB, progress)
 	if err != nil {
@@ -133,11 +136,11 @@ func TestReindexFromTheDatabaseWhileSearching(t *testing.T) {
 		t.Fatalf("the index (%d documents) differs from the database (%d products)", len(got), len(want))
 	}
 	after, err := h.es.Indices(ctx, h.schema)
-	if err != nil || !slices.Equal(after, []string{rep.Index}) || slices.Contains(after, before[0]) {
-		t.Fatalf("the alias points to %v (%v), want only the new index %s, and %v deleted", after, err, rep.Index, before)
+	if err != nil || !rep.Own || !slices.Equal(after, []string{rep.Index}) || h.es.IsShared(rep.Index) || !h.es.IsShared(before[0]) {
+		t.Fatalf("the alias points to %v (%v), want only the new index %s of its own instead of %v", after, err, rep.Index, before)
 	}
-	if _, _, err := h.es.ApplyToIndex(ctx, h.schema, before[0], nil); domain.ErrorCode(err) != domain.ENOTFOUND {
-		t.Fatalf("the old index %s: %v, want it deleted", before[0], err)
+	if n, err := h.es.SharedCounts(ctx, []string{h.schema}); err != nil || n[h.schema] != 0 {
+		t.Fatalf("%d documents (%v) left in the shared index %s, want none", n[h.schema], err, before[0])
 	}
 }
 
@@ -220,7 +223,8 @@ func TestAFailedReindexLeavesTheOldIndexServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log}
+	// A threshold of 1: the rebuild is a promotion into a new index.
+	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, DedicatedAt: 1}
 	rep, err := r.Reindex(ctx, h.schema, indexer.FromDB, func(int, int) { cancel() }) // interrupted half way
 	if err == nil {
 		t.Fatal("an interrupted rebuild succeeded")
@@ -234,5 +238,172 @@ func TestAFailedReindexLeavesTheOldIndexServing(t *testing.T) {
 	}
 	if _, found := h.get(p.ID); !found {
 		t.Fatal("the old index lost its document")
+	}
+}
+
+func TestReindexPlacesATenantBySize(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// index puts the tenant's products in its index as the indexer would.
+	index := func(h *harness) {
+		h.t.Helper()
+		var ops []search.Op
+		for _, p := range h.products() {
+			ops = append(ops, search.IndexOp(search.DocFromProduct(p)))
+		}
+		if errs, err := h.es.Apply(ctx, h.schema, ops); err != nil || errors.Join(errs...) != nil {
+			h.t.Fatal(err, errs)
+		}
+		if err := h.es.Refresh(ctx, h.schema); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	// rebuild runs a rebuild from the database with a threshold of 10
+	// while searching, and checks that the index then matches the database.
+	rebuild := func(h *harness, source string) indexer.Report {
+		h.t.Helper()
+		s := h.searchContinuously("widget")
+		r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, JS: h.js, Log: h.log, DedicatedAt: 10, Batch: 3}
+		rep, err := r.Reindex(ctx, h.schema, source, func(int, int) { s.waitSearches(h.t, 1) })
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		s.waitSearches(h.t, 2)
+		s.stop()
+		if n := s.failed.Load(); n > 0 {
+			h.t.Fatalf("%d of %d searches failed during the rebuild, first: %v", n, s.done.Load(), s.firstErr.Load())
+		}
+		if got, want := h.indexed(), h.stored(); !maps.Equal(got, want) {
+			h.t.Fatalf("after %s the index %v differs from the database %v", rep, got, want)
+		}
+		if got, err := h.es.Indices(ctx, h.schema); err != nil || !slices.Equal(got, []string{rep.Index}) {
+			h.t.Fatalf("the alias points to %v (%v), want [%s]", got, err, rep.Index)
+		}
+		if rep.Own == h.es.IsShared(rep.Index) {
+			h.t.Fatalf("report says own=%v for index %s", rep.Own, rep.Index)
+		}
+		return rep
+	}
+
+	t.Run("a small tenant is rebuilt in place on its shared index", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, search.Config{})
+		for i := range 5 {
+			h.create(fmt.Sprintf("Widget %d", i))
+		}
+		index(h)
+		before, _ := h.es.Indices(ctx, h.schema)
+		// A document wrong at its own version: only a rebuild mends it.
+		p := h.products()[0]
+		bad := search.DocFromProduct(p)
+		bad.Name = "Widget garbled"
+		if _, _, err := h.es.ApplyToIndex(ctx, h.schema, before[0], []search.Op{search.IndexOp(bad)}); err != nil {
+			t.Fatal(err)
+		}
+		rep := rebuild(h, indexer.FromDB)
+		if rep.Own || rep.Index != before[0] || rep.Written.Applied != 5 {
+			t.Fatalf("%s: want the 5 products rewritten in place on %s", rep, before[0])
+		}
+		if d, _ := h.get(p.ID); d.Name != p.Name {
+			t.Fatalf("the garbled document reads %q after the rebuild, want %q", d.Name, p.Name)
+		}
+	})
+
+	t.Run("a tenant of its own that shrank goes back to a shared index, and one in between stays", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, search.Config{})
+		for i := range 12 {
+			h.create(fmt.Sprintf("Widget %d", i))
+		}
+		index(h)
+		own := rebuild(h, indexer.FromDB)
+		if !own.Own {
+			t.Fatalf("%s: want 12 products of 10 on an index of their own", own)
+		}
+		ps := h.products()
+		for _, p := range ps[:5] { // 7 left: between 5 and 10
+			h.remove(p)
+		}
+		again := rebuild(h, indexer.FromDB)
+		if !again.Own || again.Index == own.Index {
+			t.Fatalf("%s: want a new index of its own in between the thresholds", again)
+		}
+		for _, p := range ps[5:9] { // 3 left: below 5
+			h.remove(p)
+		}
+		back := rebuild(h, indexer.FromDB)
+		if back.Own {
+			t.Fatalf("%s: want 3 products back on a shared index", back)
+		}
+		if _, _, err := h.es.ApplyToIndex(ctx, h.schema, again.Index, nil); domain.ErrorCode(err) != domain.ENOTFOUND {
+			t.Fatalf("the index of its own %s: %v, want it deleted", again.Index, err)
+		}
+	})
+
+	t.Run("from the stream too", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, search.Config{})
+		var evs []events.Envelope
+		for i := range 12 {
+			evs = append(evs, h.envelope(events.ProductCreated, h.create(fmt.Sprintf("Widget %d", i)), 1))
+		}
+		h.publish(evs...)
+		index(h)
+		if rep := rebuild(h, indexer.FromStream); !rep.Own || rep.Read != 12 {
+			t.Fatalf("%s: want 12 events read into an index of its own", rep)
+		}
+	})
+}
+
+func TestTwoRebuildsOfOneTenantNeverRunAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, search.Config{})
+	ctx := context.Background()
+	for i := range 4 {
+		h.create(fmt.Sprintf("Widget %d", i))
+	}
+	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, Batch: 2}
+	var second error
+	var once sync.Once
+	if _, err := r.Reindex(ctx, h.schema, indexer.FromDB, func(int, int) {
+		once.Do(func() { _, second = r.Reindex(ctx, h.schema, indexer.FromDB, nil) })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if domain.ErrorCode(second) != domain.ECONFLICT {
+		t.Fatalf("a rebuild during another of the same tenant: %v, want ECONFLICT", second)
+	}
+	if _, err := r.Reindex(ctx, h.schema, indexer.FromDB, nil); err != nil {
+		t.Fatalf("a rebuild after the first ended: %v", err)
+	}
+}
+
+func TestAFailedMoveBackToASharedIndexLeavesNothingThere(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, search.Config{})
+	ctx := context.Background()
+	for i := range 3 {
+		h.create(fmt.Sprintf("Widget %d", i))
+	}
+	own, err := (&indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, DedicatedAt: 1}).Reindex(ctx, h.schema, indexer.FromDB, nil)
+	if err != nil || !own.Own {
+		t.Fatalf("%s (%v): want an index of its own", own, err)
+	}
+	// Back to a shared index (3 products of a threshold of 100), cut off
+	// after the first page.
+	cctx, cancel := context.WithCancel(ctx)
+	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, DedicatedAt: 100, Batch: 1}
+	rep, err := r.Reindex(cctx, h.schema, indexer.FromDB, func(int, int) { cancel() })
+	if err == nil || rep.Own || !h.es.IsShared(rep.Index) {
+		t.Fatalf("%s (%v): want an interrupted move to a shared index", rep, err)
+	}
+	if got, err := h.es.Indices(ctx, h.schema); err != nil || !slices.Equal(got, []string{own.Index}) {
+		t.Fatalf("the alias points to %v (%v), want its own index %s still", got, err, own.Index)
+	}
+	if n, err := h.es.SharedCounts(ctx, []string{h.schema}); err != nil || n[h.schema] != 0 {
+		t.Fatalf("%d documents (%v) of the interrupted move left in %s", n[h.schema], err, rep.Index)
+	}
+	if got, want := h.indexed(), h.stored(); !maps.Equal(got, want) {
+		t.Fatalf("the index %v differs from the database %v", got, want)
 	}
 }
