@@ -150,7 +150,8 @@ const (
 	InProgressEvery = 3 * time.Second
 )
 
-// MaxDeliver is how often an event is tried before it goes to the DLQ.
+// MaxDeliver is how often an event is tried before it goes to the DLQ,
+// unless it failed only because a dependency was down.
 const MaxDeliver = 8
 
 // Backoff is the wait before retry n (1-based), capped at its last value.
@@ -178,9 +179,10 @@ func ConsumerConfig(name string) jetstream.ConsumerConfig {
 		// a batch in progress every InProgressEvery while its handler
 		// runs, so a slow bulk request keeps its events however long.
 		AckWait: AckWait,
-		// One more than the handler's own budget: the worker dead-letters
-		// on its last try, the server never silently drops.
-		MaxDeliver: MaxDeliver + 1,
+		// Unlimited: the worker decides. It dead-letters an event that
+		// failed MaxDeliver times, but waits out a dependency that is
+		// down however long it takes; the server never silently drops.
+		MaxDeliver: -1,
 		// Bounds what one worker holds un-acked, and so memory and the
 		// redelivery storm after a crash.
 		MaxAckPending: 2000,

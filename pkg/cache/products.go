@@ -199,7 +199,10 @@ func (c *Products) Invalidate(ctx context.Context, schemaName, productID string)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("cache: invalidate %s/%s: %w", schemaName, productID, err)
+		// EUNAVAILABLE: the invalidation waits for Redis, it is never
+		// dead-lettered for Redis being down.
+		return fmt.Errorf("cache: invalidate %s/%s: %w: %w", schemaName, productID,
+			domain.Errorf(domain.EUNAVAILABLE, "redis unavailable"), err)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/observability"
 )
 
@@ -250,7 +251,12 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, ev events.Envelope
 	if md != nil {
 		delivered = md.NumDelivered
 	}
-	if IsPermanent(err) || delivered >= r.cfg.MaxDeliver {
+	// A dependency that is down (EUNAVAILABLE) is waited out however long
+	// it takes, at the longest backoff: the event is not at fault, and
+	// dead-lettering it would leave the index or cache behind until
+	// someone redrives it. Any other failure is tried MaxDeliver times.
+	unavailable := domain.ErrorCode(err) == domain.EUNAVAILABLE
+	if IsPermanent(err) || (delivered >= r.cfg.MaxDeliver && !unavailable) {
 		log.ErrorContext(ctx, "event dead-lettered", slog.Uint64("deliveries", delivered), slog.Any("error", err))
 		r.deadLetter(ctx, m, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/testenv"
 	"github.com/tenantworks/saas/workers/runner"
 )
@@ -197,5 +199,55 @@ func TestSlowHandlerKeepsItsEvents(t *testing.T) {
 		if deliveries[id] != 1 {
 			t.Errorf("event %s delivered %d times, want 1 (%v)", id, deliveries[id], deliveries)
 		}
+	}
+}
+
+// TestADependencyDownIsWaitedOutNotDeadLettered: an event that fails only
+// because a dependency is down (EUNAVAILABLE) is retried past MaxDeliver
+// and handled once the dependency is back; it never reaches the DLQ.
+func TestADependencyDownIsWaitedOutNotDeadLettered(t *testing.T) {
+	js := setup(t)
+	var mu sync.Mutex
+	tries := 0
+	handled := false
+	h := func(_ context.Context, ev events.Envelope) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tries++
+		if tries <= 6 { // twice MaxDeliver
+			return fmt.Errorf("index: %w", domain.Errorf(domain.EUNAVAILABLE, "search unavailable"))
+		}
+		handled = true
+		return nil
+	}
+	r := runner.New(runner.Config{Consumer: "down", MaxDeliver: 3, Backoff: func(uint64) time.Duration { return 10 * time.Millisecond }},
+		js, runner.Each(h), slog.New(slog.DiscardHandler))
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	publish(t, js, "waits", nil)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		ok := handled
+		mu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not handled after %d tries", tries)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	letters, err := events.ListDeadLetters(t.Context(), js, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 0 {
+		t.Fatalf("dead letters %+v, want none", letters)
 	}
 }
