@@ -436,7 +436,9 @@ async function main() {
     // By SKU: the kettle (K...) first, then PAGE-...-01 to -12. (Not by
     // price here: the API's ordering=price sorts the first page as text.)
     await table.getByRole('button', { name: 'SKU' }).click();
-    assert.equal(await table.locator('th', { hasText: 'SKU' }).getAttribute('aria-sort'), 'ascending');
+    // The sort state follows the click once React has re-rendered (the
+    // page-size change just before re-renders the table too).
+    await until('sorted by SKU, ascending', async () => (await table.locator('th', { hasText: 'SKU' }).getAttribute('aria-sort')) === 'ascending');
     // The new products reach the list as their events are handled.
     await until('a full first page, the kettle first', async () => (await rows.count()) === 10 && (await firstSku()) === sku, 20_000);
     assert.equal(await rows.nth(1).getAttribute('data-sku'), skus[0]);
@@ -448,7 +450,7 @@ async function main() {
     await a.getByRole('button', { name: 'Previous' }).click();
     await until('page 1 again', async () => (await firstSku()) === sku);
     await table.getByRole('button', { name: 'SKU' }).click();
-    assert.equal(await table.locator('th', { hasText: 'SKU' }).getAttribute('aria-sort'), 'descending');
+    await until('sorted by SKU, descending', async () => (await table.locator('th', { hasText: 'SKU' }).getAttribute('aria-sort')) === 'descending');
     await until('the last SKU first', async () => (await firstSku()) === skus[11]);
     await shot(a, 'products-sorted');
   }, a);

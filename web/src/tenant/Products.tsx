@@ -46,10 +46,17 @@ export function Products() {
     },
   });
 
+  // From the latest parameters, not this render's: two quick changes (page
+  // size, then a sort) must both stick.
   const setQuery = (k: string, v: string) => {
-    const next = new URLSearchParams(params);
-    next.set(k, v);
-    setParams(next, { replace: true });
+    setParams(
+      (prev) => {
+        const next = new URLSearchParams(prev);
+        next.set(k, v);
+        return next;
+      },
+      { replace: true },
+    );
     pages.reset();
   };
   // First click ascending, the next one descending, and so on.
