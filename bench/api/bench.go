@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 )
 
 // The product every create writes (the SKU aside), on both sides.
@@ -181,8 +182,8 @@ func (b *bench) measure(ctx context.Context) (*report, error) {
 	o := b.o
 	rep := &report{}
 	_ = b.env.db.Pool.QueryRow(ctx, "SHOW server_version").Scan(&rep.pgVersion)
-	rep.loadBefore = loadAvg()
-	defer func() { rep.loadAfter = loadAvg() }()
+	rep.loadBefore = benchenv.LoadAvg()
+	defer func() { rep.loadAfter = benchenv.LoadAvg() }()
 
 	var creates, pgbenches, retrieves, ceilings []result
 	var err error

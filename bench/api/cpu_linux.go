@@ -46,12 +46,3 @@ func sampleCPU(serverPID int) cpuSample {
 	}
 	return s
 }
-
-// loadAvg returns the 1, 5 and 15 minute load averages, or "?".
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "?"
-}

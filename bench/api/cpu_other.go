@@ -6,6 +6,3 @@ import "time"
 
 // sampleCPU measures nothing outside Linux; the CPU columns read zero.
 func sampleCPU(int) cpuSample { return cpuSample{at: time.Now()} }
-
-// loadAvg is unknown outside Linux.
-func loadAvg() string { return "?" }

@@ -68,25 +68,13 @@ func main() {
 	}
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
-	loadStart := loadavg()
+	loadStart := benchenv.LoadAvg()
 	logf("load average at start: %s", loadStart)
 	logf("building saas, creating the database, tenants and private nats-server")
 	s, err := setup(ctx, o)
@@ -128,7 +116,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	loadEnd := loadavg()
+	loadEnd := benchenv.LoadAvg()
 
 	report(os.Stdout, o, refresh, lat, bl, loadStart, loadEnd)
 	return nil

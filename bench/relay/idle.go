@@ -8,11 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,11 +23,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
-	"github.com/tenantworks/saas/schema"
 )
 
 // idleOptions configure the idle mode.
@@ -50,34 +48,13 @@ const appName = "bench_relay_idle"
 // commit-to-publish latency and CPU while each active tenant writes
 // products at o.rate a second.
 func runIdle(ctx context.Context, o idleOptions, natsServer string) error {
-	fmt.Fprintf(os.Stderr, "load average at start: %s\n", loadAvg())
-	srvBin, err := findNATSServer(natsServer)
+	fmt.Fprintf(os.Stderr, "load average at start: %s\n", benchenv.LoadAvg())
+	st, err := newStack(ctx, natsServer)
 	if err != nil {
 		return err
 	}
-	natsURL, stopNATS, err := startNATS(ctx, srvBin)
-	if err != nil {
-		return err
-	}
-	defer stopNATS()
-	dbURL, dropDB, err := freshDatabase(ctx)
-	if err != nil {
-		return err
-	}
-	defer dropDB()
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	runner, err := schema.NewRunner(dbURL, nil)
-	if err != nil {
-		return err
-	}
-	if _, err := runner.MigrateShared(ctx); err != nil {
-		return err
-	}
-	mgr := tenancy.NewManager(db, runner, slog.New(slog.DiscardHandler))
+	defer st.close()
+	natsURL, dbURL, db, mgr := st.natsURL, st.dbURL, st.db, st.mgr
 	start := time.Now()
 	active, err := createTenants(ctx, mgr, o)
 	if err != nil {
@@ -91,7 +68,7 @@ func runIdle(ctx context.Context, o idleOptions, natsServer string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := buildSaas(ctx, dir)
+	bin, err := benchenv.BuildSaas(ctx, dir, "")
 	if err != nil {
 		return err
 	}
@@ -155,7 +132,7 @@ func runIdle(ctx context.Context, o idleOptions, natsServer string) error {
 	}
 
 	fmt.Printf("%d idle + %d active tenants (created in %s, %d at a time), `saas relay` as its own process (default config: 4 workers, sweep every 2 s), load average at the end %s\n\n",
-		o.idle, o.active, created.Round(time.Second), o.width, loadAvg())
+		o.idle, o.active, created.Round(time.Second), o.width, benchenv.LoadAvg())
 	fmt.Println("| window | length | relay process CPU | its PostgreSQL backends' CPU | together, share of one core |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
 	for _, w := range []struct {
@@ -390,27 +367,7 @@ func activeWindow(ctx context.Context, db *postgres.DB, nc *nats.Conn, pid int, 
 	return lat, missing, c, nil
 }
 
-// buildSaas builds the saas binary into dir.
-func buildSaas(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "saas")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/saas")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/saas (run from the repository root): %w\n%s", err, stderr.String())
-	}
-	return bin, nil
-}
-
 func pctD(sorted []time.Duration, p int) time.Duration {
 	i := (len(sorted)*p+99)/100 - 1
 	return sorted[max(i, 0)].Round(10 * time.Microsecond)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "?"
 }

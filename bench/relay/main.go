@@ -22,16 +22,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -41,6 +38,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -86,35 +84,13 @@ func run() error {
 		return fmt.Errorf("-mode must be throughput or idle, not %q", *mode)
 	}
 
-	srvBin, err := findNATSServer(*natsServer)
+	st, err := newStack(ctx, *natsServer)
 	if err != nil {
 		return err
 	}
-	natsURL, stopNATS, err := startNATS(ctx, srvBin)
-	if err != nil {
-		return err
-	}
-	defer stopNATS()
-
-	dbURL, dropDB, err := freshDatabase(ctx)
-	if err != nil {
-		return err
-	}
-	defer dropDB()
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	runner, err := schema.NewRunner(dbURL, nil)
-	if err != nil {
-		return err
-	}
-	if _, err := runner.MigrateShared(ctx); err != nil {
-		return err
-	}
+	defer st.close()
+	natsURL, dbURL, db, mgr := st.natsURL, st.dbURL, st.db, st.mgr
 	log := slog.New(slog.DiscardHandler)
-	mgr := tenancy.NewManager(db, runner, log)
 	var names []string
 	for i := range *nTenants {
 		s := fmt.Sprintf("relay%03d", i)
@@ -224,22 +200,55 @@ func parseRate(out string) (float64, error) {
 	return strconv.ParseFloat(strings.ReplaceAll(m[len(m)-1][1], ",", ""), 64)
 }
 
-func findNATSServer(flagValue string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
+// stack is what both modes run on: a private nats-server and a fresh,
+// migrated database with its tenant manager.
+type stack struct {
+	natsURL, dbURL string
+	db             *postgres.DB
+	mgr            *tenancy.Manager
+	closers        []func()
+}
+
+func (s *stack) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
 	}
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p, nil
+}
+
+func newStack(ctx context.Context, natsServer string) (_ *stack, err error) {
+	s := &stack{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	srvBin, err := benchenv.FindBinary("nats-server", natsServer)
+	if err != nil {
+		return nil, err
 	}
-	dir := os.Getenv("SERVICES_DIR")
-	if dir == "" {
-		dir = "/var/lib/saas-services"
+	natsURL, stopNATS, err := startNATS(ctx, srvBin)
+	if err != nil {
+		return nil, err
 	}
-	p := filepath.Join(dir, "bin", "nats-server")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("nats-server not found: run scripts/services.sh up or pass -nats-server")
+	s.natsURL, s.closers = natsURL, append(s.closers, stopNATS)
+	dbURL, dropDB, err := benchenv.FreshDatabase(ctx, "bench_relay")
+	if err != nil {
+		return nil, err
 	}
-	return p, nil
+	s.dbURL, s.closers = dbURL, append(s.closers, dropDB)
+	if s.db, err = postgres.Open(ctx, postgres.Config{URL: dbURL}); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.db.Close)
+	runner, err := schema.NewRunner(dbURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := runner.MigrateShared(ctx); err != nil {
+		return nil, err
+	}
+	s.mgr = tenancy.NewManager(s.db, runner, slog.New(slog.DiscardHandler))
+	return s, nil
 }
 
 func startNATS(ctx context.Context, bin string) (string, func(), error) {
@@ -274,28 +283,4 @@ func startNATS(ctx context.Context, bin string) (string, func(), error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freshDatabase(ctx context.Context) (string, func(), error) {
-	base := os.Getenv("DATABASE_URL")
-	if base == "" {
-		base = "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable"
-	}
-	name := "bench_relay_" + strings.ToLower(rand.Text()[:8])
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		admin.Close(ctx)
-		return "", nil, err
-	}
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	drop := func() {
-		c := context.Background()
-		_, _ = admin.Exec(c, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		admin.Close(c)
-	}
-	return u.String(), drop, nil
 }

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/search"
 )
@@ -80,7 +81,7 @@ func run() error {
 }
 
 func measure(ctx context.Context, o options, c *search.Client, es *raw, prefix string) error {
-	fmt.Fprintf(os.Stderr, "prefix %s, load average %s\n", prefix, loadAvg())
+	fmt.Fprintf(os.Stderr, "prefix %s, load average %s\n", prefix, benchenv.LoadAvg())
 	before, err := snapshot(ctx, es, prefix)
 	if err != nil {
 		return err
@@ -146,7 +147,7 @@ func measure(ctx context.Context, o options, c *search.Client, es *raw, prefix s
 	}
 
 	n := len(create)
-	fmt.Printf("Elasticsearch %s, %d shared indices, prefix %s, load average at the end %s\n\n", after.version, o.shared, prefix, loadAvg())
+	fmt.Printf("Elasticsearch %s, %d shared indices, prefix %s, load average at the end %s\n\n", after.version, o.shared, prefix, benchenv.LoadAvg())
 	fmt.Println("| measurement | n | p50 | p99 | max |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
 	row := func(what string, d []time.Duration) {
@@ -548,11 +549,3 @@ func pct(sorted []time.Duration, p int) time.Duration {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "?"
-}

@@ -74,15 +74,13 @@ func restartNATS(ctx context.Context, s *stack) error {
 		return s.nats[0].start(ctx)
 	}
 	s.mu.Lock()
-	v := s.nats[natsVictim%len(s.nats)]
-	natsVictim++
+	v := s.nats[s.natsVictim%len(s.nats)]
+	s.natsVictim++
 	s.mu.Unlock()
 	v.kill(syscall.SIGKILL)
 	time.Sleep(10 * time.Second)
 	return v.start(ctx)
 }
-
-var natsVictim int
 
 func stopRedis(ctx context.Context, s *stack) error {
 	s.redis.kill(syscall.SIGTERM)

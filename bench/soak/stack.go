@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/bench/internal/benchenv"
@@ -54,8 +53,9 @@ type stack struct {
 	db *postgres.DB
 	es *search.Client
 
-	mu       sync.Mutex
-	cleanups []func()
+	mu         sync.Mutex
+	cleanups   []func()
+	natsVictim int // the cluster node the next NATS fault kills
 }
 
 type tenant struct {
@@ -116,7 +116,6 @@ func setup(ctx context.Context, o options) (_ *stack, err error) {
 	sfx := strings.ToLower(rand.Text()[:10])
 	s := &stack{
 		o:         o,
-		dbName:    "soak_" + sfx,
 		esURL:     benchenv.Getenv("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
 		prefix:    "soak_" + sfx,
 		jwtSecret: rand.Text() + rand.Text(),
@@ -326,37 +325,23 @@ func (s *stack) startNATS(ctx context.Context, n int) error {
 // makeDatabase creates the fresh database and migrates its shared schema.
 func (s *stack) makeDatabase(ctx context.Context) error {
 	s.adminURL = benchenv.Getenv("DATABASE_URL", "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable")
-	admin, err := pgx.Connect(ctx, s.adminURL)
+	var drop func()
+	var err error
+	if s.dbURL, drop, err = benchenv.FreshDatabase(ctx, "soak"); err != nil {
+		return err
+	}
+	u, err := url.Parse(s.dbURL)
 	if err != nil {
-		return fmt.Errorf("connect postgres: %w", err)
+		return err
 	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{s.dbName}.Sanitize()); err != nil {
-		return fmt.Errorf("create database: %w", err)
-	}
+	s.dbName = strings.TrimPrefix(u.Path, "/")
 	s.defer_(func() {
 		if s.o.keep {
 			logf("kept database %s", s.dbName)
 			return
 		}
-		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(c, s.adminURL)
-		if err != nil {
-			logf("drop database %s: %v", s.dbName, err)
-			return
-		}
-		defer conn.Close(c)
-		if _, err := conn.Exec(c, "DROP DATABASE "+pgx.Identifier{s.dbName}.Sanitize()+" WITH (FORCE)"); err != nil {
-			logf("drop database %s: %v", s.dbName, err)
-		}
+		drop()
 	})
-	u, err := url.Parse(s.adminURL)
-	if err != nil {
-		return err
-	}
-	u.Path = "/" + s.dbName
-	s.dbURL = u.String()
 	if s.db, err = postgres.Open(ctx, postgres.Config{URL: s.dbURL, MaxConns: 8}); err != nil {
 		return err
 	}

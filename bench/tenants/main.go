@@ -16,12 +16,12 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
 	"github.com/tenantworks/saas/schema"
@@ -72,7 +72,7 @@ func run(ctx context.Context) error {
 	log := slog.New(slog.DiscardHandler)
 	m := tenancy.NewManager(db, runner, log)
 
-	fmt.Fprintf(os.Stderr, "load average at start: %s\n", loadAvg())
+	fmt.Fprintf(os.Stderr, "load average at start: %s\n", benchenv.LoadAvg())
 	lat := make([]time.Duration, 0, *n)
 	start := time.Now()
 	for i := range *n {
@@ -127,16 +127,8 @@ func run(ctx context.Context) error {
 	fmt.Printf("| %d | %s | %s | %s | %s | %s |\n", *n, pct(lat, 50), pct(lat, 99),
 		createTotal.Round(time.Millisecond), idle.Round(time.Microsecond), withOne.Round(time.Millisecond))
 	fmt.Printf("\ncreate, the first %d: p50 %s p99 %s; the last %d: p50 %s p99 %s; load average at the end: %s\n",
-		k, pct(first, 50), pct(first, 99), k, pct(last, 50), pct(last, 99), loadAvg())
+		k, pct(first, 50), pct(first, 99), k, pct(last, 50), pct(last, 99), benchenv.LoadAvg())
 	return nil
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "?"
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {

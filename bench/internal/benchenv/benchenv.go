@@ -1,18 +1,23 @@
 // Package benchenv holds what the benchmark and soak programs share:
 // building the saas binary, finding the services' binaries, free loopback
-// ports and the environment's defaults.
+// ports, fresh databases, the load average and the environment's defaults.
 package benchenv
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Getenv returns the variable key, or def when it is unset or empty.
@@ -86,4 +91,48 @@ func FreeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// LoadAvg is the machine's 1, 5 and 15 minute load averages, or "?" where
+// /proc/loadavg cannot be read: every benchmark prints it beside its
+// numbers, since other work on the machine moves them.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
+// FreshDatabase creates an empty database named <prefix>_<random> on the
+// server of $DATABASE_URL and returns its URL and a function that drops it.
+func FreshDatabase(ctx context.Context, prefix string) (string, func(), error) {
+	base := Getenv("DATABASE_URL", "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable")
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	name := prefix + "_" + strings.ToLower(rand.Text()[:10])
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect postgres: %w", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop := func() {
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(c, base)
+		if err == nil {
+			defer conn.Close(c)
+			_, err = conn.Exec(c, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "drop database %s: %v\n", name, err)
+		}
+	}
+	u.Path = "/" + name
+	return u.String(), drop, nil
 }
