@@ -49,17 +49,12 @@ CREATE TRIGGER soak_outbox_log AFTER INSERT ON %[1]s.outbox
 // findings collects what the end checks found wrong.
 type findings struct {
 	problems []string
-	notes    []string
 }
 
 func (f *findings) fail(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	f.problems = append(f.problems, msg)
 	logf("FAIL: %s", msg)
-}
-
-func (f *findings) note(format string, args ...any) {
-	f.notes = append(f.notes, fmt.Sprintf(format, args...))
 }
 
 // drain waits until the outbox is empty and every consumer has handled
