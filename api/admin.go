@@ -1,23 +1,15 @@
 package api
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tenantworks/saas/pkg/auth"
+	"github.com/tenantworks/saas/pkg/accounts"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 )
-
-// UserFlags records a user's flags in the auth cache once a change to them
-// has been committed, overwriting whatever is cached.
-type UserFlags interface {
-	Store(ctx context.Context, schemaName, id string, ua postgres.UserAuth) error
-}
 
 // adminRoutes registers the tenant admin API on the staff group.
 func (s *Server) adminRoutes(staff *echo.Group) {
@@ -83,22 +75,8 @@ func (s *Server) adminCreateUser(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	details := map[string]string{}
-	email, err := domain.NormalizeEmail(req.Email)
-	if err != nil {
-		details["email"] = domain.ErrorDetails(err)["email"]
-	}
-	if err := domain.ValidatePassword(req.Password); err != nil {
-		details["password"] = domain.ErrorDetails(err)["password"]
-	}
-	if len(details) > 0 {
-		return &domain.Error{Code: domain.EINVALID, Message: "invalid user", Details: details}
-	}
-	hash, err := auth.HashPassword(req.Password)
-	if err != nil {
-		return err
-	}
-	u, err := s.deps.DB.CreateUser(c.Request().Context(), tenantOf(c).Schema, postgres.NewUser{Email: email, PasswordHash: hash, IsStaff: req.IsStaff})
+	u, err := s.deps.Accounts.CreateUser(c.Request().Context(), tenantOf(c).Schema,
+		accounts.NewUser{Email: req.Email, Password: req.Password, IsStaff: req.IsStaff})
 	if err != nil {
 		return err
 	}
@@ -107,7 +85,7 @@ func (s *Server) adminCreateUser(c echo.Context) error {
 }
 
 func (s *Server) adminGetUser(c echo.Context) error {
-	u, err := s.deps.DB.GetUser(c.Request().Context(), tenantOf(c).Schema, c.Param("id"))
+	u, err := s.deps.Accounts.GetUser(c.Request().Context(), tenantOf(c).Schema, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -115,84 +93,28 @@ func (s *Server) adminGetUser(c echo.Context) error {
 }
 
 // adminPatchUser deactivates or reactivates a user and grants or revokes
-// staff. Staff cannot lock themselves out (409). Once the change is
-// committed, the user's new flags overwrite the auth cache, so that the
-// user's next request is judged by them.
+// staff (see accounts.Service.UpdateUser: nobody locks themselves out).
 func (s *Server) adminPatchUser(c echo.Context) error {
-	ctx := c.Request().Context()
-	schemaName := tenantOf(c).Schema
 	var req patchUserRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	// Read first: the path may spell the id in another case than the
-	// caller's token, and an unknown user is a 404 before any 409.
-	u, err := s.deps.DB.GetUser(ctx, schemaName, c.Param("id"))
+	u, err := s.deps.Accounts.UpdateUser(c.Request().Context(), tenantOf(c).Schema, principalOf(c).UserID, c.Param("id"),
+		accounts.UserChange{IsActive: req.IsActive, IsStaff: req.IsStaff})
 	if err != nil {
 		return err
 	}
-	if u.ID == principalOf(c).UserID {
-		if req.IsActive != nil && !*req.IsActive {
-			return &domain.Error{Code: domain.ECONFLICT, Message: "you cannot deactivate your own account; ask another staff member",
-				Details: map[string]string{"is_active": "cannot be cleared on your own account"}}
-		}
-		if req.IsStaff != nil && !*req.IsStaff {
-			return &domain.Error{Code: domain.ECONFLICT, Message: "you cannot revoke your own staff rights; ask another staff member",
-				Details: map[string]string{"is_staff": "cannot be cleared on your own account"}}
-		}
-	}
-	if req.IsActive == nil && req.IsStaff == nil {
-		return c.JSON(http.StatusOK, toUserResponse(u))
-	}
-	u, err = s.deps.DB.UpdateUser(ctx, schemaName, u.ID, postgres.UserPatch{IsActive: req.IsActive, IsStaff: req.IsStaff})
-	if err != nil {
-		return err
-	}
-	s.storeUserFlags(ctx, schemaName, u)
 	return c.JSON(http.StatusOK, toUserResponse(u))
-}
-
-// storeUserFlags writes a user's committed flags to the auth cache. A
-// failure is logged, not returned: the change is committed, and the cache
-// entry's TTL bounds how long the old flags can still be served.
-func (s *Server) storeUserFlags(ctx context.Context, schemaName string, u domain.User) {
-	flags := s.deps.UserFlags
-	if flags == nil {
-		flags, _ = s.deps.Users.(UserFlags)
-	}
-	if flags == nil {
-		s.log.ErrorContext(ctx, "no user flags store configured; cached flags expire on their own",
-			slog.String("tenant", schemaName), slog.String("user", u.ID))
-		return
-	}
-	if err := flags.Store(context.WithoutCancel(ctx), schemaName, u.ID, postgres.UserAuth{Active: u.IsActive, Staff: u.IsStaff}); err != nil {
-		s.log.WarnContext(ctx, "could not update the cached user flags; they expire on their own",
-			slog.String("tenant", schemaName), slog.String("user", u.ID), slog.Any("error", err))
-	}
 }
 
 // adminSetPassword replaces a user's password. Tokens issued before stay
 // valid until they expire; deactivate the user to cut them off.
 func (s *Server) adminSetPassword(c echo.Context) error {
-	ctx := c.Request().Context()
-	schemaName := tenantOf(c).Schema
 	var req passwordRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := domain.ValidatePassword(req.Password); err != nil {
-		return err
-	}
-	// An unknown user is a 404 before the hash's ~50 ms of CPU is spent.
-	u, err := s.deps.DB.GetUser(ctx, schemaName, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	hash, err := auth.HashPassword(req.Password)
-	if err != nil {
-		return err
-	}
-	if err := s.deps.DB.SetUserPassword(ctx, schemaName, u.ID, hash); err != nil {
+	if err := s.deps.Accounts.SetPassword(c.Request().Context(), tenantOf(c).Schema, c.Param("id"), req.Password); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -201,5 +123,5 @@ func (s *Server) adminSetPassword(c echo.Context) error {
 // adminListProducts lists products straight from the database, bypassing
 // the cache, in the catalog list's shape and parameters.
 func (s *Server) adminListProducts(c echo.Context) error {
-	return s.listProductsFrom(c, s.deps.DB) // straight from the database, uncached
+	return s.listProductsFrom(c, s.deps.DB.ListProducts) // straight from the database, uncached
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,6 +20,7 @@ var statusOf = map[string]int{
 	domain.EUNAUTHORIZED: http.StatusUnauthorized,
 	domain.EFORBIDDEN:    http.StatusForbidden,
 	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	domain.ERATELIMITED:  http.StatusTooManyRequests,
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -39,7 +42,7 @@ var httpCodes = map[int]string{
 	http.StatusNotFound:              domain.ENOTFOUND,
 	http.StatusMethodNotAllowed:      "method_not_allowed",
 	http.StatusRequestEntityTooLarge: "too_large",
-	http.StatusTooManyRequests:       "rate_limited",
+	http.StatusTooManyRequests:       domain.ERATELIMITED,
 	http.StatusUnauthorized:          domain.EUNAUTHORIZED,
 	http.StatusForbidden:             domain.EFORBIDDEN,
 	http.StatusUnsupportedMediaType:  "unsupported_media_type",
@@ -88,6 +91,11 @@ func (s *Server) errorResponse(c echo.Context, err error) (int, errorBody) {
 	}
 	if code == domain.EUNAVAILABLE {
 		s.log.WarnContext(c.Request().Context(), "dependency unavailable", slog.Any("error", err))
+	}
+	var de *domain.Error
+	if errors.As(err, &de) && de.RetryAfter > 0 {
+		// Whole seconds, rounded up: "0" would invite an immediate retry.
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int((de.RetryAfter+time.Second-1)/time.Second)))
 	}
 	return status, errorBody{errorDetail{Code: code, Message: domain.ErrorMessage(err), Details: domain.ErrorDetails(err)}}
 }

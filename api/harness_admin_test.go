@@ -12,9 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tenantworks/saas/api"
 	"github.com/tenantworks/saas/pkg/auth"
-	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/tenancy"
 	"github.com/tenantworks/saas/schema"
 )
@@ -29,7 +27,7 @@ import (
 func newAdminEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	var mgr *tenancy.Manager
-	wire := func(_ *api.Config, d *api.Deps) {
+	wire := func(d *wiring) {
 		runner, err := schema.NewRunner(d.DB.Pool.Config().ConnString(), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -39,7 +37,6 @@ func newAdminEnv(t *testing.T, opts ...envOption) *env {
 		mgr.OnChange(func(context.Context) { resolver.Purge() })
 		d.Tenants = resolver
 		d.Tenancy = mgr
-		d.UserFlags = d.Users.(*cache.Users)
 	}
 	e := newEnv(t, append([]envOption{wire}, opts...)...)
 	e.mgr = mgr

@@ -18,8 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantworks/saas/api"
+	"github.com/tenantworks/saas/pkg/accounts"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/cache"
+	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -51,10 +53,23 @@ type env struct {
 	mgr     *tenancy.Manager
 	tokens  *auth.Tokens
 	handler http.Handler
+	cfg     api.Config // as the server was built
+	deps    api.Deps
 	reads   *countingSource // every product read that reached PostgreSQL
 }
 
-type envOption func(*api.Config, *api.Deps)
+// wiring is what an envOption may change before the server is built: its
+// config and deps, the Redis the caches and the sign-in limiter use, and
+// the limiter's bounds.
+type wiring struct {
+	*api.Config
+	*api.Deps
+	Redis       *redis.Client
+	LoginLimit  int
+	LoginWindow time.Duration
+}
+
+type envOption func(*wiring)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -74,17 +89,38 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		tokens: auth.NewTokens(testSecret, time.Hour), reads: &countingSource{DB: db.DB}}
 	cfg := api.Config{PublicDomain: publicDomain}
 	deps := api.Deps{
-		Log:      log,
-		DB:       db.DB,
-		Redis:    rdb,
-		Tenants:  tenancy.NewResolver(db.DB, time.Minute),
-		Tokens:   e.tokens,
-		Users:    cache.NewUsers(rdb, db.DB, time.Minute, log),
-		Products: cache.NewProducts(rdb, e.reads, time.Minute, log),
+		Log:     log,
+		DB:      db.DB,
+		Tenants: tenancy.NewResolver(db.DB, time.Minute),
+		Tokens:  e.tokens,
 	}
+	w := &wiring{Config: &cfg, Deps: &deps, Redis: rdb}
 	for _, o := range opts {
-		o(&cfg, &deps)
+		o(w)
 	}
+	if deps.Users == nil {
+		deps.Users = cache.NewUsers(w.Redis, db.DB, time.Minute, log)
+	}
+	if deps.Catalog == nil {
+		// As in production: reads through the cache, which every write
+		// invalidates once committed.
+		products := cache.NewProducts(w.Redis, e.reads, time.Minute, log)
+		cat, err := catalog.New(catalog.Deps{Store: db.DB, Reader: products, Invalidator: products, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.Catalog = cat
+	}
+	if deps.Accounts == nil {
+		flags, _ := deps.Users.(accounts.FlagCache)
+		acc, err := accounts.New(accounts.Deps{Store: db.DB, Limiter: cache.NewLimiter(w.Redis, w.LoginLimit, w.LoginWindow),
+			Flags: flags, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.Accounts = acc
+	}
+	e.cfg, e.deps = cfg, deps
 	e.handler = api.New(cfg, deps).Handler()
 	return e
 }
@@ -213,11 +249,6 @@ func (e *env) count(schemaName, query string, args ...any) int {
 	}
 	return n
 }
-
-type (
-	apiConfig = api.Config
-	apiDeps   = api.Deps
-)
 
 func cacheUsers(e *env) *cache.Users {
 	return cache.NewUsers(e.rdb, e.db.DB, time.Minute, slog.New(slog.DiscardHandler))

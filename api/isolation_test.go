@@ -216,7 +216,7 @@ func TestSignIn(t *testing.T) {
 
 func TestSignInIsRateLimited(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *apiConfig, _ *apiDeps) { c.LoginLimit = 3; c.LoginWindow = time.Minute })
+	e := newEnv(t, func(w *wiring) { w.LoginLimit = 3; w.LoginWindow = time.Minute })
 	a, b := e.tenant("limit"), e.tenant("limitb")
 	for i := range 3 {
 		if r := e.do(req{method: "POST", host: a.Host, path: "/api/auth/token", body: map[string]string{"email": a.StaffEmail, "password": "wrong-password"}}); r.Code != http.StatusUnauthorized {

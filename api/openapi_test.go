@@ -135,12 +135,13 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 	t.Cleanup(nc.Close)
 	hub := api.NewPushHub(api.PushConfig{}, nc)
 	es := newSearchClient(t, testenv.Get(t).ElasticsearchURL)
-	e := newAdminEnv(t, withSearch(es), func(cfg *api.Config, deps *api.Deps) {
+	e := newAdminEnv(t, withSearch(es), func(w *wiring) {
+		deps := w.Deps
 		// A window longer than the test, however slow (-race), so that the
 		// eleventh attempt of a window is always a 429.
-		cfg.LoginWindow = 10 * time.Minute
+		w.LoginWindow = 10 * time.Minute
 		deps.Push = hub
-		rdb := deps.Redis
+		rdb := w.Redis
 		deps.Checks = map[string]api.Pinger{
 			"postgres": deps.DB,
 			"redis":    pingerFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
@@ -148,7 +149,7 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 	})
 	// bare has no tenancy manager, no push node, and search and a
 	// readiness dependency down.
-	bare := newEnv(t, withSearch(newSearchClient(t, "http://127.0.0.1:1")), func(_ *api.Config, deps *api.Deps) {
+	bare := newEnv(t, withSearch(newSearchClient(t, "http://127.0.0.1:1")), func(deps *wiring) {
 		deps.Checks = map[string]api.Pinger{"postgres": deps.DB, "elasticsearch": failingPinger{}}
 	})
 	srv := httptest.NewServer(e.handler)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tenantworks/saas/pkg/accounts"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -72,27 +73,7 @@ func (s *Server) tenancyConfigured(next echo.HandlerFunc) echo.HandlerFunc {
 // issuePlatformToken exchanges an active superuser's email and password for
 // a platform token. Sign-in attempts are rate limited like tenant ones.
 func (s *Server) issuePlatformToken(c echo.Context) error {
-	ctx := c.Request().Context()
-	email, req, err := s.readCredentials(c, "public")
-	if err != nil {
-		return err
-	}
-	su, hash, err := s.deps.DB.SuperuserCredentials(ctx, email)
-	switch {
-	case domain.ErrorCode(err) == domain.ENOTFOUND:
-		auth.CheckPassword(dummyHash(), req.Password)
-		return errBadCredentials
-	case err != nil:
-		return err
-	}
-	if !auth.CheckPassword(hash, req.Password) || !su.IsActive {
-		return errBadCredentials
-	}
-	tok, exp, err := s.deps.Tokens.Issue(auth.PlatformAudience, su.ID, true)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, tokenResponse{Token: tok, ExpiresAt: exp})
+	return s.signIn(c, accounts.Platform, auth.PlatformAudience)
 }
 
 // tenantResponse is a tenant as the platform admin API shows it.

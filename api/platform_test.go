@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantworks/saas/api"
 	"github.com/tenantworks/saas/pkg/auth"
 )
 
@@ -111,7 +110,7 @@ func TestPlatformSignInIsRateLimited(t *testing.T) {
 	t.Parallel()
 	// A long window, so that a slow machine cannot see it roll over; the
 	// attempts are refused before any password is checked, so they are cheap.
-	e := newAdminEnv(t, func(c *api.Config, _ *api.Deps) { c.LoginLimit, c.LoginWindow = 3, 5*time.Minute })
+	e := newAdminEnv(t, func(w *wiring) { w.LoginLimit, w.LoginWindow = 3, 5*time.Minute })
 	body := map[string]string{"email": "not-an-email", "password": ""}
 	for i := range 3 {
 		if r := e.do(req{method: "POST", host: publicDomain, path: "/api/platform/auth/token", body: body}); r.Code != http.StatusUnprocessableEntity {

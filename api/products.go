@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 )
@@ -69,22 +71,25 @@ func ifMatch(c echo.Context) (*int64, error) {
 		Details: map[string]string{"If-Match": "does not match the current version"}}
 }
 
-func meta(c echo.Context) postgres.EventMeta {
-	return postgres.EventMeta{RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}
+func meta(c echo.Context) catalog.Meta {
+	return catalog.Meta{RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}
 }
+
+// productLister reads one page of a tenant's products.
+type productLister func(ctx context.Context, schemaName string, p postgres.ListParams) ([]domain.Product, string, error)
 
 func (s *Server) listProducts(c echo.Context) error {
-	return s.listProductsFrom(c, s.deps.Products)
+	return s.listProductsFrom(c, s.deps.Catalog.List)
 }
 
-// listProductsFrom answers a product list page read from r.
-func (s *Server) listProductsFrom(c echo.Context, r ProductReader) error {
+// listProductsFrom answers a product list page read with list.
+func (s *Server) listProductsFrom(c echo.Context, list productLister) error {
 	limit, err := pageLimit(c)
 	if err != nil {
 		return err
 	}
 	p := postgres.ListParams{Limit: limit, Ordering: c.QueryParam("ordering"), Cursor: c.QueryParam("cursor")}
-	ps, next, err := r.ListProducts(c.Request().Context(), tenantOf(c).Schema, p)
+	ps, next, err := list(c.Request().Context(), tenantOf(c).Schema, p)
 	if err != nil {
 		return err
 	}
@@ -101,7 +106,7 @@ func (s *Server) listProductsFrom(c echo.Context, r ProductReader) error {
 }
 
 func (s *Server) getProduct(c echo.Context) error {
-	p, err := s.deps.Products.GetProduct(c.Request().Context(), tenantOf(c).Schema, c.Param("id"))
+	p, err := s.deps.Catalog.Get(c.Request().Context(), tenantOf(c).Schema, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -118,11 +123,7 @@ func (s *Server) createProduct(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	patch := req.toPatch()
-	if err := patch.Validate(true); err != nil {
-		return err
-	}
-	p, err := s.deps.DB.CreateProduct(c.Request().Context(), tenantOf(c).Schema, patch, meta(c))
+	p, err := s.deps.Catalog.Create(c.Request().Context(), tenantOf(c).Schema, req.toPatch(), meta(c))
 	if err != nil {
 		return err
 	}
@@ -131,17 +132,16 @@ func (s *Server) createProduct(c echo.Context) error {
 	return c.JSON(http.StatusCreated, toProductResponse(p))
 }
 
-// replaceProduct is PUT: every writable field is set; description and stock
-// fall back to their defaults when missing.
+// replaceProduct is PUT (see catalog.Service.Replace).
 func (s *Server) replaceProduct(c echo.Context) error {
-	return s.updateProduct(c, true)
+	return s.updateProduct(c, s.deps.Catalog.Replace)
 }
 
 func (s *Server) patchProduct(c echo.Context) error {
-	return s.updateProduct(c, false)
+	return s.updateProduct(c, s.deps.Catalog.Patch)
 }
 
-func (s *Server) updateProduct(c echo.Context, full bool) error {
+func (s *Server) updateProduct(c echo.Context, update func(context.Context, string, string, domain.ProductPatch, *int64, catalog.Meta) (domain.Product, error)) error {
 	version, err := ifMatch(c)
 	if err != nil {
 		return err
@@ -150,19 +150,7 @@ func (s *Server) updateProduct(c echo.Context, full bool) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	patch := req.toPatch()
-	if err := patch.Validate(full); err != nil {
-		return err
-	}
-	if full {
-		if patch.Description == nil {
-			patch.Description = new(string)
-		}
-		if patch.Stock == nil {
-			patch.Stock = new(int64)
-		}
-	}
-	p, err := s.deps.DB.UpdateProduct(c.Request().Context(), tenantOf(c).Schema, c.Param("id"), patch, version, meta(c))
+	p, err := update(c.Request().Context(), tenantOf(c).Schema, c.Param("id"), req.toPatch(), version, meta(c))
 	if err != nil {
 		return err
 	}
@@ -175,7 +163,7 @@ func (s *Server) deleteProduct(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.DB.DeleteProduct(c.Request().Context(), tenantOf(c).Schema, c.Param("id"), version, meta(c)); err != nil {
+	if err := s.deps.Catalog.Delete(c.Request().Context(), tenantOf(c).Schema, c.Param("id"), version, meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -14,7 +14,7 @@ import (
 
 // withSearch gives the server a search client.
 func withSearch(s api.ProductSearcher) envOption {
-	return func(_ *api.Config, deps *api.Deps) { deps.Search = s }
+	return func(w *wiring) { w.Search = s }
 }
 
 // newSearchClient returns a client on an index prefix of the test's own.

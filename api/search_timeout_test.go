@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantworks/saas/api"
 	"github.com/tenantworks/saas/pkg/search"
 )
 
@@ -48,7 +47,7 @@ func TestSearchAnswers503WhenElasticsearchHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, withSearch(es), func(c *api.Config, _ *api.Deps) { c.SearchTimeout = time.Second })
+	e := newEnv(t, withSearch(es), func(w *wiring) { w.SearchTimeout = time.Second })
 	a := e.tenant("srh")
 	// The client gives up long after the search timeout, and long before
 	// the search client's own.

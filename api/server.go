@@ -16,9 +16,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/tenantworks/saas/pkg/accounts"
 	"github.com/tenantworks/saas/pkg/auth"
+	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -38,10 +39,6 @@ type Config struct {
 	BodyLimit string
 	// AccessLog logs one line per request.
 	AccessLog bool
-	// LoginLimit is how many sign-in attempts one address may make on one
-	// tenant per LoginWindow; defaults 10 per minute.
-	LoginLimit  int
-	LoginWindow time.Duration
 	// BenchCeiling registers GET /api/_bench/fixed/, a fixed product-sized
 	// body behind the tenant and authentication middleware: the ceiling of
 	// the cached-retrieve benchmark (bench/api). Never set it in production.
@@ -66,26 +63,19 @@ type UserAuthGetter interface {
 	GetUserAuth(ctx context.Context, schemaName, id string) (postgres.UserAuth, error)
 }
 
-// ProductReader serves product reads (the cache, in front of the database).
-type ProductReader interface {
-	GetProduct(ctx context.Context, schemaName, id string) (domain.Product, error)
-	ListProducts(ctx context.Context, schemaName string, p postgres.ListParams) ([]domain.Product, string, error)
-}
-
 // Deps are the server's collaborators.
 type Deps struct {
 	Log *slog.Logger
 	// Checks are the readiness checks by dependency name.
-	Checks   map[string]Pinger
-	DB       *postgres.DB
-	Redis    *redis.Client
-	Tenants  TenantResolver
-	Tokens   *auth.Tokens
-	Users    UserAuthGetter
-	Products ProductReader
-	// UserFlags overwrites a user's cached flags after the tenant admin API
-	// changed them; nil falls back to Users when it implements UserFlags.
-	UserFlags UserFlags
+	Checks  map[string]Pinger
+	DB      *postgres.DB
+	Tenants TenantResolver
+	Tokens  *auth.Tokens
+	Users   UserAuthGetter
+	// Catalog runs the product use cases (reads through the cache).
+	Catalog *catalog.Service
+	// Accounts runs sign-in and the user use cases.
+	Accounts *accounts.Service
 	// Tenancy serves the platform admin API's tenants and domains; when nil
 	// those routes answer 503.
 	Tenancy *tenancy.Manager
@@ -109,12 +99,6 @@ type Server struct {
 func New(cfg Config, deps Deps) *Server {
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "1M"
-	}
-	if cfg.LoginLimit <= 0 {
-		cfg.LoginLimit = 10
-	}
-	if cfg.LoginWindow <= 0 {
-		cfg.LoginWindow = time.Minute
 	}
 	cfg.PublicDomain = strings.ToLower(cfg.PublicDomain)
 	s := &Server{cfg: cfg, log: deps.Log, deps: deps, echo: echo.New()}

@@ -48,10 +48,8 @@ func newPushEnv(t *testing.T, pc api.PushConfig) *pushEnv {
 	ns := testenv.MustNATSServer(t)
 	p := &pushEnv{tb: t, natsURL: ns.URL, natsSrv: ns}
 	p.hub = api.NewPushHub(pc, p.natsConn("push-node"))
-	p.env = newEnv(t, func(c *api.Config, d *api.Deps) {
-		d.Push = p.hub
-		p.cfg, p.deps = *c, *d
-	})
+	p.env = newEnv(t, func(w *wiring) { w.Push = p.hub })
+	p.cfg, p.deps = p.env.cfg, p.env.deps
 	p.srv = p.serve(p.handler, p.hub)
 	p.nc = p.natsConn("push-test")
 	var err error

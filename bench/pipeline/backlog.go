@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/workers/relay"
@@ -44,6 +45,10 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	desc, price, cur, stock, name := "Written by bench/pipeline for the indexer backlog", "19.99", "EUR", int64(10), "Backlog product"
+	cat, err := catalog.New(catalog.Deps{Store: s.db})
+	if err != nil {
+		return backlogResult{}, err
+	}
 	for range o.backlogWorkers {
 		wg.Go(func() {
 			for ctx.Err() == nil && firstErr.Load() == nil {
@@ -52,8 +57,8 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 					return
 				}
 				sku := fmt.Sprintf("BACKLOG-%06d", i)
-				_, err := s.db.CreateProduct(ctx, t, domain.ProductPatch{SKU: &sku, Name: &name, Description: &desc, Price: &price, Currency: &cur, Stock: &stock},
-					postgres.EventMeta{RequestID: fmt.Sprintf("bench-pipeline-backlog-%06d", i)})
+				_, err := cat.Create(ctx, t, domain.ProductPatch{SKU: &sku, Name: &name, Description: &desc, Price: &price, Currency: &cur, Stock: &stock},
+					catalog.Meta{RequestID: fmt.Sprintf("bench-pipeline-backlog-%06d", i)})
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 				}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -295,6 +296,10 @@ func activeWindow(ctx context.Context, db *postgres.DB, nc *nats.Conn, pid int, 
 	if err := nc.Flush(); err != nil {
 		return nil, 0, cpu{}, err
 	}
+	cat, err := catalog.New(catalog.Deps{Store: db})
+	if err != nil {
+		return nil, 0, cpu{}, err
+	}
 	committed := map[string]time.Time{}
 	var werr error
 	write := func(wctx context.Context) {
@@ -312,7 +317,7 @@ func activeWindow(ctx context.Context, db *postgres.DB, nc *nats.Conn, pid int, 
 					}
 					next = next.Add(every)
 					sku, name, price, cur := fmt.Sprintf("S-%d", i), fmt.Sprintf("Product %d", i), "1.00", "EUR"
-					p, err := db.CreateProduct(ctx, s, domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, postgres.EventMeta{})
+					p, err := cat.Create(ctx, s, domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, catalog.Meta{})
 					t := time.Now()
 					mu.Lock()
 					if err != nil {

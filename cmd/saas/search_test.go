@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/search"
@@ -59,9 +60,13 @@ func TestTenantCommandsManageTheSearchIndexAndReindexRebuildsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	cat, err := catalog.New(catalog.Deps{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 3 {
 		sku, name, price, cur := fmt.Sprintf("CLI-%d", i), fmt.Sprintf("Widget %d", i), "1.00", "EUR"
-		if _, err := db.CreateProduct(ctx, schemaName, domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, postgres.EventMeta{}); err != nil {
+		if _, err := cat.Create(ctx, schemaName, domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, catalog.Meta{}); err != nil {
 			t.Fatal(err)
 		}
 	}

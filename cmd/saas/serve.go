@@ -15,8 +15,10 @@ import (
 
 	"github.com/tenantworks/saas/api"
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/accounts"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/cache"
+	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/tenancy"
 )
 
@@ -102,6 +104,17 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	users := cache.NewUsers(rdb, db, time.Minute, a.log)
+	products := cache.NewProducts(rdb, db, 0, a.log)
+	cat, err := catalog.New(catalog.Deps{Store: db, Reader: products, Invalidator: products, Log: a.log})
+	if err != nil {
+		return err
+	}
+	// The tenant admin API writes users' new flags through the same cache
+	// every request reads them from.
+	acc, err := accounts.New(accounts.Deps{Store: db, Limiter: cache.NewLimiter(rdb, 0, 0), Flags: users, Log: a.log})
+	if err != nil {
+		return err
+	}
 	srv := a.newServer(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true, BenchCeiling: os.Getenv("SAAS_BENCH_CEILING") == "1", WebDir: os.Getenv("WEB_DIR")}, api.Deps{
 		Log: a.log,
 		Checks: map[string]api.Pinger{
@@ -111,16 +124,14 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 			"elasticsearch": es,
 		},
 		DB:       db,
-		Redis:    rdb,
 		Tenants:  resolver,
 		Tokens:   auth.NewTokens(a.cfg.JWTSecret, 0),
 		Users:    users,
-		Products: cache.NewProducts(rdb, db, 0, a.log),
-		// The tenant admin API writes users' new flags through the same cache.
-		UserFlags: users,
-		Tenancy:   mgr,
-		Push:      a.pushHub(ctx, nc),
-		Search:    es,
+		Catalog:  cat,
+		Accounts: acc,
+		Tenancy:  mgr,
+		Push:     a.pushHub(ctx, nc),
+		Search:   es,
 	})
 	if ln == nil {
 		ln, err = net.Listen("tcp", a.cfg.HTTPAddr)

@@ -1,13 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tenantworks/saas/pkg/auth"
+	"github.com/tenantworks/saas/pkg/accounts"
 	"github.com/tenantworks/saas/pkg/domain"
-	"github.com/tenantworks/saas/pkg/postgres"
 )
 
 func newUserCmd(a *app) *cobra.Command {
@@ -25,7 +25,7 @@ func newUserCmd(a *app) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			e, hash, err := credentials(email, password)
+			acc, err := a.accounts(ctx)
 			if err != nil {
 				return err
 			}
@@ -40,7 +40,7 @@ func newUserCmd(a *app) *cobra.Command {
 			if t.State != domain.TenantActive {
 				return domain.Errorf(domain.ECONFLICT, "tenant %s is %s", t.Schema, t.State)
 			}
-			u, err := a.db.CreateUser(ctx, t.Schema, postgres.NewUser{Email: e, PasswordHash: hash, IsStaff: staff})
+			u, err := acc.CreateUser(ctx, t.Schema, accounts.NewUser{Email: email, Password: password, IsStaff: staff})
 			if err != nil {
 				return err
 			}
@@ -67,15 +67,11 @@ func newSuperuserCmd(a *app) *cobra.Command {
 			if err := requireFlags(cmd, "email", "password"); err != nil {
 				return err
 			}
-			e, hash, err := credentials(email, password)
+			acc, err := a.accounts(cmd.Context())
 			if err != nil {
 				return err
 			}
-			db, err := a.database(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := db.CreateSuperuser(cmd.Context(), e, hash)
+			s, err := acc.CreateSuperuser(cmd.Context(), email, password)
 			if err != nil {
 				return err
 			}
@@ -89,18 +85,13 @@ func newSuperuserCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// credentials validates an email and password and hashes the password.
-func credentials(email, password string) (string, string, error) {
-	e, err := domain.NormalizeEmail(email)
+// accounts returns the account use cases on the command's database. The
+// CLI signs nobody in, so it needs no limiter; it changes no user's flags,
+// so no flag cache.
+func (a *app) accounts(ctx context.Context) (*accounts.Service, error) {
+	db, err := a.database(ctx)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
-	if err := domain.ValidatePassword(password); err != nil {
-		return "", "", err
-	}
-	hash, err := auth.HashPassword(password)
-	if err != nil {
-		return "", "", err
-	}
-	return e, hash, nil
+	return accounts.New(accounts.Deps{Store: db, Log: a.log})
 }

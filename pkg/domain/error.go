@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Each maps to exactly one HTTP status in the API and one exit
@@ -14,6 +15,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no or bad credentials
 	EFORBIDDEN    = "forbidden"    // credentials fine, action not allowed
 	EUNAVAILABLE  = "unavailable"  // a dependency is down
+	ERATELIMITED  = "rate_limited" // too many attempts; RetryAfter says when to try again
 	EINTERNAL     = "internal"     // a bug or an unexpected failure; never shown to clients
 )
 
@@ -23,6 +25,9 @@ type Error struct {
 	Code    string
 	Message string
 	Details map[string]string
+	// RetryAfter, when set, tells the client when trying again may succeed
+	// (ERATELIMITED, EUNAVAILABLE).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

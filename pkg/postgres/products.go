@@ -12,14 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/domain"
 )
-
-// EventMeta is what a write records about its cause in the outbox row.
-type EventMeta struct {
-	RequestID string
-}
 
 const productColumns = `id, sku, name, description, price::text, currency, stock, version, created_at, updated_at`
 
@@ -213,10 +207,11 @@ var (
 		Details: map[string]string{"sku": "is already taken"}}
 )
 
-// CreateProduct inserts a product and its product.created outbox row in one
-// transaction. p must have been validated in full. Errors: ECONFLICT for a
+// CreateProduct inserts a product and the outbox row outbox builds from it
+// in one transaction. p must have been validated in full; a missing
+// description is empty and a missing stock 0. Errors: ECONFLICT for a
 // duplicate SKU.
-func (db *DB) CreateProduct(ctx context.Context, schemaName string, p domain.ProductPatch, meta EventMeta) (domain.Product, error) {
+func (db *DB) CreateProduct(ctx context.Context, schemaName string, p domain.ProductPatch, outbox OutboxFunc) (domain.Product, error) {
 	desc, stock := "", int64(0)
 	if p.Description != nil {
 		desc = *p.Description
@@ -233,7 +228,7 @@ func (db *DB) CreateProduct(ctx context.Context, schemaName string, p domain.Pro
 		if err != nil {
 			return err
 		}
-		return insertOutbox(ctx, tx, events.ProductCreated, out, out.Version, meta)
+		return writeOutbox(ctx, tx, outbox, out)
 	})
 	if IsUniqueViolation(err, "products_sku_key") {
 		return domain.Product{}, errDuplicateSKU
@@ -244,11 +239,12 @@ func (db *DB) CreateProduct(ctx context.Context, schemaName string, p domain.Pro
 	return out, nil
 }
 
-// UpdateProduct applies the fields set in p, bumps the version and writes a
-// product.updated outbox row, in one transaction. With ifVersion set, the
-// update happens only if the product is at that version. Errors: ENOTFOUND,
-// ECONFLICT for a stale version or a duplicate SKU.
-func (db *DB) UpdateProduct(ctx context.Context, schemaName, id string, p domain.ProductPatch, ifVersion *int64, meta EventMeta) (domain.Product, error) {
+// UpdateProduct applies the fields set in p, bumps the version and writes
+// the outbox row outbox builds from the updated product, in one
+// transaction. With ifVersion set, the update happens only if the product
+// is at that version. Errors: ENOTFOUND, ECONFLICT for a stale version or a
+// duplicate SKU.
+func (db *DB) UpdateProduct(ctx context.Context, schemaName, id string, p domain.ProductPatch, ifVersion *int64, outbox OutboxFunc) (domain.Product, error) {
 	if _, err := parseUUID(id); err != nil {
 		return domain.Product{}, errProductNotFound
 	}
@@ -268,7 +264,7 @@ func (db *DB) UpdateProduct(ctx context.Context, schemaName, id string, p domain
 		if err != nil {
 			return err
 		}
-		return insertOutbox(ctx, tx, events.ProductUpdated, out, out.Version, meta)
+		return writeOutbox(ctx, tx, outbox, out)
 	})
 	if IsUniqueViolation(err, "products_sku_key") {
 		return domain.Product{}, errDuplicateSKU
@@ -279,11 +275,10 @@ func (db *DB) UpdateProduct(ctx context.Context, schemaName, id string, p domain
 	return out, nil
 }
 
-// DeleteProduct deletes a product and writes a product.deleted outbox row
-// whose version is one past the product's last, so that a search index
-// using external versions orders the delete after every update. Errors:
-// ENOTFOUND, ECONFLICT for a stale version.
-func (db *DB) DeleteProduct(ctx context.Context, schemaName, id string, ifVersion *int64, meta EventMeta) error {
+// DeleteProduct deletes a product and writes the outbox row outbox builds
+// from the deleted row, in one transaction. Errors: ENOTFOUND, ECONFLICT
+// for a stale version.
+func (db *DB) DeleteProduct(ctx context.Context, schemaName, id string, ifVersion *int64, outbox OutboxFunc) error {
 	if _, err := parseUUID(id); err != nil {
 		return errProductNotFound
 	}
@@ -296,8 +291,7 @@ func (db *DB) DeleteProduct(ctx context.Context, schemaName, id string, ifVersio
 		if err != nil {
 			return err
 		}
-		old.Version++
-		return insertOutbox(ctx, tx, events.ProductDeleted, old, old.Version, meta)
+		return writeOutbox(ctx, tx, outbox, old)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: delete product: %w", err)
@@ -314,21 +308,6 @@ func missingOrStale(ctx context.Context, tx pgx.Tx, id string) error {
 		return errStaleVersion
 	}
 	return errProductNotFound
-}
-
-func insertOutbox(ctx context.Context, tx pgx.Tx, eventType string, p domain.Product, version int64, meta EventMeta) error {
-	payload, err := json.Marshal(events.ProductFromDomain(p))
-	if err != nil {
-		return fmt.Errorf("encode payload: %w", err)
-	}
-	_, err = tx.Exec(ctx,
-		`INSERT INTO outbox (event_id, event_type, aggregate_id, aggregate_version, payload, request_id)
-		 VALUES ($1, $2, $3, $4, $5, $6)`,
-		newID(), eventType, p.ID, version, payload, meta.RequestID)
-	if err != nil {
-		return fmt.Errorf("insert outbox: %w", err)
-	}
-	return nil
 }
 
 // parseUUID is uuid.Parse limited to what PostgreSQL's uuid input takes:

@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
-	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/search"
 	"github.com/tenantworks/saas/pkg/tenancy"
 	"github.com/tenantworks/saas/pkg/testenv"
@@ -118,14 +118,24 @@ func (h *harness) start(name string, cc *jetstream.ConsumerConfig, es indexer.Se
 	return stop
 }
 
+// catalog writes products as the API does (no cache in front).
+func (h *harness) catalog() *catalog.Service {
+	h.t.Helper()
+	c, err := catalog.New(catalog.Deps{Store: h.db.DB})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
 // create makes a product in the database (which also writes its outbox row,
 // unused here: the tests publish the events themselves).
 func (h *harness) create(name string) domain.Product {
 	h.t.Helper()
 	sku := strings.ToUpper(testenv.RandomName(6))
 	price, cur := "9.99", "EUR"
-	p, err := h.db.DB.CreateProduct(context.Background(), h.schema,
-		domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, postgres.EventMeta{})
+	p, err := h.catalog().Create(context.Background(), h.schema,
+		domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, catalog.Meta{})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -134,7 +144,7 @@ func (h *harness) create(name string) domain.Product {
 
 func (h *harness) rename(p domain.Product, name string) domain.Product {
 	h.t.Helper()
-	u, err := h.db.DB.UpdateProduct(context.Background(), h.schema, p.ID, domain.ProductPatch{Name: &name}, nil, postgres.EventMeta{})
+	u, err := h.catalog().Patch(context.Background(), h.schema, p.ID, domain.ProductPatch{Name: &name}, nil, catalog.Meta{})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -148,7 +158,7 @@ func (h *harness) remove(p domain.Product) int64 {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.db.DB.DeleteProduct(context.Background(), h.schema, p.ID, nil, postgres.EventMeta{}); err != nil {
+	if err := h.catalog().Delete(context.Background(), h.schema, p.ID, nil, catalog.Meta{}); err != nil {
 		h.t.Fatal(err)
 	}
 	return cur.Version + 1

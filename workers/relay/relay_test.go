@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -106,10 +107,20 @@ func (f *fixture) startRelay(ctx context.Context, cfg relay.Config) (stop func()
 	return stop
 }
 
+// catalog writes products as the API does (no cache in front).
+func (f *fixture) catalog() *catalog.Service {
+	f.t.Helper()
+	c, err := catalog.New(catalog.Deps{Store: f.db.DB})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
 func (f *fixture) create(schemaName, sku string) domain.Product {
 	f.t.Helper()
 	name, price, cur := "Product "+sku, "1.00", "EUR"
-	p, err := f.db.DB.CreateProduct(context.Background(), schemaName, domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, postgres.EventMeta{})
+	p, err := f.catalog().Create(context.Background(), schemaName, domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, catalog.Meta{})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -352,7 +363,7 @@ func TestTwoRelaysLoseNothingAndKeepTenantOrder(t *testing.T) {
 				if i%4 == 3 { // every fourth write updates the last product
 					name := fmt.Sprintf("renamed %d", i)
 					var err error
-					p, err = f.db.DB.UpdateProduct(context.Background(), s, p.ID, domain.ProductPatch{Name: &name}, nil, postgres.EventMeta{})
+					p, err = f.catalog().Patch(context.Background(), s, p.ID, domain.ProductPatch{Name: &name}, nil, catalog.Meta{})
 					if err != nil {
 						t.Error(err)
 						return
