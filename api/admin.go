@@ -58,7 +58,11 @@ func (s *Server) adminListUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	us, next, err := s.deps.DB.ListUsers(c.Request().Context(), tenantOf(c).Schema, postgres.UserListParams{Limit: limit, Cursor: c.QueryParam("cursor")})
+	cursor, err := s.cursorParam(c)
+	if err != nil {
+		return err
+	}
+	us, next, err := s.deps.DB.ListUsers(c.Request().Context(), tenantOf(c).Schema, postgres.UserListParams{Limit: limit, Cursor: cursor})
 	if err != nil {
 		return err
 	}
@@ -66,7 +70,7 @@ func (s *Server) adminListUsers(c echo.Context) error {
 	for i, u := range us {
 		out.Results[i] = toUserResponse(u)
 	}
-	out.Next = nextURL(c, nil, limit, next)
+	out.Next = s.nextURL(c, nil, limit, next)
 	return c.JSON(http.StatusOK, out)
 }
 

@@ -204,6 +204,15 @@ func (r response) errorDetails() map[string]any {
 
 func (e *env) do(r req) response {
 	e.t.Helper()
+	out, err := send(e.handler, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// send serves r on h; safe to call from any goroutine.
+func send(h http.Handler, r req) (response, error) {
 	var body io.Reader
 	switch b := r.body.(type) {
 	case nil:
@@ -214,7 +223,7 @@ func (e *env) do(r req) response {
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			e.t.Fatal(err)
+			return response{}, err
 		}
 		body = bytes.NewReader(j)
 	}
@@ -230,10 +239,10 @@ func (e *env) do(r req) response {
 		hr.Header.Set(k, v)
 	}
 	rec := httptest.NewRecorder()
-	e.handler.ServeHTTP(rec, hr)
+	h.ServeHTTP(rec, hr)
 	out := response{Code: rec.Code, Header: rec.Header(), Raw: rec.Body.Bytes()}
 	_ = json.Unmarshal(out.Raw, &out.JSON)
-	return out
+	return out, nil
 }
 
 // count returns a single number from a query in a tenant's schema.

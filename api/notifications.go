@@ -56,7 +56,7 @@ func toAdminNotificationResponse(n domain.Notification) adminNotificationRespons
 // notificationQuery reads the query parameters shared by both lists:
 // limit, cursor and unread. The query values to repeat in the next page's
 // URL are returned beside it.
-func notificationQuery(c echo.Context) (postgres.NotificationQuery, url.Values, error) {
+func (s *Server) notificationQuery(c echo.Context) (postgres.NotificationQuery, url.Values, error) {
 	limit, err := pageLimit(c)
 	if err != nil {
 		return postgres.NotificationQuery{}, nil, err
@@ -69,12 +69,16 @@ func notificationQuery(c echo.Context) (postgres.NotificationQuery, url.Values, 
 	if unread {
 		keep.Set("unread", "true")
 	}
-	return postgres.NotificationQuery{Limit: limit, Cursor: c.QueryParam("cursor"), Unread: unread}, keep, nil
+	cursor, err := s.cursorParam(c)
+	if err != nil {
+		return postgres.NotificationQuery{}, nil, err
+	}
+	return postgres.NotificationQuery{Limit: limit, Cursor: cursor, Unread: unread}, keep, nil
 }
 
 // listNotifications lists the caller's own notifications, newest first.
 func (s *Server) listNotifications(c echo.Context) error {
-	q, keep, err := notificationQuery(c)
+	q, keep, err := s.notificationQuery(c)
 	if err != nil {
 		return err
 	}
@@ -87,7 +91,7 @@ func (s *Server) listNotifications(c echo.Context) error {
 	for i, n := range ns {
 		out.Results[i] = toNotificationResponse(n)
 	}
-	out.Next = nextURL(c, keep, q.Limit, next)
+	out.Next = s.nextURL(c, keep, q.Limit, next)
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -111,7 +115,7 @@ func (s *Server) readNotification(c echo.Context) error {
 // adminListNotifications lists every notification of the tenant, newest
 // first; ?user_id= keeps one user's.
 func (s *Server) adminListNotifications(c echo.Context) error {
-	q, keep, err := notificationQuery(c)
+	q, keep, err := s.notificationQuery(c)
 	if err != nil {
 		return err
 	}
@@ -127,6 +131,6 @@ func (s *Server) adminListNotifications(c echo.Context) error {
 	for i, n := range ns {
 		out.Results[i] = toAdminNotificationResponse(n)
 	}
-	out.Next = nextURL(c, keep, q.Limit, next)
+	out.Next = s.nextURL(c, keep, q.Limit, next)
 	return c.JSON(http.StatusOK, out)
 }

@@ -40,17 +40,43 @@ func boolParam(c echo.Context, name string) (bool, error) {
 	return b, nil
 }
 
+// cursorScope binds a cursor to the tenant (or the platform) and the list
+// it came from.
+func cursorScope(c echo.Context) string {
+	scope := "public"
+	if t := tenantOf(c); t != nil {
+		scope = t.Schema
+	}
+	return scope + " " + c.Path()
+}
+
+// cursorParam returns the raw cursor of ?cursor= ("" when absent). Cursors
+// are the server's: one it did not seal for this tenant and list is a 422,
+// before it reaches a query or a cache key.
+func (s *Server) cursorParam(c echo.Context) (string, error) {
+	v := c.QueryParam("cursor")
+	if v == "" {
+		return "", nil
+	}
+	raw, ok := s.cursors.Open(cursorScope(c), v)
+	if !ok {
+		return "", &domain.Error{Code: domain.EINVALID, Message: "invalid cursor", Details: map[string]string{"cursor": "is not a cursor of this list"}}
+	}
+	return raw, nil
+}
+
 // nextURL returns the absolute URL of the next page, the request's path
-// with the query v plus limit and cursor, or nil when there is none.
-func nextURL(c echo.Context, v url.Values, limit int, cursor string) *string {
-	if cursor == "" {
+// with the query v plus limit and the sealed raw cursor, or nil when there
+// is none.
+func (s *Server) nextURL(c echo.Context, v url.Values, limit int, raw string) *string {
+	if raw == "" {
 		return nil
 	}
 	if v == nil {
 		v = url.Values{}
 	}
 	v.Set("limit", strconv.Itoa(limit))
-	v.Set("cursor", cursor)
+	v.Set("cursor", s.cursors.Seal(cursorScope(c), raw))
 	u := c.Scheme() + "://" + c.Request().Host + c.Request().URL.Path + "?" + v.Encode()
 	return &u
 }

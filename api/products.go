@@ -88,7 +88,11 @@ func (s *Server) listProductsFrom(c echo.Context, list productLister) error {
 	if err != nil {
 		return err
 	}
-	p := postgres.ListParams{Limit: limit, Ordering: c.QueryParam("ordering"), Cursor: c.QueryParam("cursor")}
+	cursor, err := s.cursorParam(c)
+	if err != nil {
+		return err
+	}
+	p := postgres.ListParams{Limit: limit, Ordering: c.QueryParam("ordering"), Cursor: cursor}
 	ps, next, err := list(c.Request().Context(), tenantOf(c).Schema, p)
 	if err != nil {
 		return err
@@ -101,7 +105,7 @@ func (s *Server) listProductsFrom(c echo.Context, list productLister) error {
 	if p.Ordering != "" {
 		keep.Set("ordering", p.Ordering)
 	}
-	out.Next = nextURL(c, keep, limit, next)
+	out.Next = s.nextURL(c, keep, limit, next)
 	return c.JSON(http.StatusOK, out)
 }
 

@@ -71,7 +71,11 @@ func (s *Server) searchProducts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	from, err := decodeSearchCursor(c.QueryParam("cursor"))
+	raw, err := s.cursorParam(c)
+	if err != nil {
+		return err
+	}
+	from, err := decodeSearchCursor(raw)
 	if err != nil {
 		return err
 	}
@@ -97,7 +101,7 @@ func (s *Server) searchProducts(c echo.Context) error {
 		out.Results[i] = toProductResponse(d.Product())
 	}
 	if end := from + len(docs); len(docs) == size && end < total && end < search.MaxWindow {
-		out.Next = nextURL(c, url.Values{"q": {q}}, limit, encodeSearchCursor(end))
+		out.Next = s.nextURL(c, url.Values{"q": {q}}, limit, encodeSearchCursor(end))
 	}
 	return c.JSON(http.StatusOK, out)
 }

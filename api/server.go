@@ -93,6 +93,9 @@ type Server struct {
 	log  *slog.Logger
 	deps Deps
 	echo *echo.Echo
+	// cursors seals page cursors with a key derived from the token secret,
+	// so every API node opens every other's.
+	cursors *auth.Cursors
 }
 
 // New builds the server and its routes.
@@ -102,6 +105,9 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	cfg.PublicDomain = strings.ToLower(cfg.PublicDomain)
 	s := &Server{cfg: cfg, log: deps.Log, deps: deps, echo: echo.New()}
+	if deps.Tokens != nil {
+		s.cursors = deps.Tokens.Cursors()
+	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -152,6 +152,14 @@ func (s *Service) Authenticate(ctx context.Context, realm string, c Credentials)
 	return p, nil
 }
 
+// Limit counts one sign-in attempt from addr in realm without checking
+// anything, for an attempt refused before its credentials could be read
+// (a malformed body): every attempt counts. Authenticate counts its own.
+// Errors: ERATELIMITED (with RetryAfter).
+func (s *Service) Limit(ctx context.Context, realm, addr string) error {
+	return s.limit(ctx, realm, addr)
+}
+
 func (s *Service) limit(ctx context.Context, realm, addr string) error {
 	if s.limiter == nil {
 		return nil
@@ -225,8 +233,15 @@ func (s *Service) CreateSuperuser(ctx context.Context, email, password string) (
 	return out, nil
 }
 
-// GetUser returns a tenant's user. Errors: ENOTFOUND.
+// ErrUserNotFound is returned for a user that does not exist, and for an
+// id in any spelling but the canonical one (domain.CanonicalID).
+var ErrUserNotFound = domain.Errorf(domain.ENOTFOUND, "user not found")
+
+// GetUser returns a tenant's user. Errors: ErrUserNotFound.
 func (s *Service) GetUser(ctx context.Context, schemaName, id string) (domain.User, error) {
+	if !domain.CanonicalID(id) {
+		return domain.User{}, ErrUserNotFound
+	}
 	return s.store.GetUser(ctx, schemaName, id)
 }
 
@@ -241,9 +256,8 @@ type UserChange struct {
 // tenant always keeps the staff member who could undo it. Once committed,
 // the new flags overwrite the cached ones. Errors: ENOTFOUND, ECONFLICT.
 func (s *Service) UpdateUser(ctx context.Context, schemaName, actorID, id string, ch UserChange) (domain.User, error) {
-	// Read first: the id may be spelled in another case than the actor's,
-	// and an unknown user is a 404 before any 409.
-	u, err := s.store.GetUser(ctx, schemaName, id)
+	// Read first: an unknown user is a 404 before any 409.
+	u, err := s.GetUser(ctx, schemaName, id)
 	if err != nil {
 		return domain.User{}, err
 	}
@@ -289,7 +303,7 @@ func (s *Service) SetPassword(ctx context.Context, schemaName, id, password stri
 		return err
 	}
 	// An unknown user is a 404 before the hash's ~50 ms of CPU is spent.
-	u, err := s.store.GetUser(ctx, schemaName, id)
+	u, err := s.GetUser(ctx, schemaName, id)
 	if err != nil {
 		return err
 	}

@@ -215,8 +215,11 @@ func TestNobodyLocksThemselvesOut(t *testing.T) {
 	off := new(bool)
 	for name, ch := range map[string]accounts.UserChange{"deactivate": {IsActive: off}, "revoke staff": {IsStaff: off}} {
 		t.Run("staff cannot "+name+" themselves", func(t *testing.T) {
-			if _, err := w.svc.UpdateUser(ctx, w.schema, me.ID, strings.ToUpper(me.ID), ch); domain.ErrorCode(err) != domain.ECONFLICT {
+			if _, err := w.svc.UpdateUser(ctx, w.schema, me.ID, me.ID, ch); domain.ErrorCode(err) != domain.ECONFLICT {
 				t.Fatalf("error %v, want conflict", err)
+			}
+			if _, err := w.svc.UpdateUser(ctx, w.schema, me.ID, strings.ToUpper(me.ID), ch); domain.ErrorCode(err) != domain.ENOTFOUND {
+				t.Fatalf("upper-case spelling of the id: %v, want not found", err)
 			}
 		})
 	}

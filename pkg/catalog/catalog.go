@@ -91,8 +91,15 @@ func New(deps Deps) (*Service, error) {
 	return &Service{store: deps.Store, read: deps.Reader, inv: deps.Invalidator, log: deps.Log}, nil
 }
 
-// Get returns one product. Errors: ENOTFOUND.
+// ErrNotFound is returned for a product that does not exist, and for an id
+// in any spelling but the canonical one (domain.CanonicalID).
+var ErrNotFound = domain.Errorf(domain.ENOTFOUND, "product not found")
+
+// Get returns one product. Errors: ErrNotFound.
 func (s *Service) Get(ctx context.Context, schemaName, id string) (domain.Product, error) {
+	if !domain.CanonicalID(id) {
+		return domain.Product{}, ErrNotFound
+	}
 	return s.read.GetProduct(ctx, schemaName, id)
 }
 
@@ -132,6 +139,9 @@ func (s *Service) Patch(ctx context.Context, schemaName, id string, p domain.Pro
 }
 
 func (s *Service) update(ctx context.Context, schemaName, id string, p domain.ProductPatch, full bool, ifVersion *int64, m Meta) (domain.Product, error) {
+	if !domain.CanonicalID(id) {
+		return domain.Product{}, ErrNotFound
+	}
 	if err := p.Validate(full); err != nil {
 		return domain.Product{}, err
 	}
@@ -151,6 +161,9 @@ func (s *Service) update(ctx context.Context, schemaName, id string, p domain.Pr
 // versions orders the delete after every update. Errors: ENOTFOUND,
 // ECONFLICT for a stale version.
 func (s *Service) Delete(ctx context.Context, schemaName, id string, ifVersion *int64, m Meta) error {
+	if !domain.CanonicalID(id) {
+		return ErrNotFound
+	}
 	var deleted string
 	build := outbox(events.ProductDeleted, m, 1)
 	err := s.store.DeleteProduct(ctx, schemaName, id, ifVersion, func(p domain.Product) (postgres.OutboxRecord, error) {
