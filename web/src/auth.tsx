@@ -4,7 +4,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { ApiClient } from './api/client';
-import type { Token } from './api/types';
+import type { Token, TokenRequest } from './api/types';
 import { claimsOf } from './jwt';
 import { site } from './site';
 
@@ -83,7 +83,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const signIn = useCallback(
     async (email: string, password: string) => {
-      const t = await api.send<Token>('POST', tokenPath, { email, password }, { anonymous: true });
+      const t = await api.send<Token>('POST', tokenPath, { email, password } satisfies TokenRequest, { anonymous: true });
       const c = claimsOf(t.token);
       const s: Session = { token: t.token, expiresAt: t.expires_at, email: email.trim().toLowerCase(), userId: c.sub ?? '', staff: !!c.staff };
       queryClient.clear();

@@ -2,7 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { formErrors } from '../api/errors';
-import type { Page, Tenant } from '../api/types';
+import type { Page, Tenant, TenantCreate } from '../api/types';
 import { useApi } from '../auth';
 import { Empty, ErrorLine, Field, Loading, Notice, useFlash } from '../components/ui';
 import { formatDateTime } from '../format';
@@ -123,7 +123,7 @@ function CreateTenant({ onProgress }: { onProgress: (t: { schema: string; name: 
     setPhase('creating');
     setStarted(Date.now());
     setElapsed(0);
-    const body = { schema: schema.trim(), name, domain: effectiveDomain.trim() };
+    const body = { schema: schema.trim(), name, domain: effectiveDomain.trim() } satisfies TenantCreate;
     onProgress(body);
     try {
       let t = await api.send<Tenant>('POST', '/api/platform/tenants/', body);
