@@ -57,8 +57,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
   const [session, setSession] = useState<Session | null>(load);
   const [notice, setNotice] = useState<string | null>(null);
+  // The session as of now, for what runs outside rendering (the API
+  // client's token, signOut): written together with every setSession.
   const ref = useRef(session);
-  ref.current = session;
 
   const signOut = useCallback(
     (why?: string) => {
@@ -74,6 +75,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const api = useMemo(
     () =>
+      // The token is read from the ref when a request is sent, never while
+      // rendering; the rule cannot tell, as the closure goes to a constructor.
+      // eslint-disable-next-line react-hooks/refs
       new ApiClient({
         token: () => ref.current?.token ?? null,
         onUnauthorized: () => signOut('Your session has ended. Sign in again.'),

@@ -26,7 +26,7 @@ export function Bell() {
   const { items, unread, unreadMore, loading, error, live, markRead, markAllRead, retry } = useNotifications();
   const [open, setOpen] = useState(false);
   const [actionError, setActionError] = useState<unknown>(null);
-  const [now, setNow] = useState(Date.now());
+  const [now, setNow] = useState(() => Date.now());
   const ref = useRef<HTMLDivElement>(null);
   const navigate = useNavigate();
 
