@@ -4,7 +4,7 @@ import { Link } from 'react-router';
 import { formErrors } from '../api/errors';
 import type { Page, Tenant, TenantCreate } from '../api/types';
 import { useApi } from '../auth';
-import { Empty, ErrorLine, Field, Loading, Notice, useFlash } from '../components/ui';
+import { Empty, ErrorLine, Field, Loading, Notice, RetryError, useFlash } from '../components/ui';
 import { formatDateTime } from '../format';
 
 export const tenantKeys = { list: ['tenants'] as const, item: (s: string) => ['tenants', s] as const };
@@ -38,7 +38,7 @@ export function Tenants() {
       {q.isPending ? (
         <Loading label="Loading tenants…" />
       ) : q.isError ? (
-        <ErrorLine error={q.error} action={<button type="button" className="btn btn-small" onClick={() => q.refetch()}>Retry</button>} />
+        <RetryError error={q.error} onRetry={q.refetch} />
       ) : q.data.results.length === 0 && !creating ? (
         <Empty>No tenants yet. Create the first one above.</Empty>
       ) : (

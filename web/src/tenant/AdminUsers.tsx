@@ -4,7 +4,7 @@ import { cursorOf } from '../api/client';
 import { describe, formErrors } from '../api/errors';
 import type { Page, PasswordChange, User, UserCreate, UserPatch } from '../api/types';
 import { useApi, useSession } from '../auth';
-import { Empty, ErrorLine, Field, Loading, Notice, Pager, useCursorStack } from '../components/ui';
+import { Empty, ErrorLine, Field, Loading, Notice, Pager, RetryError, useCursorStack } from '../components/ui';
 import { formatDateTime } from '../format';
 
 const pageSize = 50;
@@ -29,7 +29,7 @@ export function AdminUsers() {
       {q.isPending ? (
         <Loading label="Loading users…" />
       ) : q.isError && !q.data ? (
-        <ErrorLine error={q.error} action={<button type="button" className="btn btn-small" onClick={() => q.refetch()}>Retry</button>} />
+        <RetryError error={q.error} onRetry={q.refetch} />
       ) : q.data.results.length === 0 ? (
         <Empty>No users.</Empty>
       ) : (
