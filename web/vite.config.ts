@@ -27,7 +27,7 @@ export default defineConfig({
   },
   test: {
     environment: 'node',
-    include: ['src/**/*.test.ts'],
+    include: ['src/**/*.test.{ts,tsx}'],
     reporters: ['default', './vitest.summary.ts'],
   },
 });

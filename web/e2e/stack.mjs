@@ -173,7 +173,7 @@ export async function startStack({ log = () => {} } = {}) {
         const { stdout } = await run(bin, args, { env, cwd: repoRoot });
         return stdout;
       } catch (e) {
-        throw new Error(`saas ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
+        throw new Error(`saas ${args.join(' ')}: ${(e.stderr || e.message).trim()}`, { cause: e });
       }
     };
     await saas('migrate', '--shared');

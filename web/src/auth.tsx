@@ -4,7 +4,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { ApiClient } from './api/client';
-import type { Token } from './api/types';
+import type { Token, TokenRequest } from './api/types';
 import { claimsOf } from './jwt';
 import { site } from './site';
 
@@ -57,8 +57,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
   const [session, setSession] = useState<Session | null>(load);
   const [notice, setNotice] = useState<string | null>(null);
+  // The session as of now, for what runs outside rendering (the API
+  // client's token, signOut): written together with every setSession.
   const ref = useRef(session);
-  ref.current = session;
 
   const signOut = useCallback(
     (why?: string) => {
@@ -74,6 +75,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const api = useMemo(
     () =>
+      // The token is read from the ref when a request is sent, never while
+      // rendering; the rule cannot tell, as the closure goes to a constructor.
+      // eslint-disable-next-line react-hooks/refs
       new ApiClient({
         token: () => ref.current?.token ?? null,
         onUnauthorized: () => signOut('Your session has ended. Sign in again.'),
@@ -83,7 +87,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const signIn = useCallback(
     async (email: string, password: string) => {
-      const t = await api.send<Token>('POST', tokenPath, { email, password }, { anonymous: true });
+      const t = await api.send<Token>('POST', tokenPath, { email, password } satisfies TokenRequest, { anonymous: true });
       const c = claimsOf(t.token);
       const s: Session = { token: t.token, expiresAt: t.expires_at, email: email.trim().toLowerCase(), userId: c.sub ?? '', staff: !!c.staff };
       queryClient.clear();

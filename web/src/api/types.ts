@@ -1,86 +1,48 @@
-// The API's shapes (api/openapi.json), as the client uses them.
+// The API's shapes, by the names the client uses. They come from
+// schema.gen.ts, which `npm run gen:types` generates from api/openapi.json
+// (the server's OpenAPI document) and `npm run check:types` keeps current:
+// never write a shape of the API by hand here, alias the generated one.
+import type { components } from './schema.gen';
 
-export interface Page<T> {
-  results: T[];
-  next: string | null;
-}
+type Schemas = components['schemas'];
+type Parameters = components['parameters'];
 
-export interface Token {
-  token: string;
-  expires_at: string;
-}
+/**
+ * A page of a list or search answer: its items and the URL of the next
+ * page, null on the last one. Every *List schema of the API has this shape.
+ */
+export type Page<T> = Omit<Schemas['ProductList'], 'results'> & { results: T[] };
 
-export interface Product {
-  id: string;
-  sku: string;
-  name: string;
-  description: string;
-  price: string;
-  currency: string;
-  stock: number;
-  version: number;
-  created_at: string;
-  updated_at: string;
-}
+export type Token = Schemas['Token'];
+export type TokenRequest = Schemas['TokenRequest'];
 
-/** The writable fields of a product (POST, PUT). */
-export interface ProductInput {
-  sku: string;
-  name: string;
-  description: string;
-  price: string;
-  currency: string;
-  stock: number;
-}
+export type Product = Schemas['Product'];
+export type ProductCreate = Schemas['ProductCreate'];
+export type ProductReplace = Schemas['ProductReplace'];
+/** The writable fields of a product, as both POST and PUT take them. */
+export type ProductInput = ProductCreate & ProductReplace;
+/** An ISO 4217 code the API accepts. */
+export type Currency = Schemas['Currency'];
 
-export const orderings = ['created_at', 'updated_at', 'name', 'sku', 'price', 'stock'] as const;
-export type OrderKey = (typeof orderings)[number];
+/** A sort of the product list: a key, '-' first for descending. */
+export type Ordering = Parameters['Ordering'];
+/** A key the product list sorts by. */
+export type OrderKey = Exclude<Ordering, `-${string}`>;
 
-export interface Notification {
-  id: number;
-  event_id: string;
-  kind: string;
-  title: string;
-  data: Record<string, unknown>;
-  read_at: string | null;
-  created_at: string;
-}
-
-export interface AdminNotification extends Notification {
-  user_id: string;
-}
-
+export type Notification = Schemas['Notification'];
+export type AdminNotification = Schemas['AdminNotification'];
 /** A message of GET /ws/notifications/. */
-export interface PushNotification {
-  type: 'notification';
-  id: number;
-  event_id: string;
-  kind: string;
-  title: string;
-  data: Record<string, unknown>;
-  created_at: string;
-}
+export type PushNotification = Schemas['PushNotification'];
 
-export interface User {
-  id: string;
-  email: string;
-  is_staff: boolean;
-  is_active: boolean;
-  created_at: string;
-  updated_at: string;
-}
+export type User = Schemas['User'];
+export type UserCreate = Schemas['UserCreate'];
+export type UserPatch = Schemas['UserPatch'];
+export type PasswordChange = Schemas['PasswordChange'];
 
-export interface Domain {
-  domain: string;
-  is_primary: boolean;
-}
+export type Domain = Schemas['Domain'];
+export type DomainCreate = Schemas['DomainCreate'];
+export type DomainPatch = Schemas['DomainPatch'];
 
-export interface Tenant {
-  schema: string;
-  name: string;
-  state: 'provisioning' | 'active' | 'deleting';
-  schema_version: number;
-  created_at: string;
-  updated_at: string;
-  domains: Domain[];
-}
+export type Tenant = Schemas['Tenant'];
+export type TenantCreate = Schemas['TenantCreate'];
+export type TenantPatch = Schemas['TenantPatch'];

@@ -1,5 +1,6 @@
 // Small building blocks shared by every page: fields with their error,
-// error lines, loading and empty states, the pager, a confirmation dialog.
+// error lines (with a retry), loading and empty states, the pager, a
+// confirmation dialog.
 import { useEffect, useId, useRef, useState, type InputHTMLAttributes, type ReactNode, type TextareaHTMLAttributes } from 'react';
 import { useLocation, useNavigate } from 'react-router';
 import { describe } from '../api/errors';
@@ -68,6 +69,20 @@ export function ErrorLine({ error, message, action }: { error?: unknown; message
       <span>{text}</span>
       {action}
     </div>
+  );
+}
+
+/** RetryError is the error of a load that failed, with a button to load again. */
+export function RetryError({ error, onRetry }: { error: unknown; onRetry: () => unknown }) {
+  return (
+    <ErrorLine
+      error={error}
+      action={
+        <button type="button" className="btn btn-small" onClick={() => void onRetry()}>
+          Retry
+        </button>
+      }
+    />
   );
 }
 

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { useNavigate } from 'react-router';
 import type { Notification } from '../api/types';
-import { ErrorLine, Loading } from '../components/ui';
+import { ErrorLine, Loading, RetryError } from '../components/ui';
 import { timeAgo } from '../format';
 import type { LiveState } from './live';
 import { useNotifications } from './NotificationsProvider';
@@ -26,7 +26,7 @@ export function Bell() {
   const { items, unread, unreadMore, loading, error, live, markRead, markAllRead, retry } = useNotifications();
   const [open, setOpen] = useState(false);
   const [actionError, setActionError] = useState<unknown>(null);
-  const [now, setNow] = useState(Date.now());
+  const [now, setNow] = useState(() => Date.now());
   const ref = useRef<HTMLDivElement>(null);
   const navigate = useNavigate();
 
@@ -104,7 +104,7 @@ export function Bell() {
           <p className={`live-line live-line-${live.kind}`} data-testid="live-state">
             {liveLabel(live, now)}
           </p>
-          {error ? <ErrorLine error={error} action={<button type="button" className="btn btn-small" onClick={retry}>Retry</button>} /> : null}
+          {error ? <RetryError error={error} onRetry={retry} /> : null}
           <ErrorLine error={actionError} />
           {loading ? (
             <Loading label="Loading notifications…" />

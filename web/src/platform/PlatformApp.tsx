@@ -1,9 +1,11 @@
-import { NavLink, Outlet, Route, Routes } from 'react-router';
-import { useAuth } from '../auth';
+import { Route, Routes } from 'react-router';
 import { NotFound, RequireAuth } from '../components/RequireAuth';
+import { Shell, type ShellLink } from '../components/Shell';
 import { SignIn } from '../components/SignIn';
 import { TenantDetail } from './TenantDetail';
 import { Tenants } from './Tenants';
+
+const links: ShellLink[] = [{ to: '/', label: 'Tenants', end: true }];
 
 /** PlatformApp is the client on the public domain: the superusers' tenant admin. */
 export function PlatformApp() {
@@ -13,7 +15,7 @@ export function PlatformApp() {
       <Route
         element={
           <RequireAuth>
-            <Shell />
+            <Shell brand="Platform admin" links={links} variant="platform" />
           </RequireAuth>
         }
       >
@@ -22,38 +24,5 @@ export function PlatformApp() {
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>
-  );
-}
-
-function Shell() {
-  const { session, signOut } = useAuth();
-  return (
-    <div className="app">
-      <header className="topbar topbar-platform">
-        <div className="topbar-row">
-          <NavLink to="/" className="brand">
-            Platform admin
-          </NavLink>
-          <nav className="nav" aria-label="Main">
-            <NavLink to="/" end>
-              Tenants
-            </NavLink>
-          </nav>
-          <div className="topbar-tools">
-            <div className="account">
-              <span className="account-email" title={session?.email}>
-                {session?.email}
-              </span>
-              <button type="button" className="btn btn-small" onClick={() => signOut()}>
-                Sign out
-              </button>
-            </div>
-          </div>
-        </div>
-      </header>
-      <main>
-        <Outlet />
-      </main>
-    </div>
   );
 }

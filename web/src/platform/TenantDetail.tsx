@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, formErrors } from '../api/errors';
-import type { Domain, Page, Tenant } from '../api/types';
+import type { Domain, DomainCreate, DomainPatch, Page, Tenant, TenantPatch } from '../api/types';
 import { useApi } from '../auth';
 import { ConfirmDialog, ErrorLine, Field, Loading, Notice } from '../components/ui';
 import { formatDateTime } from '../format';
@@ -127,7 +127,7 @@ function Rename({ tenant, onSaved }: { tenant: Tenant; onSaved: (t: Tenant) => v
     setError(null);
     setDone(false);
     try {
-      const t = await api.send<Tenant>('PATCH', `/api/platform/tenants/${tenant.schema}/`, { name });
+      const t = await api.send<Tenant>('PATCH', `/api/platform/tenants/${tenant.schema}/`, { name } satisfies TenantPatch);
       onSaved(t);
       setDone(true);
     } catch (err) {
@@ -178,7 +178,7 @@ function Domains({ tenant, onChanged }: { tenant: Tenant; onChanged: (t: Tenant)
   };
   const add = async (e: FormEvent) => {
     e.preventDefault();
-    const ok = await run('+', () => api.send<Domain>('POST', `/api/platform/tenants/${tenant.schema}/domains/`, { domain, is_primary: primary }));
+    const ok = await run('+', () => api.send<Domain>('POST', `/api/platform/tenants/${tenant.schema}/domains/`, { domain, is_primary: primary } satisfies DomainCreate));
     if (ok) {
       setDomain('');
       setPrimary(false);
@@ -201,7 +201,7 @@ function Domains({ tenant, onChanged }: { tenant: Tenant; onChanged: (t: Tenant)
             <div className="domain-actions">
               {!d.is_primary ? (
                 <>
-                  <button type="button" className="btn btn-small" disabled={busy !== null} onClick={() => run(d.domain, () => api.send('PATCH', path(d.domain), { is_primary: true }))}>
+                  <button type="button" className="btn btn-small" disabled={busy !== null} onClick={() => run(d.domain, () => api.send('PATCH', path(d.domain), { is_primary: true } satisfies DomainPatch))}>
                     Make primary
                   </button>
                   <button type="button" className="btn btn-small btn-danger-quiet" disabled={busy !== null} onClick={() => run(d.domain, () => api.send('DELETE', path(d.domain)))}>

@@ -2,9 +2,9 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { formErrors } from '../api/errors';
-import type { Page, Tenant } from '../api/types';
+import type { Page, Tenant, TenantCreate } from '../api/types';
 import { useApi } from '../auth';
-import { Empty, ErrorLine, Field, Loading, Notice, useFlash } from '../components/ui';
+import { Empty, ErrorLine, Field, Loading, Notice, RetryError, useFlash } from '../components/ui';
 import { formatDateTime } from '../format';
 
 export const tenantKeys = { list: ['tenants'] as const, item: (s: string) => ['tenants', s] as const };
@@ -38,7 +38,7 @@ export function Tenants() {
       {q.isPending ? (
         <Loading label="Loading tenants…" />
       ) : q.isError ? (
-        <ErrorLine error={q.error} action={<button type="button" className="btn btn-small" onClick={() => q.refetch()}>Retry</button>} />
+        <RetryError error={q.error} onRetry={q.refetch} />
       ) : q.data.results.length === 0 && !creating ? (
         <Empty>No tenants yet. Create the first one above.</Empty>
       ) : (
@@ -123,7 +123,7 @@ function CreateTenant({ onProgress }: { onProgress: (t: { schema: string; name: 
     setPhase('creating');
     setStarted(Date.now());
     setElapsed(0);
-    const body = { schema: schema.trim(), name, domain: effectiveDomain.trim() };
+    const body = { schema: schema.trim(), name, domain: effectiveDomain.trim() } satisfies TenantCreate;
     onProgress(body);
     try {
       let t = await api.send<Tenant>('POST', '/api/platform/tenants/', body);

@@ -3,7 +3,7 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { cursorOf } from '../api/client';
 import type { AdminNotification, Page, User } from '../api/types';
 import { useApi } from '../auth';
-import { Empty, ErrorLine, Loading, Pager, useCursorStack } from '../components/ui';
+import { Empty, ErrorLine, Loading, Pager, RetryError, useCursorStack } from '../components/ui';
 import { formatDateTime } from '../format';
 
 /** AdminNotifications is the overview of every notification of the tenant, for staff. */
@@ -70,7 +70,7 @@ export function AdminNotifications() {
       {q.isPending ? (
         <Loading label="Loading notifications…" />
       ) : q.isError && !q.data ? (
-        <ErrorLine error={q.error} action={<button type="button" className="btn btn-small" onClick={() => q.refetch()}>Retry</button>} />
+        <RetryError error={q.error} onRetry={q.refetch} />
       ) : q.data.results.length === 0 ? (
         <Empty>{unread || userId ? 'No notifications match.' : 'No notifications yet. Staff are notified when a product is created.'}</Empty>
       ) : (

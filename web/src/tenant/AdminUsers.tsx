@@ -2,9 +2,9 @@ import { useState, type FormEvent } from 'react';
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { cursorOf } from '../api/client';
 import { describe, formErrors } from '../api/errors';
-import type { Page, User } from '../api/types';
+import type { Page, PasswordChange, User, UserCreate, UserPatch } from '../api/types';
 import { useApi, useSession } from '../auth';
-import { Empty, ErrorLine, Field, Loading, Notice, Pager, useCursorStack } from '../components/ui';
+import { Empty, ErrorLine, Field, Loading, Notice, Pager, RetryError, useCursorStack } from '../components/ui';
 import { formatDateTime } from '../format';
 
 const pageSize = 50;
@@ -29,7 +29,7 @@ export function AdminUsers() {
       {q.isPending ? (
         <Loading label="Loading users…" />
       ) : q.isError && !q.data ? (
-        <ErrorLine error={q.error} action={<button type="button" className="btn btn-small" onClick={() => q.refetch()}>Retry</button>} />
+        <RetryError error={q.error} onRetry={q.refetch} />
       ) : q.data.results.length === 0 ? (
         <Empty>No users.</Empty>
       ) : (
@@ -63,7 +63,7 @@ function CreateUser() {
     setError(null);
     setDone(null);
     try {
-      const u = await api.send<User>('POST', '/api/admin/users/', { email, password, is_staff: staff });
+      const u = await api.send<User>('POST', '/api/admin/users/', { email, password, is_staff: staff } satisfies UserCreate);
       setDone(`Created ${u.email}${u.is_staff ? ' (staff)' : ''}.`);
       setEmail('');
       setPassword('');
@@ -118,7 +118,7 @@ function UserRow({ user }: { user: User }) {
   const me = u.id === session.userId;
   if (user.updated_at > u.updated_at) setU(user);
 
-  const patch = async (body: Partial<Pick<User, 'is_active' | 'is_staff'>>, what: string) => {
+  const patch = async (body: UserPatch, what: string) => {
     setBusy(true);
     setError(null);
     setDone(null);
@@ -139,7 +139,7 @@ function UserRow({ user }: { user: User }) {
     setError(null);
     setDone(null);
     try {
-      await api.send<void>('POST', `/api/admin/users/${u.id}/password/`, { password });
+      await api.send<void>('POST', `/api/admin/users/${u.id}/password/`, { password } satisfies PasswordChange);
       setPassword('');
       setResetting(false);
       setDone('Password changed.');

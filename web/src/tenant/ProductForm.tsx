@@ -2,7 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, formErrors, isStaleWrite } from '../api/errors';
-import type { Product, ProductInput } from '../api/types';
+import type { Product } from '../api/types';
 import { useApi, useSession } from '../auth';
 import { ConfirmDialog, ErrorLine, Field, Loading, Notice, TextArea } from '../components/ui';
 import { formatDateTime } from '../format';
@@ -15,6 +15,7 @@ import {
   productKeys,
   replaceProduct,
   type LoadedProduct,
+  type ProductDraft,
 } from './products';
 
 interface FormState {
@@ -34,7 +35,7 @@ function toForm(p: Product): FormState {
   return { sku: p.sku, name: p.name, description: p.description, price: p.price, currency: p.currency, stock: String(p.stock) };
 }
 
-function toInput(f: FormState): ProductInput {
+function toInput(f: FormState): ProductDraft {
   const stock = f.stock.trim() === '' ? 0 : Number(f.stock);
   return {
     sku: f.sku.trim(),
@@ -43,7 +44,7 @@ function toInput(f: FormState): ProductInput {
     price: f.price.trim(),
     currency: f.currency.trim().toUpperCase(),
     // Not a number: sent as typed, and the API says what is wrong with it.
-    stock: Number.isFinite(stock) ? stock : (f.stock as unknown as number),
+    stock: Number.isFinite(stock) ? stock : f.stock,
   };
 }
 

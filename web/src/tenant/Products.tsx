@@ -5,7 +5,7 @@ import { isStaleWrite } from '../api/errors';
 import { cursorOf } from '../api/client';
 import type { OrderKey, Product } from '../api/types';
 import { useApi, useSession } from '../auth';
-import { ConfirmDialog, Empty, ErrorLine, Loading, Notice, Pager, useCursorStack, useFlash } from '../components/ui';
+import { ConfirmDialog, Empty, ErrorLine, Loading, Notice, Pager, RetryError, useCursorStack, useFlash } from '../components/ui';
 import { formatDateTime, formatPrice } from '../format';
 import { applyWrite, deleteProduct, etagOf, fetchProducts, productKeys } from './products';
 
@@ -77,7 +77,7 @@ export function Products() {
       {q.isPending ? (
         <Loading label="Loading products…" />
       ) : q.isError && !q.data ? (
-        <ErrorLine error={q.error} action={<button type="button" className="btn btn-small" onClick={() => q.refetch()}>Retry</button>} />
+        <RetryError error={q.error} onRetry={q.refetch} />
       ) : q.data.results.length === 0 && pages.page === 1 ? (
         <Empty>
           <p>No products yet.</p>

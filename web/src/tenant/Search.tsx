@@ -29,7 +29,13 @@ export function Search() {
     staleTime: 2_000,
   });
 
-  useEffect(() => setActive(-1), [q]);
+  // A new query starts with no option active (set while rendering, as
+  // React advises for state that follows a value, not in an effect).
+  const [activeFor, setActiveFor] = useState(q);
+  if (activeFor !== q) {
+    setActiveFor(q);
+    setActive(-1);
+  }
   useEffect(() => {
     if (!open) return;
     const onDown = (e: MouseEvent) => {

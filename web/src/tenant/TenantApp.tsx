@@ -1,7 +1,8 @@
 import type { ReactNode } from 'react';
-import { NavLink, Outlet, Route, Routes } from 'react-router';
+import { Route, Routes } from 'react-router';
 import { useAuth, useSession } from '../auth';
 import { NotFound, RequireAuth } from '../components/RequireAuth';
+import { Shell, type ShellLink } from '../components/Shell';
 import { SignIn } from '../components/SignIn';
 import { Bell } from '../notifications/Bell';
 import { NotificationsProvider } from '../notifications/NotificationsProvider';
@@ -21,7 +22,7 @@ export function TenantApp() {
         element={
           <RequireAuth>
             <NotificationsProvider>
-              <Shell />
+              <TenantShell />
             </NotificationsProvider>
           </RequireAuth>
         }
@@ -50,43 +51,28 @@ function StaffOnly({ children }: { children: ReactNode }) {
   return <>{children}</>;
 }
 
-function Shell() {
-  const { session, signOut } = useAuth();
+/** TenantShell is the tenant's top bar: staff see the admin pages too, everyone the search and the bell. */
+function TenantShell() {
+  const { session } = useAuth();
+  const links: ShellLink[] = [
+    { to: '/', label: 'Products', end: true },
+    ...(session?.staff
+      ? [
+          { to: '/admin/users', label: 'Users' },
+          { to: '/admin/notifications', label: 'Notifications' },
+        ]
+      : []),
+  ];
   return (
-    <div className="app">
-      <header className="topbar">
-        <div className="topbar-row">
-          <NavLink to="/" className="brand">
-            {site.name || 'Workspace'}
-          </NavLink>
-          <nav className="nav" aria-label="Main">
-            <NavLink to="/" end>
-              Products
-            </NavLink>
-            {session?.staff ? (
-              <>
-                <NavLink to="/admin/users">Users</NavLink>
-                <NavLink to="/admin/notifications">Notifications</NavLink>
-              </>
-            ) : null}
-          </nav>
-          <div className="topbar-tools">
-            <Search />
-            <Bell />
-            <div className="account">
-              <span className="account-email" title={session?.email}>
-                {session?.email}
-              </span>
-              <button type="button" className="btn btn-small" onClick={() => signOut()}>
-                Sign out
-              </button>
-            </div>
-          </div>
-        </div>
-      </header>
-      <main>
-        <Outlet />
-      </main>
-    </div>
+    <Shell
+      brand={site.name || 'Workspace'}
+      links={links}
+      tools={
+        <>
+          <Search />
+          <Bell />
+        </>
+      }
+    />
   );
 }

@@ -16,6 +16,14 @@ export const productKeys = {
   item: (id: string) => ['product', id] as const,
 };
 
+/**
+ * ProductDraft is a product as its form sends it: ProductInput, except that
+ * the currency and the stock go as the user typed them, so that a code
+ * that is not ISO 4217 or a stock that is not a number reaches the API,
+ * which says what is wrong next to the field.
+ */
+export type ProductDraft = Omit<ProductInput, 'currency' | 'stock'> & { currency: string; stock: number | string };
+
 export interface LoadedProduct {
   product: Product;
   /** The ETag of the version read, sent back as If-Match. */
@@ -110,11 +118,11 @@ export function applyWrite(qc: QueryClient, id: string, product: Product | null,
   setTimeout(() => void qc.invalidateQueries({ queryKey: productKeys.lists }), 1500);
 }
 
-export function createProduct(api: ApiClient, input: ProductInput): Promise<Product> {
+export function createProduct(api: ApiClient, input: ProductInput | ProductDraft): Promise<Product> {
   return api.send<Product>('POST', '/api/catalog/products/', input);
 }
 
-export function replaceProduct(api: ApiClient, id: string, etag: string, input: ProductInput): Promise<Product> {
+export function replaceProduct(api: ApiClient, id: string, etag: string, input: ProductInput | ProductDraft): Promise<Product> {
   return api.send<Product>('PUT', `/api/catalog/products/${encodeURIComponent(id)}/`, input, { headers: { 'If-Match': etag } });
 }
 
