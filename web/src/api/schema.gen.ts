@@ -1087,7 +1087,7 @@ export interface components {
     parameters: {
         /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
         Limit: number;
-        /** @description Opaque position from a previous page's `next`; anything else, another list's cursor included, is a 422. */
+        /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
         Cursor: string;
         /** @description Sort key, '-' for descending (422 for another). Empty is the same as absent. */
         Ordering: "created_at" | "-created_at" | "updated_at" | "-updated_at" | "name" | "-name" | "sku" | "-sku" | "price" | "-price" | "stock" | "-stock";
@@ -1131,7 +1131,7 @@ export interface operations {
             query?: {
                 /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque position from a previous page's `next`; anything else, another list's cursor included, is a 422. */
+                /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
                 cursor?: components["parameters"]["Cursor"];
                 /** @description true: only the unread ones (also accepted: 1/0, t/f; anything else is a 422). Empty is the same as absent. */
                 unread?: components["parameters"]["Unread"];
@@ -1167,7 +1167,7 @@ export interface operations {
             query?: {
                 /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque position from a previous page's `next`; anything else, another list's cursor included, is a 422. */
+                /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
                 cursor?: components["parameters"]["Cursor"];
                 /** @description Sort key, '-' for descending (422 for another). Empty is the same as absent. */
                 ordering?: components["parameters"]["Ordering"];
@@ -1201,7 +1201,7 @@ export interface operations {
             query?: {
                 /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque position from a previous page's `next`; anything else, another list's cursor included, is a 422. */
+                /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -1434,7 +1434,7 @@ export interface operations {
             query?: {
                 /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque position from a previous page's `next`; anything else, another list's cursor included, is a 422. */
+                /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
                 cursor?: components["parameters"]["Cursor"];
                 /** @description Sort key, '-' for descending (422 for another). Empty is the same as absent. */
                 ordering?: components["parameters"]["Ordering"];
@@ -1505,7 +1505,7 @@ export interface operations {
                 q: string;
                 /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque position from a previous page's `next`; anything else, another list's cursor included, is a 422. */
+                /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -1690,7 +1690,7 @@ export interface operations {
             query?: {
                 /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque position from a previous page's `next`; anything else, another list's cursor included, is a 422. */
+                /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
                 cursor?: components["parameters"]["Cursor"];
                 /** @description true: only the unread ones (also accepted: 1/0, t/f; anything else is a 422). Empty is the same as absent. */
                 unread?: components["parameters"]["Unread"];
