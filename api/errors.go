@@ -21,6 +21,7 @@ var statusOf = map[string]int{
 	domain.EFORBIDDEN:    http.StatusForbidden,
 	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	domain.ERATELIMITED:  http.StatusTooManyRequests,
+	domain.ESUSPENDED:    http.StatusForbidden,
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 

@@ -84,10 +84,15 @@ func (s *Server) tenantOnly(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if t.State == domain.TenantSuspended {
+			return errTenantSuspended
+		}
 		withContext(c, domain.NewTenantContext(c.Request().Context(), t))
 		return next(c)
 	}
 }
+
+var errTenantSuspended = domain.Errorf(domain.ESUSPENDED, "this tenant is suspended")
 
 var errNoToken = &domain.Error{Code: domain.EUNAUTHORIZED, Message: "authentication required"}
 

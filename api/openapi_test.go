@@ -515,6 +515,12 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 		step(t, "renaming an unknown tenant is a 404", nil, req{method: "PATCH", host: publicDomain, path: tenants + "no_such_tenant/", token: suToken, body: map[string]string{"name": "x"}}, 404, conforms)
 		step(t, "renaming with bad JSON is a 400", nil, req{method: "PATCH", host: publicDomain, path: one, token: suToken, body: `{`}, 400, violates)
 		step(t, "renaming with an oversized body is a 413", nil, req{method: "PATCH", host: publicDomain, path: one, token: suToken, body: oversized}, 413, violates)
+		step(t, "a superuser suspends a tenant", nil, req{method: "POST", host: publicDomain, path: one + "suspend", token: suToken}, 200, conforms)
+		step(t, "a suspended tenant's sign-in is a 403", nil, req{method: "POST", host: host, path: "/api/auth/token",
+			body: map[string]string{"email": "x@oa.test", "password": testPassword}}, 403, conforms)
+		step(t, "suspending an unknown tenant is a 404", nil, req{method: "POST", host: publicDomain, path: tenants + "no_such_tenant/suspend", token: suToken}, 404, conforms)
+		step(t, "a superuser resumes a tenant", nil, req{method: "POST", host: publicDomain, path: one + "resume", token: suToken}, 200, conforms)
+		step(t, "resuming without a token is a 401", nil, req{method: "POST", host: publicDomain, path: one + "resume"}, 401, violates)
 
 		domains := one + "domains/"
 		www := "www." + host

@@ -26,6 +26,8 @@ func (s *Server) platformRoutes() {
 	su.GET("/tenants/:schema/", s.platformGetTenant)
 	su.PATCH("/tenants/:schema/", s.platformPatchTenant)
 	su.DELETE("/tenants/:schema/", s.platformDeleteTenant)
+	su.POST("/tenants/:schema/suspend", s.platformSuspendTenant)
+	su.POST("/tenants/:schema/resume", s.platformResumeTenant)
 	su.POST("/tenants/:schema/domains/", s.platformAddDomain)
 	su.PATCH("/tenants/:schema/domains/:domain/", s.platformPatchDomain)
 	su.DELETE("/tenants/:schema/domains/:domain/", s.platformRemoveDomain)
@@ -192,6 +194,24 @@ func (s *Server) platformPatchTenant(c echo.Context) error {
 	} else {
 		t, err = s.deps.Tenancy.Rename(ctx, c.Param("schema"), *req.Name)
 	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTenantResponse(t))
+}
+
+// platformSuspendTenant suspends a tenant (see tenancy.Manager.Suspend).
+func (s *Server) platformSuspendTenant(c echo.Context) error {
+	t, err := s.deps.Tenancy.Suspend(c.Request().Context(), c.Param("schema"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTenantResponse(t))
+}
+
+// platformResumeTenant serves a suspended tenant again.
+func (s *Server) platformResumeTenant(c echo.Context) error {
+	t, err := s.deps.Tenancy.Resume(c.Request().Context(), c.Param("schema"))
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,10 @@ import (
 // may reconnect with ?since= to get what it missed.
 const StatusTooSlow websocket.StatusCode = 4008
 
+// StatusTenantSuspended closes the connections of a tenant that was
+// suspended.
+const StatusTenantSuspended websocket.StatusCode = 4003
+
 // PushConfig configures a PushHub. Zero values take the defaults.
 type PushConfig struct {
 	// PingInterval is how often a connection is pinged and its user's
@@ -86,14 +90,27 @@ type PushHub struct {
 	mu       sync.Mutex
 	draining bool
 	open     int
-	done     chan struct{} // closed by Drain
-	resync   chan struct{} // closed (and replaced) by Resync
+	tenants  map[string]map[*pushSession]struct{} // open sessions by schema
+	done     chan struct{}                        // closed by Drain
+	resync   chan struct{}                        // closed (and replaced) by Resync
 	wg       sync.WaitGroup
 }
 
 // NewPushHub returns a hub whose connections subscribe on src.
 func NewPushHub(cfg PushConfig, src PushSource) *PushHub {
-	return &PushHub{cfg: cfg.withDefaults(), src: src, done: make(chan struct{}), resync: make(chan struct{})}
+	return &PushHub{cfg: cfg.withDefaults(), src: src, done: make(chan struct{}), resync: make(chan struct{}),
+		tenants: map[string]map[*pushSession]struct{}{}}
+}
+
+// CloseTenant closes every open connection of a tenant with
+// StatusTenantSuspended. New ones are refused by the routing (403) once
+// the tenant is suspended.
+func (h *PushHub) CloseTenant(schemaName string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ps := range h.tenants[schemaName] {
+		ps.suspendOnce.Do(func() { close(ps.suspended) })
+	}
 }
 
 // Resync makes every open connection read from the database what it may
@@ -165,11 +182,15 @@ var (
 // pushSession is one connection's live feed: its subscription and its
 // bounded queue.
 type pushSession struct {
-	hub   *PushHub
-	sub   *nats.Subscription
-	queue chan events.Notification
-	slow  chan struct{} // closed when the queue overflowed
-	once  sync.Once
+	hub    *PushHub
+	sub    *nats.Subscription
+	schema string
+	queue  chan events.Notification
+	slow   chan struct{} // closed when the queue overflowed
+	once   sync.Once
+
+	suspended   chan struct{} // closed by CloseTenant
+	suspendOnce sync.Once
 }
 
 // subscribe registers a connection of userID and subscribes to the user's
@@ -182,12 +203,17 @@ func (h *PushHub) subscribe(ctx context.Context, schemaName, userID string, log 
 		h.mu.Unlock()
 		return nil, errPushDraining
 	}
+	ps := &pushSession{hub: h, schema: schemaName, queue: make(chan events.Notification, h.cfg.QueueSize), slow: make(chan struct{}),
+		suspended: make(chan struct{})}
 	h.open++
+	if h.tenants[schemaName] == nil {
+		h.tenants[schemaName] = map[*pushSession]struct{}{}
+	}
+	h.tenants[schemaName][ps] = struct{}{}
 	h.wg.Add(1)
 	h.mu.Unlock()
 	observability.WSConnections.Inc()
 
-	ps := &pushSession{hub: h, queue: make(chan events.Notification, h.cfg.QueueSize), slow: make(chan struct{})}
 	sub, err := h.src.Subscribe(events.PushSubject(schemaName, userID), ps.receive(log))
 	if err == nil {
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -233,6 +259,10 @@ func (ps *pushSession) release() {
 	h := ps.hub
 	h.mu.Lock()
 	h.open--
+	delete(h.tenants[ps.schema], ps)
+	if len(h.tenants[ps.schema]) == 0 {
+		delete(h.tenants, ps.schema)
+	}
 	h.mu.Unlock()
 	observability.WSConnections.Dec()
 	h.wg.Done()
@@ -305,6 +335,7 @@ var (
 	closeTooSlow     = closeReason{code: StatusTooSlow, text: "too slow"}
 	closeDeactivated = closeReason{code: websocket.StatusPolicyViolation, text: "user deactivated"}
 	closeUnavailable = closeReason{code: websocket.StatusTryAgainLater, text: "notifications unavailable"}
+	closeSuspended   = closeReason{code: StatusTenantSuspended, text: "tenant suspended"}
 	closeAbrupt      = closeReason{abrupt: true}
 )
 
@@ -371,6 +402,9 @@ func (pc *pushConn) serve(ctx context.Context, since int64, catchUp bool) {
 			return
 		case <-pc.ps.slow:
 			pc.close(ctx, closeTooSlow)
+			return
+		case <-pc.ps.suspended:
+			pc.close(ctx, closeSuspended)
 			return
 		case r := <-stop:
 			pc.close(ctx, r)

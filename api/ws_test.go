@@ -24,6 +24,7 @@ import (
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/pkg/tenancy"
 	"github.com/tenantworks/saas/pkg/testenv"
 	"github.com/tenantworks/saas/workers/notifier"
 )
@@ -851,5 +852,31 @@ func TestPushNodeServesOnlyTheWebSocketAndHealth(t *testing.T) {
 		if got := do(tc.host, tc.path, a.StaffToken); got != tc.want {
 			t.Errorf("GET %s%s = %d, want %d", tc.host, tc.path, got, tc.want)
 		}
+	}
+}
+
+func TestWebSocketOfASuspendedTenantClosesWith4003(t *testing.T) {
+	t.Parallel()
+	p := newPushEnv(t, api.PushConfig{})
+	a, b := p.tenant("wssusp"), p.tenant("wssuspother")
+	// As cmd/saas wires it over NATS: a suspension reaches the resolver and
+	// the push node.
+	resolver := p.deps.Tenants.(*tenancy.Resolver)
+	p.mgr.OnChange(func(context.Context) { resolver.Purge() })
+	p.mgr.OnSuspend(func(_ context.Context, schemaName string) { p.hub.CloseTenant(schemaName) })
+	suspended := connect(t, p.srv, dialOpts{host: a.Host, token: a.StaffToken, since: "0"})
+	other := connect(t, p.srv, dialOpts{host: b.Host, token: b.StaffToken, since: "0"})
+	if _, err := p.mgr.Suspend(t.Context(), a.Schema); err != nil {
+		t.Fatal(err)
+	}
+	if err := suspended.closed(); websocket.CloseStatus(err) != api.StatusTenantSuspended {
+		t.Fatalf("ended with %v, want close status %d", err, api.StatusTenantSuspended)
+	}
+	_, resp, err := dialWS(t, p.srv, dialOpts{host: a.Host, token: a.StaffToken})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("dial of a suspended tenant: %v %+v, want 403", err, resp)
+	}
+	if got := other.until(p.mark(b.Schema, b.StaffID)); len(got) != 0 {
+		t.Errorf("the other tenant's client received %v before its mark", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenantworks/saas/api"
+	"github.com/tenantworks/saas/pkg/tenancy"
 )
 
 func newPushCmd(a *app) *cobra.Command {
@@ -42,6 +43,13 @@ func (a *app) newServer(cfg api.Config, deps api.Deps) *api.Server {
 func (a *app) pushHub(ctx context.Context, nc *nats.Conn) *api.PushHub {
 	hub := api.NewPushHub(api.PushConfig{}, nc)
 	hub.ResyncOnReconnect(nc)
+	if sub, err := nc.Subscribe(tenancy.SuspendedSubject, func(m *nats.Msg) { hub.CloseTenant(string(m.Data)) }); err != nil {
+		a.log.WarnContext(ctx, "push node will not close suspended tenants' WebSockets", slog.Any("error", err))
+	} else {
+		a.mu.Lock()
+		a.closers = append(a.closers, func() { _ = sub.Unsubscribe() })
+		a.mu.Unlock()
+	}
 	stop := context.AfterFunc(ctx, hub.Drain)
 	a.mu.Lock()
 	defer a.mu.Unlock()

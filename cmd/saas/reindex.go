@@ -83,7 +83,7 @@ func (a *app) reindex(ctx context.Context, tenant string, all bool, from string)
 		}
 		tenants = tenants[:0]
 		for _, t := range ts {
-			if t.State == domain.TenantActive {
+			if domain.TenantLive(t.State) {
 				tenants = append(tenants, t.Schema)
 			}
 		}

@@ -84,7 +84,25 @@ func (a *app) manager(ctx context.Context) (*tenancy.Manager, error) {
 	// it; its cache keys go with it too.
 	m := tenancy.NewManager(db, runner, a.log, cache.Hook{Client: rdb}, search.NewHook(es))
 	m.OnChange(a.announceTenancyChange)
+	m.OnSuspend(a.announceSuspension)
 	return m, nil
+}
+
+// announceSuspension tells every push node to close a suspended tenant's
+// open WebSockets. Best effort, like announceTenancyChange.
+func (a *app) announceSuspension(ctx context.Context, schemaName string) {
+	nc, err := a.nats()
+	if err == nil {
+		err = nc.Publish(tenancy.SuspendedSubject, []byte(schemaName))
+	}
+	if err == nil {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		err = nc.FlushWithContext(fctx)
+	}
+	if err != nil {
+		a.log.WarnContext(ctx, "could not announce a suspension; open WebSockets of the tenant stay open", slog.String("tenant", schemaName), slog.Any("error", err))
+	}
 }
 
 // announceTenancyChange tells every API process to drop its cached host

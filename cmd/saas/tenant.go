@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -8,12 +9,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/tenancy"
 )
 
 func newTenantCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "tenant", Short: "Create, list and delete tenants", Args: noArgs}
-	cmd.AddCommand(newTenantCreateCmd(a), newTenantListCmd(a), newTenantDeleteCmd(a))
+	cmd := &cobra.Command{Use: "tenant", Short: "Create, list, show, suspend, resume and delete tenants", Args: noArgs}
+	cmd.AddCommand(newTenantCreateCmd(a), newTenantListCmd(a), newTenantShowCmd(a), newTenantDeleteCmd(a),
+		newTenantStateCmd(a, "suspend", "Suspend a tenant: its routes answer 403 and its WebSockets close; its data and events live on",
+			(*tenancy.Manager).Suspend),
+		newTenantStateCmd(a, "resume", "Serve a suspended tenant again", (*tenancy.Manager).Resume))
 	return cmd
 }
 
@@ -95,6 +100,68 @@ func newTenantDeleteCmd(a *app) *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "deleted tenant %s\n", schemaName)
 			return nil
+		},
+	}
+	cmd.Flags().StringVar(&schemaName, "schema", "", "schema name of the tenant")
+	return cmd
+}
+
+// newTenantStateCmd is `tenant suspend` or `tenant resume`.
+func newTenantStateCmd(a *app, verb, short string, change func(*tenancy.Manager, context.Context, string) (domain.Tenant, error)) *cobra.Command {
+	var schemaName string
+	cmd := &cobra.Command{
+		Use:   verb + " --schema S",
+		Short: short,
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "schema"); err != nil {
+				return err
+			}
+			m, err := a.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			t, err := change(m, cmd.Context(), schemaName)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "tenant %s is %s\n", t.Schema, t.State)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&schemaName, "schema", "", "schema name of the tenant")
+	return cmd
+}
+
+func newTenantShowCmd(a *app) *cobra.Command {
+	var schemaName string
+	cmd := &cobra.Command{
+		Use:   "show --schema S",
+		Short: "Show one tenant: state, schema version, domains",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "schema"); err != nil {
+				return err
+			}
+			m, err := a.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			t, err := m.Get(cmd.Context(), schemaName)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "schema\t%s\nname\t%s\nstate\t%s\nschema version\t%d\ncreated\t%s\nupdated\t%s\n", t.Schema, t.Name, t.State,
+				t.SchemaVersion, t.CreatedAt.UTC().Format(time.RFC3339), t.UpdatedAt.UTC().Format(time.RFC3339))
+			for _, d := range t.Domains {
+				primary := ""
+				if d.IsPrimary {
+					primary = " (primary)"
+				}
+				fmt.Fprintf(w, "domain\t%s%s\n", d.Domain, primary)
+			}
+			return w.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&schemaName, "schema", "", "schema name of the tenant")

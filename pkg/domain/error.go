@@ -9,14 +9,15 @@ import (
 // Error codes. Each maps to exactly one HTTP status in the API and one exit
 // code in the CLI; the table lives with the transport, not here.
 const (
-	EINVALID      = "invalid"      // input failed validation
-	ENOTFOUND     = "not_found"    // the thing does not exist (or is not visible to the caller)
-	ECONFLICT     = "conflict"     // duplicate key, stale version
-	EUNAUTHORIZED = "unauthorized" // no or bad credentials
-	EFORBIDDEN    = "forbidden"    // credentials fine, action not allowed
-	EUNAVAILABLE  = "unavailable"  // a dependency is down
-	ERATELIMITED  = "rate_limited" // too many attempts; RetryAfter says when to try again
-	EINTERNAL     = "internal"     // a bug or an unexpected failure; never shown to clients
+	EINVALID      = "invalid"          // input failed validation
+	ENOTFOUND     = "not_found"        // the thing does not exist (or is not visible to the caller)
+	ECONFLICT     = "conflict"         // duplicate key, stale version
+	EUNAUTHORIZED = "unauthorized"     // no or bad credentials
+	EFORBIDDEN    = "forbidden"        // credentials fine, action not allowed
+	EUNAVAILABLE  = "unavailable"      // a dependency is down
+	ERATELIMITED  = "rate_limited"     // too many attempts; RetryAfter says when to try again
+	ESUSPENDED    = "tenant_suspended" // the tenant is suspended: nothing of it is served
+	EINTERNAL     = "internal"         // a bug or an unexpected failure; never shown to clients
 )
 
 // Error is an application error whose Message is safe to show to a client.

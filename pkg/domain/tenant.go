@@ -8,13 +8,22 @@ import (
 	"unicode/utf8"
 )
 
-// Tenant states. A tenant is served only while active; provisioning and
-// deleting tenants are invisible to request routing.
+// Tenant states. A tenant is served only while active; a suspended one is
+// routed but refused (403 tenant_suspended) while its data lives on and its
+// events are still handled; provisioning and deleting tenants are invisible
+// to request routing.
 const (
 	TenantProvisioning = "provisioning"
 	TenantActive       = "active"
+	TenantSuspended    = "suspended"
 	TenantDeleting     = "deleting"
 )
+
+// TenantLive reports whether a tenant in state keeps its data in step:
+// active or suspended. Workers, migrations and rebuilds serve live tenants.
+func TenantLive(state string) bool {
+	return state == TenantActive || state == TenantSuspended
+}
 
 // Tenant is one customer, owning one PostgreSQL schema.
 type Tenant struct {

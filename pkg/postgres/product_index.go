@@ -47,7 +47,7 @@ func (db *DB) ProductVersions(ctx context.Context, schemaName string, ids []stri
 		var id *string
 		var version *int64
 		_, err = pgx.ForEachRow(rows, []any{&state, &id, &version}, func() error {
-			found = state == domain.TenantActive
+			found = domain.TenantLive(state)
 			if id != nil && version != nil {
 				out[*id] = *version
 			}

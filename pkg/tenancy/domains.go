@@ -12,11 +12,11 @@ import (
 	"github.com/tenantworks/saas/pkg/postgres"
 )
 
-// lockActive locks the row of an active tenant for the rest of tx, so that
+// lockLive locks the row of a live (active or suspended) tenant for the rest of tx, so that
 // changes to its domains are serialized with each other and with Delete
 // (which marks the row first). Errors: ENOTFOUND, ECONFLICT when the tenant
 // is being provisioned or deleted.
-func lockActive(ctx context.Context, tx pgx.Tx, schemaName string) (int64, error) {
+func lockLive(ctx context.Context, tx pgx.Tx, schemaName string) (int64, error) {
 	var (
 		id    int64
 		state string
@@ -28,7 +28,7 @@ func lockActive(ctx context.Context, tx pgx.Tx, schemaName string) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	if state != domain.TenantActive {
+	if !domain.TenantLive(state) {
 		return 0, domain.Errorf(domain.ECONFLICT, "tenant %q is %s", schemaName, state)
 	}
 	return id, nil
@@ -43,7 +43,7 @@ func (m *Manager) Rename(ctx context.Context, schemaName, name string) (domain.T
 		return domain.Tenant{}, err
 	}
 	err := m.db.InTx(ctx, func(tx pgx.Tx) error {
-		id, err := lockActive(ctx, tx, schemaName)
+		id, err := lockLive(ctx, tx, schemaName)
 		if err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func (m *Manager) AddDomain(ctx context.Context, schemaName, name string, primar
 		return domain.Domain{}, err
 	}
 	err = m.db.InTx(ctx, func(tx pgx.Tx) error {
-		id, err := lockActive(ctx, tx, schemaName)
+		id, err := lockLive(ctx, tx, schemaName)
 		if err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func (m *Manager) SetPrimaryDomain(ctx context.Context, schemaName, name string)
 		return domain.Domain{}, errNoSuchDomain
 	}
 	err = m.db.InTx(ctx, func(tx pgx.Tx) error {
-		id, err := lockActive(ctx, tx, schemaName)
+		id, err := lockLive(ctx, tx, schemaName)
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func (m *Manager) RemoveDomain(ctx context.Context, schemaName, name string) err
 		return errNoSuchDomain
 	}
 	err = m.db.InTx(ctx, func(tx pgx.Tx) error {
-		id, err := lockActive(ctx, tx, schemaName)
+		id, err := lockLive(ctx, tx, schemaName)
 		if err != nil {
 			return err
 		}
@@ -173,4 +173,48 @@ var errNoSuchDomain = domain.Errorf(domain.ENOTFOUND, "domain not found")
 
 func errDomainNotFound(d string) error {
 	return domain.Errorf(domain.ENOTFOUND, "domain %q is not this tenant's", d)
+}
+
+// Suspend stops serving a tenant: its routes answer 403 tenant_suspended
+// (sign-in too) and its open WebSockets are closed, while its data, index
+// and events live on. Suspending a suspended tenant changes nothing.
+// Errors: ENOTFOUND, ECONFLICT when the tenant is being created or deleted.
+func (m *Manager) Suspend(ctx context.Context, schemaName string) (domain.Tenant, error) {
+	t, err := m.setState(ctx, schemaName, domain.TenantSuspended)
+	if err != nil {
+		return domain.Tenant{}, fmt.Errorf("tenancy: suspend %s: %w", schemaName, err)
+	}
+	if m.suspended != nil {
+		m.suspended(ctx, schemaName)
+	}
+	return t, nil
+}
+
+// Resume serves a suspended tenant again. Resuming an active tenant changes
+// nothing. Errors: ENOTFOUND, ECONFLICT when the tenant is being created or
+// deleted.
+func (m *Manager) Resume(ctx context.Context, schemaName string) (domain.Tenant, error) {
+	t, err := m.setState(ctx, schemaName, domain.TenantActive)
+	if err != nil {
+		return domain.Tenant{}, fmt.Errorf("tenancy: resume %s: %w", schemaName, err)
+	}
+	return t, nil
+}
+
+// setState moves a live tenant to state (active or suspended) and tells
+// every resolver.
+func (m *Manager) setState(ctx context.Context, schemaName, state string) (domain.Tenant, error) {
+	err := m.db.InTx(ctx, func(tx pgx.Tx) error {
+		id, err := lockLive(ctx, tx, schemaName)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE public.tenants SET state = $2, updated_at = now() WHERE id = $1 AND state <> $2`, id, state)
+		return err
+	})
+	if err != nil {
+		return domain.Tenant{}, err
+	}
+	m.changed(ctx)
+	return m.Get(ctx, schemaName)
 }

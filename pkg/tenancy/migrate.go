@@ -44,7 +44,7 @@ func (m *Manager) MigrateAll(ctx context.Context, opts MigrateOptions) (MigrateR
 	}
 	rep := MigrateReport{Target: m.runner.TenantLatest()}
 	rows, err := m.db.Pool.Query(ctx,
-		`SELECT schema_name FROM public.tenants WHERE state = 'active' AND schema_version < $1 ORDER BY id`, rep.Target)
+		`SELECT schema_name FROM public.tenants WHERE state IN ('active', 'suspended') AND schema_version < $1 ORDER BY id`, rep.Target)
 	if err != nil {
 		return rep, fmt.Errorf("tenancy: migrate: list pending: %w", err)
 	}

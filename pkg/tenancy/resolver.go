@@ -17,6 +17,10 @@ import (
 // is announced, so that every process drops its resolver cache at once.
 const ChangedSubject = "saas.tenancy.changed"
 
+// SuspendedSubject carries the schema name of a tenant that was just
+// suspended, so that every push node closes its open WebSockets.
+const SuspendedSubject = "saas.tenancy.suspended"
+
 // Resolver maps a request's host to its active tenant. Answers are cached in
 // process: found hosts for TTL, unknown hosts for a fifth of it (so a flood
 // of made-up hosts costs one query each per interval, in bounded memory).
@@ -42,7 +46,8 @@ func NewResolver(db *postgres.DB, ttl time.Duration) *Resolver {
 
 var errUnknownHost = domain.Errorf(domain.ENOTFOUND, "unknown host")
 
-// Resolve returns the active tenant of host, which must already be
+// Resolve returns the active or suspended tenant of host (the caller
+// refuses to serve a suspended one), which must already be
 // normalized (lower case, no port, no trailing dot). Errors: ENOTFOUND.
 func (r *Resolver) Resolve(ctx context.Context, host string) (*domain.Tenant, error) {
 	if t, ok := r.found.Get(host); ok {
@@ -55,7 +60,7 @@ func (r *Resolver) Resolve(ctx context.Context, host string) (*domain.Tenant, er
 	err := r.db.Pool.QueryRow(ctx,
 		`SELECT t.id, t.schema_name, t.display_name, t.state, t.schema_version, t.created_at, t.updated_at
 		 FROM public.domains d JOIN public.tenants t ON t.id = d.tenant_id
-		 WHERE d.domain = $1 AND t.state = 'active'`, host).
+		 WHERE d.domain = $1 AND t.state IN ('active', 'suspended')`, host).
 		Scan(&t.ID, &t.Schema, &t.Name, &t.State, &t.SchemaVersion, &t.CreatedAt, &t.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		r.unknown.Add(host, struct{}{})

@@ -29,17 +29,22 @@ type Hook interface {
 
 // Manager creates, lists, deletes and migrates tenants.
 type Manager struct {
-	db       *postgres.DB
-	runner   *schema.Runner
-	hooks    []Hook
-	log      *slog.Logger
-	announce func(context.Context)
+	db        *postgres.DB
+	runner    *schema.Runner
+	hooks     []Hook
+	log       *slog.Logger
+	announce  func(context.Context)
+	suspended func(ctx context.Context, schemaName string)
 }
 
 // OnChange sets a function called after tenants or domains changed in a way
 // request routing must see (activation, deletion, domain changes). It is how
 // every API process learns to drop its resolver cache.
 func (m *Manager) OnChange(fn func(context.Context)) { m.announce = fn }
+
+// OnSuspend sets a function called after a tenant was suspended: how every
+// push node learns to close that tenant's open WebSockets.
+func (m *Manager) OnSuspend(fn func(ctx context.Context, schemaName string)) { m.suspended = fn }
 
 func (m *Manager) changed(ctx context.Context) {
 	if m.announce != nil {
