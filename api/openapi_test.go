@@ -488,6 +488,9 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 
 		const tenants = "/api/platform/tenants/"
 		step(t, "a superuser lists tenants", nil, req{method: "GET", host: publicDomain, path: tenants, token: suToken}, 200, conforms)
+		step(t, "a superuser searches, filters and pages tenants", nil, req{method: "GET", host: publicDomain,
+			path: tenants + "?q=oa&state=active&ordering=-created_at&limit=1", token: suToken}, 200, conforms)
+		step(t, "an unknown state is a 422", nil, req{method: "GET", host: publicDomain, path: tenants + "?state=gone", token: suToken}, 422, violates)
 		step(t, "no token is a 401", nil, req{method: "GET", host: publicDomain, path: tenants}, 401, violates)
 		step(t, "a tenant token is a 401", nil, req{method: "GET", host: publicDomain, path: tenants, token: a.StaffToken}, 401, conforms)
 		step(t, "a tenant domain is a 404", nil, req{method: "GET", host: a.Host, path: tenants, token: suToken}, 404, conforms)

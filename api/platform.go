@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -136,8 +137,19 @@ func (s *Server) checkPlatformNames(_, host string) error {
 	return nil
 }
 
+// platformListTenants pages through tenants: ?q= (schema, name or domain),
+// ?state=, ?ordering=, ?limit=, ?cursor=.
 func (s *Server) platformListTenants(c echo.Context) error {
-	ts, err := s.deps.Tenancy.List(c.Request().Context())
+	limit, err := pageLimit(c)
+	if err != nil {
+		return err
+	}
+	cursor, err := s.cursorParam(c)
+	if err != nil {
+		return err
+	}
+	p := tenancy.ListParams{Q: c.QueryParam("q"), State: c.QueryParam("state"), Ordering: c.QueryParam("ordering"), Limit: limit, Cursor: cursor}
+	ts, next, err := s.deps.Tenancy.Page(c.Request().Context(), p)
 	if err != nil {
 		return err
 	}
@@ -145,6 +157,13 @@ func (s *Server) platformListTenants(c echo.Context) error {
 	for i, t := range ts {
 		out.Results[i] = toTenantResponse(t)
 	}
+	keep := url.Values{}
+	for _, k := range []string{"q", "state", "ordering"} {
+		if v := c.QueryParam(k); v != "" {
+			keep.Set(k, v)
+		}
+	}
+	out.Next = s.nextURL(c, keep, limit, next)
 	return c.JSON(http.StatusOK, out)
 }
 

@@ -332,7 +332,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List tenants */
+        /**
+         * List tenants
+         * @description A page of tenants with their domains, by cursor; searchable, filtered by state, sortable.
+         */
         get: operations["platformListTenants"];
         put?: never;
         /**
@@ -884,7 +887,7 @@ export interface components {
             /** @description The primary domain first. */
             domains: components["schemas"]["Domain"][];
         };
-        /** @description Every tenant, oldest first, in one page: next is always null. */
+        /** @description A page of tenants in the requested order. */
         TenantList: {
             results: components["schemas"]["Tenant"][];
             /**
@@ -1883,14 +1886,25 @@ export interface operations {
     };
     platformListTenants: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
+                limit?: components["parameters"]["Limit"];
+                /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Sort key, '-' for descending (422 for another). Empty is the same as absent. */
+                ordering?: "schema" | "-schema" | "name" | "-name" | "created_at" | "-created_at";
+                /** @description Keeps the tenants whose schema, name or one of whose domains contains it, ignoring case (at most 200 characters, 422 past that). */
+                q?: string;
+                /** @description Keeps the tenants in this state (422 for another). */
+                state?: "provisioning" | "active" | "suspended" | "deleting";
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Every tenant. */
+            /** @description A page of tenants. */
             200: {
                 headers: {
                     "X-Request-ID": components["headers"]["XRequestID"];
@@ -1902,6 +1916,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
