@@ -51,7 +51,18 @@ type Config struct {
 	// cluster gets a 503 then, not a request held for the search client's
 	// own minute. Default 5 seconds.
 	SearchTimeout time.Duration
+	// ReadTimeout is how long Serve gives a client to send a whole
+	// request, headers and body, counted from its first byte: a body still
+	// arriving then is a 408, headers still arriving a closed connection,
+	// so a client trickling bytes cannot hold a connection and a handler
+	// for ever. The headers alone get at most 10 seconds. An upgraded
+	// WebSocket is not bound by it. Default 30 seconds.
+	ReadTimeout time.Duration
 }
+
+// maxHeaderTime bounds the arrival of a request's headers, whatever the
+// ReadTimeout.
+const maxHeaderTime = 10 * time.Second
 
 // TenantResolver maps a normalized host to its active tenant.
 type TenantResolver interface {
@@ -99,6 +110,9 @@ type Server struct {
 func New(cfg Config, deps Deps) *Server {
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "1M"
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
 	}
 	cfg.PublicDomain = strings.ToLower(cfg.PublicDomain)
 	s := &Server{cfg: cfg, log: deps.Log, deps: deps, echo: echo.New()}
@@ -211,11 +225,16 @@ func (s *Server) ready(c echo.Context) error {
 }
 
 // Serve serves on ln until ctx is done, then shuts down gracefully, giving
-// in-flight requests up to 10 seconds.
+// in-flight requests up to 10 seconds. Each request must arrive within
+// Config.ReadTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.echo,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: s.echo,
+		// net/http sets the connection's read deadline from these, and
+		// clears it when a handler hijacks the connection: a WebSocket
+		// outlives them.
+		ReadHeaderTimeout: min(maxHeaderTime, s.cfg.ReadTimeout),
+		ReadTimeout:       s.cfg.ReadTimeout,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
