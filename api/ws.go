@@ -32,6 +32,11 @@ import (
 // has already sent: no gap and no duplicate at the switch. Ids are compared
 // as a set, never by order, since they commit out of order.
 //
+// A user may hold PushConfig.MaxPerUser connections on a node and the node
+// PushConfig.MaxPerNode in all; past either, the upgrade is refused before
+// it happens (429 and 503), so one user cannot take a node's memory or
+// file descriptors. A connection counts until it is closed.
+//
 // Each connection has a bounded send queue. A client that does not read
 // fast enough fills it and is closed with StatusTooSlow; the NATS callback
 // never blocks, so a slow client never holds up the node.
@@ -54,6 +59,12 @@ type PushConfig struct {
 	// WriteTimeout bounds the write of one message; a connection whose
 	// write times out is dropped. Default 10 seconds.
 	WriteTimeout time.Duration
+	// MaxPerUser caps the open connections of one user (of one tenant) on
+	// this node; one more is refused with 429. Default 10.
+	MaxPerUser int
+	// MaxPerNode caps the open connections of this node; one more is
+	// refused with 503. Default 100000.
+	MaxPerNode int
 }
 
 func (c PushConfig) withDefaults() PushConfig {
@@ -65,6 +76,12 @@ func (c PushConfig) withDefaults() PushConfig {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxPerUser <= 0 {
+		c.MaxPerUser = 10
+	}
+	if c.MaxPerNode <= 0 {
+		c.MaxPerNode = 100000
 	}
 	return c
 }
@@ -86,14 +103,15 @@ type PushHub struct {
 	mu       sync.Mutex
 	draining bool
 	open     int
-	done     chan struct{} // closed by Drain
-	resync   chan struct{} // closed (and replaced) by Resync
+	perUser  map[string]int // open connections by userKey
+	done     chan struct{}  // closed by Drain
+	resync   chan struct{}  // closed (and replaced) by Resync
 	wg       sync.WaitGroup
 }
 
 // NewPushHub returns a hub whose connections subscribe on src.
 func NewPushHub(cfg PushConfig, src PushSource) *PushHub {
-	return &PushHub{cfg: cfg.withDefaults(), src: src, done: make(chan struct{}), resync: make(chan struct{})}
+	return &PushHub{cfg: cfg.withDefaults(), src: src, perUser: map[string]int{}, done: make(chan struct{}), resync: make(chan struct{})}
 }
 
 // Resync makes every open connection read from the database what it may
@@ -157,6 +175,8 @@ func (h *PushHub) Close(ctx context.Context) error {
 var (
 	errPushUnavailable = domain.Errorf(domain.EUNAVAILABLE, "notifications push is unavailable")
 	errPushDraining    = domain.Errorf(domain.EUNAVAILABLE, "server shutting down")
+	errPushNodeFull    = domain.Errorf(domain.EUNAVAILABLE, "this node holds as many WebSocket connections as it may; try again later")
+	errPushUserLimit   = domain.Errorf(domain.ERATELIMITED, "too many WebSocket connections for this user; close one first")
 	errBadSince        = &domain.Error{Code: domain.EINVALID, Message: "invalid since",
 		Details: map[string]string{"since": "must be a notification id"}}
 	errNotUpgrade = echo.NewHTTPError(http.StatusUpgradeRequired, "a WebSocket upgrade is required")
@@ -166,28 +186,42 @@ var (
 // bounded queue.
 type pushSession struct {
 	hub   *PushHub
+	user  string // its userKey
 	sub   *nats.Subscription
 	queue chan events.Notification
 	slow  chan struct{} // closed when the queue overflowed
 	once  sync.Once
 }
 
+// userKey identifies a user across tenants, whose ids are their own.
+func userKey(schemaName, userID string) string { return schemaName + "/" + userID }
+
 // subscribe registers a connection of userID and subscribes to the user's
 // subject; when it returns, the NATS server has the subscription, so
-// whatever is pushed from then on is queued. Errors: EUNAVAILABLE while
-// draining or when NATS does not take the subscription.
+// whatever is pushed from then on is queued. Errors: ERATELIMITED when the
+// user holds MaxPerUser connections; EUNAVAILABLE while draining, when the
+// node holds MaxPerNode, or when NATS does not take the subscription.
 func (h *PushHub) subscribe(ctx context.Context, schemaName, userID string, log *slog.Logger) (*pushSession, error) {
+	key := userKey(schemaName, userID)
 	h.mu.Lock()
-	if h.draining {
+	switch {
+	case h.draining:
 		h.mu.Unlock()
 		return nil, errPushDraining
+	case h.perUser[key] >= h.cfg.MaxPerUser:
+		h.mu.Unlock()
+		return nil, errPushUserLimit
+	case h.open >= h.cfg.MaxPerNode:
+		h.mu.Unlock()
+		return nil, errPushNodeFull
 	}
 	h.open++
+	h.perUser[key]++
 	h.wg.Add(1)
 	h.mu.Unlock()
 	observability.WSConnections.Inc()
 
-	ps := &pushSession{hub: h, queue: make(chan events.Notification, h.cfg.QueueSize), slow: make(chan struct{})}
+	ps := &pushSession{hub: h, user: key, queue: make(chan events.Notification, h.cfg.QueueSize), slow: make(chan struct{})}
 	sub, err := h.src.Subscribe(events.PushSubject(schemaName, userID), ps.receive(log))
 	if err == nil {
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -233,6 +267,9 @@ func (ps *pushSession) release() {
 	h := ps.hub
 	h.mu.Lock()
 	h.open--
+	if h.perUser[ps.user]--; h.perUser[ps.user] <= 0 {
+		delete(h.perUser, ps.user)
+	}
 	h.mu.Unlock()
 	observability.WSConnections.Dec()
 	h.wg.Done()

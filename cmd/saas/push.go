@@ -40,7 +40,7 @@ func (a *app) newServer(cfg api.Config, deps api.Deps) *api.Server {
 // closes every connection with "going away"; on exit it waits up to 10
 // seconds for them, before the NATS connection closes.
 func (a *app) pushHub(ctx context.Context, nc *nats.Conn) *api.PushHub {
-	hub := api.NewPushHub(api.PushConfig{}, nc)
+	hub := api.NewPushHub(api.PushConfig{MaxPerUser: a.cfg.WSMaxPerUser, MaxPerNode: a.cfg.WSMaxPerNode}, nc)
 	hub.ResyncOnReconnect(nc)
 	stop := context.AfterFunc(ctx, hub.Drain)
 	a.mu.Lock()
