@@ -180,6 +180,7 @@ type req struct {
 	method, host, path, token string
 	body                      any // string or []byte sent as is, anything else as JSON
 	header                    map[string]string
+	remote                    string // the peer's host:port; default httptest's 192.0.2.1:1234
 }
 
 // response is a recorded answer with its JSON body decoded.
@@ -228,6 +229,9 @@ func (e *env) do(r req) response {
 	}
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
+	}
+	if r.remote != "" {
+		hr.RemoteAddr = r.remote
 	}
 	rec := httptest.NewRecorder()
 	e.handler.ServeHTTP(rec, hr)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -58,6 +59,14 @@ type Config struct {
 	// for ever. The headers alone get at most 10 seconds. An upgraded
 	// WebSocket is not bound by it. Default 30 seconds.
 	ReadTimeout time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For is believed: a
+	// request from one of them is from the nearest address of that header
+	// that is not itself a trusted proxy. Nothing else is trusted, not
+	// even loopback or private ranges, so by default (none) the client is
+	// the connection's peer and a header cannot choose its rate-limit
+	// bucket. IPv4 prefixes match IPv4 peers whether written as IPv4 or
+	// IPv4-mapped IPv6.
+	TrustedProxies []netip.Prefix
 }
 
 // maxHeaderTime bounds the arrival of a request's headers, whatever the
@@ -119,15 +128,32 @@ func New(cfg Config, deps Deps) *Server {
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	// Addresses come from the connection only: X-Forwarded-For is not
-	// trusted, so a client cannot pick its own rate-limit bucket.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.Pre(middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}))
 	e.Use(s.observe)
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	s.routes()
 	return s
+}
+
+// clientAddress returns how c.RealIP() finds the client: the connection's
+// peer, or X-Forwarded-For when the peer is one of trusted.
+func clientAddress(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	// Echo trusts loopback, link-local and private addresses unless told
+	// not to: anyone on the same network could then forge the header.
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		addr, bits := p.Addr(), p.Bits()
+		if addr.Is4In6() {
+			addr, bits = addr.Unmap(), max(bits-96, 0)
+		}
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(bits, addr.BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // Handler returns the server as an http.Handler, for tests and for Run.

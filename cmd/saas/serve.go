@@ -116,7 +116,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	srv := a.newServer(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true, BenchCeiling: os.Getenv("SAAS_BENCH_CEILING") == "1", WebDir: os.Getenv("WEB_DIR"),
-		ReadTimeout: a.cfg.HTTPReadTimeout}, api.Deps{
+		ReadTimeout: a.cfg.HTTPReadTimeout, TrustedProxies: a.cfg.TrustedProxies}, api.Deps{
 		Log: a.log,
 		Checks: map[string]api.Pinger{
 			"postgres":      db,
