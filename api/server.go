@@ -16,7 +16,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tenantworks/saas/pkg/accounts"
 	"github.com/tenantworks/saas/pkg/auth"
@@ -33,8 +32,8 @@ type Pinger interface {
 
 // Config configures the server.
 type Config struct {
-	// PublicDomain is the host that serves health, metrics and the platform
-	// admin API. Compared after lower-casing and stripping the port.
+	// PublicDomain is the host that serves health, readiness and the
+	// platform admin API. Compared after lower-casing and stripping the port.
 	PublicDomain string
 	// BodyLimit caps request bodies; default "1M".
 	BodyLimit string
@@ -165,7 +164,8 @@ func (s *Server) routes() {
 	pub.GET("/health/", s.health)
 	pub.GET("/ready", s.ready)
 	pub.GET("/ready/", s.ready)
-	pub.GET("/metrics", echo.WrapHandler(promhttp.Handler()))
+	// No /metrics here: metrics are served on a listener of their own
+	// (METRICS_ADDR, see cmd/saas), never on the public port.
 
 	ten := s.echo.Group("/api", s.tenantOnly)
 	ten.POST("/auth/token", s.issueToken)

@@ -623,12 +623,10 @@ var pushNodePaths = map[string]bool{
 	"/health/":           true,
 	"/ready":             true,
 	"/ready/":            true,
-	"/metrics":           true,
 }
 
 // NewPush returns the server of a push node (`saas push`): the WebSocket
-// route on tenant domains and health, readiness and metrics on the public
-// domain. Every other path is not found (404).
+// route on tenant domains and health and readiness on the public domain. Every other path is not found (404).
 func NewPush(cfg Config, deps Deps) *Server {
 	s := New(cfg, deps)
 	s.echo.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {

@@ -15,13 +15,12 @@ func newPushCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "push",
 		Short: "Serve the WebSocket push node (GET /ws/notifications/) on HTTP_ADDR",
-		Long: `push serves GET /ws/notifications/ on tenant domains, and /health/, /ready and
-/metrics on the public domain. Run any number of them: a notification reaches
-whichever node holds its user's connection. "saas api" serves the same route.`,
+		Long: `push serves GET /ws/notifications/ on tenant domains, and /health/ and /ready on
+the public domain; metrics are on METRICS_ADDR. Run any number of them: a
+notification reaches whichever node holds its user's connection. "saas api"
+serves the same route.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serveAPI(cmd.Context(), nil)
-		},
+		RunE: a.withMetrics(func(ctx context.Context) error { return a.serveAPI(ctx, nil) }),
 	}
 }
 

@@ -25,11 +25,9 @@ import (
 func newAPICmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "api",
-		Short: "Serve the HTTP API on HTTP_ADDR",
+		Short: "Serve the HTTP API on HTTP_ADDR (metrics on METRICS_ADDR)",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serveAPI(cmd.Context(), nil)
-		},
+		RunE:  a.withMetrics(func(ctx context.Context) error { return a.serveAPI(ctx, nil) }),
 	}
 }
 
@@ -41,9 +39,7 @@ func newDevCmd(a *app) *cobra.Command {
 cache-invalidator and notifier workers in one process. If any role fails,
 the others are stopped and the error is returned.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runDev(cmd.Context(), nil)
-		},
+		RunE: a.withMetrics(func(ctx context.Context) error { return a.runDev(ctx, nil) }),
 	}
 }
 
