@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"reflect"
 	"strings"
 
@@ -13,12 +15,16 @@ import (
 	"github.com/tenantworks/saas/pkg/domain"
 )
 
-var errBadJSON = echo.NewHTTPError(400, "request body is not valid JSON")
+var (
+	errBadJSON        = echo.NewHTTPError(400, "request body is not valid JSON")
+	errRequestTimeout = echo.NewHTTPError(http.StatusRequestTimeout, "the request body did not arrive in time")
+)
 
 // decodeJSON reads exactly one JSON object into v, a pointer to a struct.
 // Malformed JSON is a 400; a field of the wrong type (null included) or an
 // unknown field is a 422 naming the field; an over-long body is a 413 (from
-// the body limit).
+// the body limit); a body that did not arrive within the server's read
+// timeout is a 408.
 func decodeJSON(c echo.Context, v any) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
@@ -96,6 +102,10 @@ func decodeError(err error) error {
 	var he *echo.HTTPError
 	if errors.As(err, &he) { // the body limit's 413
 		return he
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() { // the connection's read deadline
+		return errRequestTimeout
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {

@@ -41,6 +41,7 @@ type errorDetail struct {
 var httpCodes = map[int]string{
 	http.StatusBadRequest:            "bad_request",
 	http.StatusNotFound:              domain.ENOTFOUND,
+	http.StatusRequestTimeout:        "request_timeout",
 	http.StatusMethodNotAllowed:      "method_not_allowed",
 	http.StatusRequestEntityTooLarge: "too_large",
 	http.StatusTooManyRequests:       domain.ERATELIMITED,

@@ -180,6 +180,7 @@ type req struct {
 	method, host, path, token string
 	body                      any // string or []byte sent as is, anything else as JSON
 	header                    map[string]string
+	remote                    string // the peer's host:port; default httptest's 192.0.2.1:1234
 }
 
 // response is a recorded answer with its JSON body decoded.
@@ -237,6 +238,9 @@ func send(h http.Handler, r req) (response, error) {
 	}
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
+	}
+	if r.remote != "" {
+		hr.RemoteAddr = r.remote
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, hr)

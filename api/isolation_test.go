@@ -73,7 +73,7 @@ func TestHostRouting(t *testing.T) {
 		{"the tenant host with a port", a.Host + ":8080", "/api/catalog/products/", http.StatusOK},
 		{"the tenant host in upper case with a trailing dot", upper(a.Host) + ".", "/api/catalog/products/", http.StatusOK},
 		{"health on the public domain with a port", publicDomain + ":443", "/health/", http.StatusOK},
-		{"metrics on the public domain", publicDomain, "/metrics", http.StatusOK},
+		{"metrics on the public domain (they have a port of their own)", publicDomain, "/metrics", http.StatusNotFound},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

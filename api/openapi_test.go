@@ -205,7 +205,7 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 		step(t, "is served on an unknown host", nil, req{method: "GET", host: unknownHost, path: "/api/openapi.json"}, 200, conforms)
 	})
 
-	t.Run("health, readiness and metrics", func(t *testing.T) {
+	t.Run("health and readiness", func(t *testing.T) {
 		for _, p := range []string{"/health", "/health/"} {
 			step(t, p+" answers on the public domain", nil, req{method: "GET", host: publicDomain, path: p}, 200, conforms)
 			step(t, p+" is not found on a tenant domain", nil, req{method: "GET", host: a.Host, path: p}, 404, conforms)
@@ -215,8 +215,6 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 			step(t, p+" answers 503 when a dependency is down", bare, req{method: "GET", host: publicDomain, path: p}, 503, conforms)
 			step(t, p+" is not found on a tenant domain", nil, req{method: "GET", host: a.Host, path: p}, 404, conforms)
 		}
-		step(t, "metrics are text on the public domain", nil, req{method: "GET", host: publicDomain, path: "/metrics"}, 200, conforms)
-		step(t, "metrics are not found on a tenant domain", nil, req{method: "GET", host: a.Host, path: "/metrics"}, 404, conforms)
 	})
 
 	t.Run("tenant sign-in", func(t *testing.T) {

@@ -10,12 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tenantworks/saas/pkg/accounts"
 	"github.com/tenantworks/saas/pkg/auth"
@@ -32,8 +32,8 @@ type Pinger interface {
 
 // Config configures the server.
 type Config struct {
-	// PublicDomain is the host that serves health, metrics and the platform
-	// admin API. Compared after lower-casing and stripping the port.
+	// PublicDomain is the host that serves health, readiness and the
+	// platform admin API. Compared after lower-casing and stripping the port.
 	PublicDomain string
 	// BodyLimit caps request bodies; default "1M".
 	BodyLimit string
@@ -51,7 +51,26 @@ type Config struct {
 	// cluster gets a 503 then, not a request held for the search client's
 	// own minute. Default 5 seconds.
 	SearchTimeout time.Duration
+	// ReadTimeout is how long Serve gives a client to send a whole
+	// request, headers and body, counted from its first byte: a body still
+	// arriving then is a 408, headers still arriving a closed connection,
+	// so a client trickling bytes cannot hold a connection and a handler
+	// for ever. The headers alone get at most 10 seconds. An upgraded
+	// WebSocket is not bound by it. Default 30 seconds.
+	ReadTimeout time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For is believed: a
+	// request from one of them is from the nearest address of that header
+	// that is not itself a trusted proxy. Nothing else is trusted, not
+	// even loopback or private ranges, so by default (none) the client is
+	// the connection's peer and a header cannot choose its rate-limit
+	// bucket. IPv4 prefixes match IPv4 peers whether written as IPv4 or
+	// IPv4-mapped IPv6.
+	TrustedProxies []netip.Prefix
 }
+
+// maxHeaderTime bounds the arrival of a request's headers, whatever the
+// ReadTimeout.
+const maxHeaderTime = 10 * time.Second
 
 // TenantResolver maps a normalized host to its active tenant.
 type TenantResolver interface {
@@ -103,6 +122,9 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "1M"
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
 	cfg.PublicDomain = strings.ToLower(cfg.PublicDomain)
 	s := &Server{cfg: cfg, log: deps.Log, deps: deps, echo: echo.New()}
 	if deps.Tokens != nil {
@@ -111,15 +133,32 @@ func New(cfg Config, deps Deps) *Server {
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	// Addresses come from the connection only: X-Forwarded-For is not
-	// trusted, so a client cannot pick its own rate-limit bucket.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.Pre(middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}))
 	e.Use(s.observe)
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	s.routes()
 	return s
+}
+
+// clientAddress returns how c.RealIP() finds the client: the connection's
+// peer, or X-Forwarded-For when the peer is one of trusted.
+func clientAddress(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	// Echo trusts loopback, link-local and private addresses unless told
+	// not to: anyone on the same network could then forge the header.
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		addr, bits := p.Addr(), p.Bits()
+		if addr.Is4In6() {
+			addr, bits = addr.Unmap(), max(bits-96, 0)
+		}
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(bits, addr.BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // Handler returns the server as an http.Handler, for tests and for Run.
@@ -131,7 +170,8 @@ func (s *Server) routes() {
 	pub.GET("/health/", s.health)
 	pub.GET("/ready", s.ready)
 	pub.GET("/ready/", s.ready)
-	pub.GET("/metrics", echo.WrapHandler(promhttp.Handler()))
+	// No /metrics here: metrics are served on a listener of their own
+	// (METRICS_ADDR, see cmd/saas), never on the public port.
 
 	ten := s.echo.Group("/api", s.tenantOnly)
 	ten.POST("/auth/token", s.issueToken)
@@ -217,11 +257,16 @@ func (s *Server) ready(c echo.Context) error {
 }
 
 // Serve serves on ln until ctx is done, then shuts down gracefully, giving
-// in-flight requests up to 10 seconds.
+// in-flight requests up to 10 seconds. Each request must arrive within
+// Config.ReadTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.echo,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: s.echo,
+		// net/http sets the connection's read deadline from these, and
+		// clears it when a handler hijacks the connection: a WebSocket
+		// outlives them.
+		ReadHeaderTimeout: min(maxHeaderTime, s.cfg.ReadTimeout),
+		ReadTimeout:       s.cfg.ReadTimeout,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

@@ -21,6 +21,8 @@ const DefaultWebDir = "web/dist"
 // The paths the web client never answers, whatever the host: a miss there
 // stays the API's JSON 404. webDirs are folders (/api, /api/..., not
 // /apiary); webPrefixes are any path that starts so (/health, /healthz).
+// /metrics is not served on this port, and stays a 404 rather than the
+// client's page, so a scraper pointed here fails plainly.
 var (
 	webDirs     = []string{"/api", "/ws"}
 	webPrefixes = []string{"/health", "/ready", "/metrics"}

@@ -32,6 +32,11 @@ import (
 // has already sent: no gap and no duplicate at the switch. Ids are compared
 // as a set, never by order, since they commit out of order.
 //
+// A user may hold PushConfig.MaxPerUser connections on a node and the node
+// PushConfig.MaxPerNode in all; past either, the upgrade is refused before
+// it happens (429 and 503), so one user cannot take a node's memory or
+// file descriptors. A connection counts until it is closed.
+//
 // Each connection has a bounded send queue. A client that does not read
 // fast enough fills it and is closed with StatusTooSlow; the NATS callback
 // never blocks, so a slow client never holds up the node.
@@ -58,6 +63,12 @@ type PushConfig struct {
 	// WriteTimeout bounds the write of one message; a connection whose
 	// write times out is dropped. Default 10 seconds.
 	WriteTimeout time.Duration
+	// MaxPerUser caps the open connections of one user (of one tenant) on
+	// this node; one more is refused with 429. Default 10.
+	MaxPerUser int
+	// MaxPerNode caps the open connections of this node; one more is
+	// refused with 503. Default 100000.
+	MaxPerNode int
 }
 
 func (c PushConfig) withDefaults() PushConfig {
@@ -69,6 +80,12 @@ func (c PushConfig) withDefaults() PushConfig {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxPerUser <= 0 {
+		c.MaxPerUser = 10
+	}
+	if c.MaxPerNode <= 0 {
+		c.MaxPerNode = 100000
 	}
 	return c
 }
@@ -91,6 +108,7 @@ type PushHub struct {
 	draining bool
 	open     int
 	tenants  map[string]map[*pushSession]struct{} // open sessions by schema
+	perUser  map[string]int                       // open connections by userKey
 	done     chan struct{}                        // closed by Drain
 	resync   chan struct{}                        // closed (and replaced) by Resync
 	wg       sync.WaitGroup
@@ -98,7 +116,7 @@ type PushHub struct {
 
 // NewPushHub returns a hub whose connections subscribe on src.
 func NewPushHub(cfg PushConfig, src PushSource) *PushHub {
-	return &PushHub{cfg: cfg.withDefaults(), src: src, done: make(chan struct{}), resync: make(chan struct{}),
+	return &PushHub{cfg: cfg.withDefaults(), src: src, perUser: map[string]int{}, done: make(chan struct{}), resync: make(chan struct{}),
 		tenants: map[string]map[*pushSession]struct{}{}}
 }
 
@@ -174,6 +192,8 @@ func (h *PushHub) Close(ctx context.Context) error {
 var (
 	errPushUnavailable = domain.Errorf(domain.EUNAVAILABLE, "notifications push is unavailable")
 	errPushDraining    = domain.Errorf(domain.EUNAVAILABLE, "server shutting down")
+	errPushNodeFull    = domain.Errorf(domain.EUNAVAILABLE, "this node holds as many WebSocket connections as it may; try again later")
+	errPushUserLimit   = domain.Errorf(domain.ERATELIMITED, "too many WebSocket connections for this user; close one first")
 	errBadSince        = &domain.Error{Code: domain.EINVALID, Message: "invalid since",
 		Details: map[string]string{"since": "must be a notification id"}}
 	errNotUpgrade = echo.NewHTTPError(http.StatusUpgradeRequired, "a WebSocket upgrade is required")
@@ -183,6 +203,7 @@ var (
 // bounded queue.
 type pushSession struct {
 	hub    *PushHub
+	user   string // its userKey
 	sub    *nats.Subscription
 	schema string
 	queue  chan events.Notification
@@ -193,19 +214,32 @@ type pushSession struct {
 	suspendOnce sync.Once
 }
 
+// userKey identifies a user across tenants, whose ids are their own.
+func userKey(schemaName, userID string) string { return schemaName + "/" + userID }
+
 // subscribe registers a connection of userID and subscribes to the user's
 // subject; when it returns, the NATS server has the subscription, so
-// whatever is pushed from then on is queued. Errors: EUNAVAILABLE while
-// draining or when NATS does not take the subscription.
+// whatever is pushed from then on is queued. Errors: ERATELIMITED when the
+// user holds MaxPerUser connections; EUNAVAILABLE while draining, when the
+// node holds MaxPerNode, or when NATS does not take the subscription.
 func (h *PushHub) subscribe(ctx context.Context, schemaName, userID string, log *slog.Logger) (*pushSession, error) {
+	key := userKey(schemaName, userID)
 	h.mu.Lock()
-	if h.draining {
+	switch {
+	case h.draining:
 		h.mu.Unlock()
 		return nil, errPushDraining
+	case h.perUser[key] >= h.cfg.MaxPerUser:
+		h.mu.Unlock()
+		return nil, errPushUserLimit
+	case h.open >= h.cfg.MaxPerNode:
+		h.mu.Unlock()
+		return nil, errPushNodeFull
 	}
-	ps := &pushSession{hub: h, schema: schemaName, queue: make(chan events.Notification, h.cfg.QueueSize), slow: make(chan struct{}),
+	ps := &pushSession{hub: h, user: key, schema: schemaName, queue: make(chan events.Notification, h.cfg.QueueSize), slow: make(chan struct{}),
 		suspended: make(chan struct{})}
 	h.open++
+	h.perUser[key]++
 	if h.tenants[schemaName] == nil {
 		h.tenants[schemaName] = map[*pushSession]struct{}{}
 	}
@@ -259,6 +293,9 @@ func (ps *pushSession) release() {
 	h := ps.hub
 	h.mu.Lock()
 	h.open--
+	if h.perUser[ps.user]--; h.perUser[ps.user] <= 0 {
+		delete(h.perUser, ps.user)
+	}
 	delete(h.tenants[ps.schema], ps)
 	if len(h.tenants[ps.schema]) == 0 {
 		delete(h.tenants, ps.schema)
@@ -620,12 +657,10 @@ var pushNodePaths = map[string]bool{
 	"/health/":           true,
 	"/ready":             true,
 	"/ready/":            true,
-	"/metrics":           true,
 }
 
 // NewPush returns the server of a push node (`saas push`): the WebSocket
-// route on tenant domains and health, readiness and metrics on the public
-// domain. Every other path is not found (404).
+// route on tenant domains and health and readiness on the public domain. Every other path is not found (404).
 func NewPush(cfg Config, deps Deps) *Server {
 	s := New(cfg, deps)
 	s.echo.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {

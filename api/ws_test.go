@@ -844,7 +844,8 @@ func TestPushNodeServesOnlyTheWebSocketAndHealth(t *testing.T) {
 		want       int
 	}{
 		{publicDomain, "/health/", http.StatusOK},
-		{publicDomain, "/metrics", http.StatusOK},
+		{publicDomain, "/ready", http.StatusOK},
+		{publicDomain, "/metrics", http.StatusNotFound}, // on METRICS_ADDR only
 		{a.Host, "/api/catalog/products/", http.StatusNotFound},
 		{a.Host, "/api/notifications/", http.StatusNotFound},
 		{a.Host, "/ws/notifications/", http.StatusUpgradeRequired}, // routed: a plain GET is not an upgrade

@@ -2,17 +2,75 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/config"
 	"github.com/tenantworks/saas/pkg/postgres"
 )
+
+// withMetrics makes the RunE of a long-running role (api, push, dev, relay,
+// the workers): run serves the process's Prometheus metrics on METRICS_ADDR,
+// a listener of their own, for as long as the role runs. Metrics are never
+// served on the public port.
+func (a *app) withMetrics(run func(context.Context) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		stop := a.serveMetrics(cmd.Context())
+		defer stop()
+		return run(cmd.Context())
+	}
+}
+
+// serveMetrics serves GET /metrics on METRICS_ADDR and returns the function
+// that stops it. With METRICS_ADDR=off it serves nothing. An address it
+// cannot listen on is logged as a warning and the role runs on without
+// metrics: several roles on one machine (saas dev aside, the soak and bench
+// stacks) all default to 127.0.0.1:9090, and the first one takes it.
+func (a *app) serveMetrics(ctx context.Context) (stop func()) {
+	addr := a.cfg.MetricsAddr
+	if addr == config.MetricsOff {
+		return func() {}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		a.log.WarnContext(ctx, "metrics not served: METRICS_ADDR is taken or invalid (set a free address, or off)",
+			slog.String("addr", addr), slog.Any("error", err))
+		return func() {}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: min(10*time.Second, a.cfg.HTTPReadTimeout),
+		ReadTimeout:       a.cfg.HTTPReadTimeout,
+		IdleTimeout:       120 * time.Second,
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			a.log.WarnContext(ctx, "metrics listener stopped", slog.Any("error", err))
+		}
+	}()
+	a.log.InfoContext(ctx, "metrics listening", slog.String("addr", ln.Addr().String()))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-done
+	}
+}
 
 // pipelineCollector reports, at scrape time, the outbox backlog (the ten
 // tenants with the most pending writes, and the age of the oldest) and each

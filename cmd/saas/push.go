@@ -16,13 +16,12 @@ func newPushCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "push",
 		Short: "Serve the WebSocket push node (GET /ws/notifications/) on HTTP_ADDR",
-		Long: `push serves GET /ws/notifications/ on tenant domains, and /health/, /ready and
-/metrics on the public domain. Run any number of them: a notification reaches
-whichever node holds its user's connection. "saas api" serves the same route.`,
+		Long: `push serves GET /ws/notifications/ on tenant domains, and /health/ and /ready on
+the public domain; metrics are on METRICS_ADDR. Run any number of them: a
+notification reaches whichever node holds its user's connection. "saas api"
+serves the same route.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serveAPI(cmd.Context(), nil)
-		},
+		RunE: a.withMetrics(func(ctx context.Context) error { return a.serveAPI(ctx, nil) }),
 	}
 }
 
@@ -41,7 +40,7 @@ func (a *app) newServer(cfg api.Config, deps api.Deps) *api.Server {
 // closes every connection with "going away"; on exit it waits up to 10
 // seconds for them, before the NATS connection closes.
 func (a *app) pushHub(ctx context.Context, nc *nats.Conn) *api.PushHub {
-	hub := api.NewPushHub(api.PushConfig{}, nc)
+	hub := api.NewPushHub(api.PushConfig{MaxPerUser: a.cfg.WSMaxPerUser, MaxPerNode: a.cfg.WSMaxPerNode}, nc)
 	hub.ResyncOnReconnect(nc)
 	if sub, err := nc.Subscribe(tenancy.SuspendedSubject, func(m *nats.Msg) { hub.CloseTenant(string(m.Data)) }); err != nil {
 		a.log.WarnContext(ctx, "push node will not close suspended tenants' WebSockets", slog.Any("error", err))

@@ -18,9 +18,7 @@ func newRelayCmd(a *app) *cobra.Command {
 		Use:   "relay",
 		Short: "Publish the tenants' outbox rows to the event stream (any number may run)",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runRelay(cmd.Context())
-		},
+		RunE:  a.withMetrics(a.runRelay),
 	}
 }
 

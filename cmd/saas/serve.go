@@ -25,11 +25,9 @@ import (
 func newAPICmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "api",
-		Short: "Serve the HTTP API on HTTP_ADDR",
+		Short: "Serve the HTTP API on HTTP_ADDR (metrics on METRICS_ADDR)",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serveAPI(cmd.Context(), nil)
-		},
+		RunE:  a.withMetrics(func(ctx context.Context) error { return a.serveAPI(ctx, nil) }),
 	}
 }
 
@@ -41,9 +39,7 @@ func newDevCmd(a *app) *cobra.Command {
 cache-invalidator and notifier workers in one process. If any role fails,
 the others are stopped and the error is returned.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runDev(cmd.Context(), nil)
-		},
+		RunE: a.withMetrics(func(ctx context.Context) error { return a.runDev(ctx, nil) }),
 	}
 }
 
@@ -115,7 +111,8 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	srv := a.newServer(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true, BenchCeiling: os.Getenv("SAAS_BENCH_CEILING") == "1", WebDir: os.Getenv("WEB_DIR")}, api.Deps{
+	srv := a.newServer(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true, BenchCeiling: os.Getenv("SAAS_BENCH_CEILING") == "1", WebDir: os.Getenv("WEB_DIR"),
+		ReadTimeout: a.cfg.HTTPReadTimeout, TrustedProxies: a.cfg.TrustedProxies}, api.Deps{
 		Log: a.log,
 		Checks: map[string]api.Pinger{
 			"postgres":      db,

@@ -17,17 +17,13 @@ func newWorkerCmd(a *app) *cobra.Command {
 			Use:   "cache",
 			Short: "Drop cached products and list pages when products change",
 			Args:  noArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				return a.runCacheInvalidator(cmd.Context())
-			},
+			RunE:  a.withMetrics(a.runCacheInvalidator),
 		},
 		&cobra.Command{
 			Use:   "notifier",
 			Short: "Write notifications for product events and push them to the WebSocket nodes",
 			Args:  noArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				return a.runNotifier(cmd.Context())
-			},
+			RunE:  a.withMetrics(a.runNotifier),
 		},
 	)
 	return cmd

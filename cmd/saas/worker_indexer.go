@@ -15,9 +15,7 @@ func newWorkerIndexerCmd(a *app) *cobra.Command {
 		Use:   "indexer",
 		Short: "Keep every tenant's search index in step with its product events",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runIndexer(cmd.Context())
-		},
+		RunE:  a.withMetrics(a.runIndexer),
 	}
 }
 

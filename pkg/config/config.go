@@ -6,10 +6,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultJWTSecret is the development secret; production mode refuses it.
@@ -34,7 +37,26 @@ type Config struct {
 	JWTSecret                string
 	LogLevel                 string
 	LogFormat                string // "auto", "text" or "json"
+	// MetricsAddr is where the long-running roles serve Prometheus metrics,
+	// on a listener of their own (METRICS_ADDR, default 127.0.0.1:9090);
+	// "off" serves none.
+	MetricsAddr string
+	// HTTPReadTimeout is how long a client has to send a whole request,
+	// headers and body (HTTP_READ_TIMEOUT, default 30s).
+	HTTPReadTimeout time.Duration
+	// WSMaxPerUser and WSMaxPerNode cap the WebSocket connections of one
+	// user and of the whole process on a push node (WS_MAX_PER_USER,
+	// default 10; WS_MAX_PER_NODE, default 100000).
+	WSMaxPerUser int
+	WSMaxPerNode int
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (TRUSTED_PROXIES, comma-separated CIDRs, default none: the client is
+	// the peer).
+	TrustedProxies []netip.Prefix
 }
+
+// MetricsOff is the METRICS_ADDR that serves no metrics.
+const MetricsOff = "off"
 
 // FromEnv reads the configuration, applying defaults, and validates it.
 func FromEnv() (Config, error) {
@@ -50,11 +72,17 @@ func FromEnv() (Config, error) {
 		JWTSecret:                get("JWT_SECRET", DefaultJWTSecret),
 		LogLevel:                 get("LOG_LEVEL", "info"),
 		LogFormat:                get("LOG_FORMAT", "auto"),
+		MetricsAddr:              get("METRICS_ADDR", "127.0.0.1:9090"),
+		HTTPReadTimeout:          30 * time.Second,
+		WSMaxPerUser:             10,
+		WSMaxPerNode:             100000,
 	}
 	var errs []error
 	for key, dst := range map[string]*int{
 		"ELASTICSEARCH_SHARED_INDICES": &c.ElasticsearchSharedIndices,
 		"ELASTICSEARCH_DEDICATED_AT":   &c.ElasticsearchDedicatedAt,
+		"WS_MAX_PER_USER":              &c.WSMaxPerUser,
+		"WS_MAX_PER_NODE":              &c.WSMaxPerNode,
 	} {
 		if v := get(key, ""); v != "" {
 			n, err := strconv.Atoi(v)
@@ -64,10 +92,48 @@ func FromEnv() (Config, error) {
 			*dst = n
 		}
 	}
+	if v := get("HTTP_READ_TIMEOUT", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("HTTP_READ_TIMEOUT must be a positive duration such as 30s, not %q", v))
+		}
+		c.HTTPReadTimeout = d
+	}
+	prefixes, err := ParseCIDRs(get("TRUSTED_PROXIES", ""))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
+	}
+	c.TrustedProxies = prefixes
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
 	return c, c.Validate()
+}
+
+// ParseCIDRs parses a comma-separated list of CIDRs ("10.0.0.0/8,
+// fd00::/8"); blanks around the commas are ignored and "" is none. An
+// IPv4-mapped IPv6 prefix is taken as its IPv4 prefix, so that it matches
+// IPv4 peers. It returns an error naming the first entry that is not a CIDR.
+func ParseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", f)
+		}
+		if a := p.Addr(); a.Is4In6() {
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("%q is wider than the IPv4-mapped range", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func get(key, def string) string {
@@ -94,6 +160,17 @@ func (c Config) Validate() error {
 	for name, v := range map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "NATS_URL": c.NatsURL, "ELASTICSEARCH_URL": c.ElasticsearchURL} {
 		if u, err := url.Parse(v); err != nil || u.Scheme == "" {
 			errs = append(errs, fmt.Errorf("%s is not a URL", name))
+		}
+	}
+	if c.HTTPReadTimeout <= 0 {
+		errs = append(errs, errors.New("HTTP_READ_TIMEOUT must be a positive duration"))
+	}
+	if c.WSMaxPerUser < 1 || c.WSMaxPerNode < 1 {
+		errs = append(errs, errors.New("WS_MAX_PER_USER and WS_MAX_PER_NODE must be positive whole numbers"))
+	}
+	if c.MetricsAddr != MetricsOff {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR must be host:port or %q, not %q", MetricsOff, c.MetricsAddr))
 		}
 	}
 	switch c.LogFormat {

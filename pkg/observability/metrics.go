@@ -6,7 +6,8 @@ import (
 )
 
 // Process-wide metrics, registered with the default Prometheus registry and
-// served at /metrics on the public domain.
+// served at /metrics on METRICS_ADDR, a listener of each long-running role's
+// own, never on the public port.
 var (
 	// CacheRequests counts cache lookups by cache ("product", "list",
 	// "user") and result ("hit", "miss", "error").

@@ -498,26 +498,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/metrics": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Prometheus metrics
-         * @description Public domain only.
-         */
-        get: operations["metrics"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/ready": {
         parameters: {
             query?: never;
@@ -567,7 +547,7 @@ export interface paths {
         };
         /**
          * Live notifications (WebSocket)
-         * @description WebSocket (RFC 6455) of the caller's notifications. The token is checked before the upgrade (401 otherwise): the Authorization header, else the subprotocol `bearer.<token>` (or the pair `bearer`, `<token>`) in Sec-WebSocket-Protocol, else ?token=. The server then sends PushNotification messages (text frames, JSON): with ?since=<id>, first the caller's notifications with a greater id, oldest first, then the live ones, with no duplicate. The client sends nothing; the server pings, and closes with 4008 a client too slow to read, 1001 on shutdown, 1008 when the user is deactivated, 1013 when missed notifications cannot be read.
+         * @description WebSocket (RFC 6455) of the caller's notifications. The token is checked before the upgrade (401 otherwise): the Authorization header, else the subprotocol `bearer.<token>` (or the pair `bearer`, `<token>`) in Sec-WebSocket-Protocol, else ?token=. The server then sends PushNotification messages (text frames, JSON): with ?since=<id>, first the caller's notifications with a greater id, oldest first, then the live ones, with no duplicate. A user holds at most WS_MAX_PER_USER connections on a node (10 by default; one more is 429) and a node WS_MAX_PER_NODE (100000; one more is 503), refused before the upgrade. The client sends nothing; the server pings, and closes with 4008 a client too slow to read, 1001 on shutdown, 1008 when the user is deactivated, 1013 when missed notifications cannot be read.
          */
         get: operations["pushNotifications"];
         put?: never;
@@ -582,11 +562,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description The shape of every error answer. The code is one of: invalid (422), not_found (404), conflict (409), unauthorized (401), forbidden (403), unavailable (503), internal (500), bad_request (400), too_large (413), rate_limited (429), method_not_allowed (405), upgrade_required (426), error (any other status). */
+        /** @description The shape of every error answer. The code is one of: invalid (422), not_found (404), conflict (409), unauthorized (401), forbidden (403), unavailable (503), internal (500), bad_request (400), request_timeout (408), too_large (413), rate_limited (429), method_not_allowed (405), upgrade_required (426), error (any other status). */
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid" | "not_found" | "conflict" | "unauthorized" | "forbidden" | "unavailable" | "internal" | "bad_request" | "method_not_allowed" | "too_large" | "rate_limited" | "unsupported_media_type" | "error";
+                code: "invalid" | "not_found" | "conflict" | "unauthorized" | "forbidden" | "unavailable" | "internal" | "bad_request" | "request_timeout" | "method_not_allowed" | "too_large" | "rate_limited" | "unsupported_media_type" | "error";
                 /** @description Human-readable, safe to show. */
                 message: string;
                 details?: components["schemas"]["ErrorDetails"];
@@ -2253,29 +2233,6 @@ export interface operations {
             500: components["responses"]["Internal"];
         };
     };
-    metrics: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The Prometheus text exposition format. */
-            200: {
-                headers: {
-                    "X-Request-ID": components["headers"]["XRequestID"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/plain": string;
-                };
-            };
-            404: components["responses"]["NotFound"];
-            500: components["responses"]["Internal"];
-        };
-    };
     ready: {
         parameters: {
             query?: never;
@@ -2411,6 +2368,24 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description The caller's user already holds WS_MAX_PER_USER connections on this node (10 by default); refused before the upgrade. Close one first. */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            /** @description Human-readable, safe to show. */
+                            message: string;
+                            details?: components["schemas"]["ErrorDetails"];
+                        };
+                    };
+                };
+            };
             /** @description An unexpected failure; text when the upgrade itself failed. */
             500: {
                 headers: {
@@ -2430,7 +2405,24 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            503: components["responses"]["Unavailable"];
+            /** @description The push node is not configured, is shutting down, cannot subscribe (NATS down), or holds WS_MAX_PER_NODE connections (100000 by default); refused before the upgrade. */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "unavailable";
+                            /** @description Human-readable, safe to show. */
+                            message: string;
+                            details?: components["schemas"]["ErrorDetails"];
+                        };
+                    };
+                };
+            };
         };
     };
 }
