@@ -24,9 +24,10 @@ type ProductSource interface {
 
 // Products is a read-through cache of a ProductSource in Redis.
 //
-// Keys are scoped by tenant schema. An item lives at <schema>:product:<id>
-// beside a generation counter <schema>:product:<id>:gen; list pages live
-// under the tenant's list generation, <schema>:products:g<gen>:<query>.
+// Keys are scoped by tenant schema (see Keys). An item lives at
+// <prefix>:<schema>:product:<id> beside a generation counter
+// <prefix>:<schema>:product:<id>:gen; list pages live under the tenant's list
+// generation, <prefix>:<schema>:products:g<gen>:<query>.
 // Invalidate bumps both generations. A reader notes the generation before it
 // reads the database and stores what it read only if the generation has not
 // moved since (atomically, in a script), so a slow reader can never put an
@@ -35,24 +36,22 @@ type ProductSource interface {
 // When Redis fails, reads go to the source: the failure is logged and
 // counted, never returned.
 type Products struct {
-	rdb *redis.Client
-	src ProductSource
-	ttl time.Duration
-	log *slog.Logger
-	sf  singleflight.Group
+	rdb  *redis.Client
+	keys Keys
+	src  ProductSource
+	ttl  time.Duration
+	log  *slog.Logger
+	sf   singleflight.Group
 }
 
-// NewProducts returns a cache in front of src; ttl 0 means 10 minutes.
-func NewProducts(rdb *redis.Client, src ProductSource, ttl time.Duration, log *slog.Logger) *Products {
+// NewProducts returns a cache in front of src, its keys named by keys;
+// ttl 0 means 10 minutes.
+func NewProducts(rdb *redis.Client, keys Keys, src ProductSource, ttl time.Duration, log *slog.Logger) *Products {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
 	}
-	return &Products{rdb: rdb, src: src, ttl: ttl, log: log}
+	return &Products{rdb: rdb, keys: keys, src: src, ttl: ttl, log: log}
 }
-
-func itemKey(schemaName, id string) string    { return schemaName + ":product:" + id }
-func itemGenKey(schemaName, id string) string { return schemaName + ":product:" + id + ":gen" }
-func listGenKey(schemaName string) string     { return schemaName + ":products:gen" }
 
 // setIfGen stores ARGV[2] at KEYS[1] for ARGV[3] seconds only while the
 // generation at KEYS[2] still equals ARGV[1].
@@ -83,7 +82,7 @@ func fromCached(c cachedProduct) domain.Product { return domain.Product(c) }
 // GetProduct returns the product from the cache, or from the source on a
 // miss. Concurrent misses of one key make one source call.
 func (c *Products) GetProduct(ctx context.Context, schemaName, id string) (domain.Product, error) {
-	vals, err := c.rdb.MGet(ctx, itemKey(schemaName, id), itemGenKey(schemaName, id)).Result()
+	vals, err := c.rdb.MGet(ctx, c.keys.Product(schemaName, id), c.keys.ProductGen(schemaName, id)).Result()
 	if err != nil {
 		c.failed(ctx, "product", err)
 		return c.src.GetProduct(ctx, schemaName, id)
@@ -100,7 +99,7 @@ func (c *Products) GetProduct(ctx context.Context, schemaName, id string) (domai
 	if gen == "" {
 		gen = "0"
 	}
-	v, err, _ := c.sf.Do(itemKey(schemaName, id)+"@"+gen, func() (any, error) {
+	v, err, _ := c.sf.Do(c.keys.Product(schemaName, id)+"@"+gen, func() (any, error) {
 		// Shared by every waiter: one caller's cancellation must not fail the others.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -109,7 +108,7 @@ func (c *Products) GetProduct(ctx context.Context, schemaName, id string) (domai
 			return nil, err
 		}
 		b, _ := json.Marshal(toCached(p))
-		err = setIfGen.Run(ctx, c.rdb, []string{itemKey(schemaName, id), itemGenKey(schemaName, id)},
+		err = setIfGen.Run(ctx, c.rdb, []string{c.keys.Product(schemaName, id), c.keys.ProductGen(schemaName, id)},
 			gen, b, int(c.ttl.Seconds())).Err()
 		if err != nil {
 			c.failed(ctx, "product", err)
@@ -134,7 +133,7 @@ func (c *Products) ListProducts(ctx context.Context, schemaName string, p postgr
 	if _, err := postgres.ValidateListParams(&p); err != nil {
 		return nil, "", err
 	}
-	gen, err := c.rdb.Get(ctx, listGenKey(schemaName)).Result()
+	gen, err := c.rdb.Get(ctx, c.keys.ListGen(schemaName)).Result()
 	if errors.Is(err, redis.Nil) {
 		gen, err = "0", nil
 	}
@@ -142,7 +141,7 @@ func (c *Products) ListProducts(ctx context.Context, schemaName string, p postgr
 		c.failed(ctx, "list", err)
 		return c.src.ListProducts(ctx, schemaName, p)
 	}
-	key := fmt.Sprintf("%s:products:g%s:%s:%d:%s", schemaName, gen, p.Ordering, p.Limit, p.Cursor)
+	key := c.keys.listPage(schemaName, gen, p.Ordering, p.Limit, p.Cursor)
 	if s, err := c.rdb.Get(ctx, key).Result(); err == nil {
 		var cp cachedPage
 		if err := json.Unmarshal([]byte(s), &cp); err == nil {
@@ -192,10 +191,10 @@ func (c *Products) ListProducts(ctx context.Context, schemaName string, p postgr
 // tenant. It is idempotent.
 func (c *Products) Invalidate(ctx context.Context, schemaName, productID string) error {
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Incr(ctx, itemGenKey(schemaName, productID))
-		p.Expire(ctx, itemGenKey(schemaName, productID), 24*time.Hour)
-		p.Del(ctx, itemKey(schemaName, productID))
-		p.Incr(ctx, listGenKey(schemaName))
+		p.Incr(ctx, c.keys.ProductGen(schemaName, productID))
+		p.Expire(ctx, c.keys.ProductGen(schemaName, productID), 24*time.Hour)
+		p.Del(ctx, c.keys.Product(schemaName, productID))
+		p.Incr(ctx, c.keys.ListGen(schemaName))
 		return nil
 	})
 	if err != nil {

@@ -19,30 +19,30 @@ type UserSource interface {
 }
 
 // Users caches the flags checked on every authenticated request at
-// <schema>:user:<id>. Readers fill a missing key with SET NX; whoever
+// <prefix>:<schema>:user:<id>. Readers fill a missing key with SET NX; whoever
 // changes a user writes the new flags with a plain SET after the database
 // commit. So a slow reader can never overwrite a deactivation: its fill
 // either lands first (and is overwritten) or finds the key taken.
 type Users struct {
-	rdb *redis.Client
-	src UserSource
-	ttl time.Duration
-	log *slog.Logger
+	rdb  *redis.Client
+	keys Keys
+	src  UserSource
+	ttl  time.Duration
+	log  *slog.Logger
 }
 
-// NewUsers returns a cache in front of src; ttl 0 means 10 minutes.
-func NewUsers(rdb *redis.Client, src UserSource, ttl time.Duration, log *slog.Logger) *Users {
+// NewUsers returns a cache in front of src, its keys named by keys; ttl 0
+// means 10 minutes.
+func NewUsers(rdb *redis.Client, keys Keys, src UserSource, ttl time.Duration, log *slog.Logger) *Users {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
 	}
-	return &Users{rdb: rdb, src: src, ttl: ttl, log: log}
+	return &Users{rdb: rdb, keys: keys, src: src, ttl: ttl, log: log}
 }
-
-func userKey(schemaName, id string) string { return schemaName + ":user:" + id }
 
 // GetUserAuth returns the user's flags, from Redis when it can.
 func (u *Users) GetUserAuth(ctx context.Context, schemaName, id string) (postgres.UserAuth, error) {
-	s, err := u.rdb.Get(ctx, userKey(schemaName, id)).Result()
+	s, err := u.rdb.Get(ctx, u.keys.user(schemaName, id)).Result()
 	if err == nil {
 		var ua postgres.UserAuth
 		if json.Unmarshal([]byte(s), &ua) == nil {
@@ -62,7 +62,7 @@ func (u *Users) GetUserAuth(ctx context.Context, schemaName, id string) (postgre
 	}
 	if redisUp {
 		b, _ := json.Marshal(ua)
-		if err := u.rdb.SetNX(ctx, userKey(schemaName, id), b, u.ttl).Err(); err != nil {
+		if err := u.rdb.SetNX(ctx, u.keys.user(schemaName, id), b, u.ttl).Err(); err != nil {
 			u.failed(ctx, err)
 		}
 	}
@@ -72,7 +72,7 @@ func (u *Users) GetUserAuth(ctx context.Context, schemaName, id string) (postgre
 // Store records a user's new flags after they were committed.
 func (u *Users) Store(ctx context.Context, schemaName, id string, ua postgres.UserAuth) error {
 	b, _ := json.Marshal(ua)
-	return u.rdb.Set(ctx, userKey(schemaName, id), b, u.ttl).Err()
+	return u.rdb.Set(ctx, u.keys.user(schemaName, id), b, u.ttl).Err()
 }
 
 func (u *Users) failed(ctx context.Context, err error) {

@@ -36,7 +36,8 @@ func TestEventsDropCachedItemsAndLists(t *testing.T) {
 	defer rdb.Close()
 	log := slog.New(slog.DiscardHandler)
 	schemaName, productID := "inv_"+testenv.RandomName(8), uuid.NewString()
-	itemKey := schemaName + ":product:" + productID
+	keys := cache.Keys{}
+	itemKey := keys.Product(schemaName, productID)
 	if err := rdb.Set(ctx, itemKey, `{"id":"stale"}`, time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestEventsDropCachedItemsAndLists(t *testing.T) {
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- cacheinvalidator.New(cacheinvalidator.Config{}, js, cache.NewProducts(rdb, nil, 0, log), log).Run(wctx)
+		done <- cacheinvalidator.New(cacheinvalidator.Config{}, js, cache.NewProducts(rdb, keys, nil, 0, log), log).Run(wctx)
 	}()
 	publish := func(msgID string) {
 		env := events.Envelope{ID: uuid.NewString(), Type: events.ProductUpdated, Tenant: schemaName, AggregateID: productID, Version: 2, OccurredAt: time.Now()}
@@ -55,7 +56,7 @@ func TestEventsDropCachedItemsAndLists(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gen := func() int64 { n, _ := rdb.Get(ctx, schemaName+":products:gen").Int64(); return n }
+	gen := func() int64 { n, _ := rdb.Get(ctx, keys.ListGen(schemaName)).Int64(); return n }
 
 	publish("one")
 	deadline := time.Now().Add(10 * time.Second)
