@@ -31,7 +31,9 @@ var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
 //	<prefix>:<schema>:user:<id>:gen                 their generation
 //	<prefix>:<realm>:login:<addr>                   sign-in attempts (realm: schema or "public")
 //
-// The zero Keys uses DefaultPrefix.
+// A generation holds a random token, and a list page's key holds the list
+// generation's token (see newGen). Every key has a TTL. The zero Keys uses
+// DefaultPrefix.
 type Keys struct{ prefix string }
 
 // NewKeys returns the key names under prefix. Errors: ErrInvalidPrefix.

@@ -31,11 +31,13 @@ func NewLimiter(rdb *redis.Client, keys Keys, limit int, window time.Duration) *
 	return &Limiter{rdb: rdb, keys: keys, limit: limit, window: window}
 }
 
-// Allow counts one attempt on key, stored as <prefix>:<key> with the
-// window as its TTL (callers pass "<realm>:login:<addr>", so a tenant's
-// counters sit under its "<prefix>:<schema>:"). Past the limit it returns how long until
-// the window ends (at least a second). Errors: EUNAVAILABLE when Redis does
-// not answer; the caller decides whether to let the attempt through.
+// Allow counts one attempt on key, stored as <prefix>:<key> with the window
+// as its TTL (callers pass "<realm>:login:<addr>", so a tenant's counters
+// sit under its "<prefix>:<schema>:"). Past the limit it returns how long
+// until the window ends (at least a second). A counter that Redis evicts
+// starts again from zero: under memory pressure a client may get a few more
+// attempts, never fewer. Errors: EUNAVAILABLE when Redis does not answer;
+// the caller decides whether to let the attempt through.
 func (l *Limiter) Allow(ctx context.Context, key string) (retryAfter time.Duration, err error) {
 	key = l.keys.limiter(key)
 	pipe := l.rdb.TxPipeline()
