@@ -99,12 +99,12 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		o(w)
 	}
 	if deps.Users == nil {
-		deps.Users = cache.NewUsers(w.Redis, db.DB, time.Minute, log)
+		deps.Users = cache.NewUsers(w.Redis, cache.Keys{}, db.DB, time.Minute, log)
 	}
 	if deps.Catalog == nil {
 		// As in production: reads through the cache, which every write
 		// invalidates once committed.
-		products := cache.NewProducts(w.Redis, e.reads, time.Minute, log)
+		products := cache.NewProducts(w.Redis, cache.Keys{}, e.reads, time.Minute, log)
 		cat, err := catalog.New(catalog.Deps{Store: db.DB, Reader: products, Invalidator: products, Log: log})
 		if err != nil {
 			t.Fatal(err)
@@ -113,7 +113,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	}
 	if deps.Accounts == nil {
 		flags, _ := deps.Users.(accounts.FlagCache)
-		acc, err := accounts.New(accounts.Deps{Store: db.DB, Limiter: cache.NewLimiter(w.Redis, w.LoginLimit, w.LoginWindow),
+		acc, err := accounts.New(accounts.Deps{Store: db.DB, Limiter: cache.NewLimiter(w.Redis, cache.Keys{}, w.LoginLimit, w.LoginWindow),
 			Flags: flags, Log: log})
 		if err != nil {
 			t.Fatal(err)
@@ -264,7 +264,7 @@ func (e *env) count(schemaName, query string, args ...any) int {
 }
 
 func cacheUsers(e *env) *cache.Users {
-	return cache.NewUsers(e.rdb, e.db.DB, time.Minute, slog.New(slog.DiscardHandler))
+	return cache.NewUsers(e.rdb, cache.Keys{}, e.db.DB, time.Minute, slog.New(slog.DiscardHandler))
 }
 
 func userAuth(active, staff bool) postgres.UserAuth {

@@ -23,14 +23,14 @@ import (
 func (e *env) secondNode(t *testing.T) http.Handler {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	products := cache.NewProducts(e.rdb, e.db.DB, time.Minute, log)
+	products := cache.NewProducts(e.rdb, cache.Keys{}, e.db.DB, time.Minute, log)
 	cat, err := catalog.New(catalog.Deps{Store: e.db.DB, Reader: products, Invalidator: products, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	deps := e.deps
 	deps.Catalog = cat
-	deps.Users = cache.NewUsers(e.rdb, e.db.DB, time.Minute, log)
+	deps.Users = cache.NewUsers(e.rdb, cache.Keys{}, e.db.DB, time.Minute, log)
 	return api.New(e.cfg, deps).Handler()
 }
 

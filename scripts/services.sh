@@ -22,6 +22,7 @@
 #   ES_START_TIMEOUT   readiness timeout in seconds for elasticsearch (120)
 #   ES_HEAP            elasticsearch heap size (512m)
 #   ES_EXTRA_ARGS      extra arguments for bin/elasticsearch, e.g. "-Efoo=bar"
+#   REDIS_MAXMEMORY    redis memory bound, past which it evicts keys (256mb)
 #
 # Every step is idempotent: "up" on a machine where everything already answers
 # only probes the four services and returns within a second or two.
@@ -56,6 +57,14 @@ START_TIMEOUT="${START_TIMEOUT:-30}"
 ES_START_TIMEOUT="${ES_START_TIMEOUT:-120}"
 ES_HEAP="${ES_HEAP:-512m}"
 ES_EXTRA_ARGS="${ES_EXTRA_ARGS:-}"
+# Redis is the backend's cache and limiter store: bounded, and evicting
+# rather than refusing writes once full (the cache stays correct whatever
+# key goes; DESIGN.md section 10). allkeys-lru rather than volatile-lru:
+# every key the backend writes has a TTL, so both choose among the same
+# keys, but volatile-lru answers OOM to every write once keys without a
+# TTL (from another tool, or an older release's counters) fill the memory.
+REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-256mb}"
+REDIS_MAXMEMORY_POLICY=allkeys-lru
 
 ALL_SERVICES=(postgres redis nats elasticsearch)
 
@@ -344,15 +353,35 @@ redis_answers() {
 redis_start() {
   apt_install redis-server # depends on redis-tools (redis-cli)
   # The package's init may already have started a redis on our port; that
-  # one is good enough (redis_answers is checked before we get here).
-  redis_answers && return 0
+  # one is good enough once bounded (redis_answers is checked before we get
+  # here).
+  if redis_answers; then
+    redis_configure
+    return 0
+  fi
   mkdir -p "$REDIS_DIR"
   log "starting redis-server"
   mark_launched redis
   redis-server --daemonize yes --port "$REDIS_PORT" --bind "$HOST" \
     --dir "$REDIS_DIR" --pidfile "$REDIS_PID" --logfile "$(log_file redis)" \
-    --save '' --appendonly no </dev/null >/dev/null 9>&- ||
+    --save '' --appendonly no \
+    --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy "$REDIS_MAXMEMORY_POLICY" \
+    </dev/null >/dev/null 9>&- ||
     fail_service redis "redis-server failed to start"
+}
+
+# A redis that was already running (started by the package's init, or by an
+# older version of this script) gets the same memory bound and eviction
+# policy. CONFIG SET is idempotent and takes effect at once.
+redis_configure() {
+  redis_config_set maxmemory "$REDIS_MAXMEMORY"
+  redis_config_set maxmemory-policy "$REDIS_MAXMEMORY_POLICY"
+}
+
+redis_config_set() {
+  local out
+  out=$(redis-cli -h "$HOST" -p "$REDIS_PORT" config set "$1" "$2" 2>&1) || true
+  [[ $out == OK ]] || die "redis: CONFIG SET $1 $2 failed: $out"
 }
 
 redis_wait() { wait_ready redis "$START_TIMEOUT"; }
@@ -609,6 +638,10 @@ cmd_up() {
   # installed and started while its JVM warms up.
   for svc in elasticsearch nats redis postgres; do
     if [[ $svc == postgres ]] && postgres_provisioned; then continue; fi
+    if [[ $svc == redis ]] && redis_answers; then
+      redis_configure
+      continue
+    fi
     if [[ $svc != postgres ]] && "${svc}_answers"; then continue; fi
     "${svc}_start"
     pending+=("$svc")
@@ -623,6 +656,9 @@ cmd_start() {
   local svc=$1
   if [[ $svc == postgres ]]; then
     postgres_provisioned && return 0
+  elif [[ $svc == redis ]] && redis_answers; then
+    redis_configure
+    return 0
   else
     "${svc}_answers" && return 0
   fi
@@ -683,7 +719,7 @@ EOF
 need_root_and_lock() {
   if [[ $EUID -ne 0 ]]; then
     command -v sudo >/dev/null || die "must run as root (or with sudo available)"
-    exec sudo -n --preserve-env=SERVICES_DIR,START_TIMEOUT,ES_START_TIMEOUT,ES_HEAP,ES_EXTRA_ARGS,CI \
+    exec sudo -n --preserve-env=SERVICES_DIR,START_TIMEOUT,ES_START_TIMEOUT,ES_HEAP,ES_EXTRA_ARGS,REDIS_MAXMEMORY,CI \
       "$0" "$@"
   fi
   ensure_dirs

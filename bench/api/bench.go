@@ -156,7 +156,7 @@ func (b *bench) cachedProduct(ctx context.Context) (string, int, error) {
 				return "", 0, fmt.Errorf("get product: status %d, %d bytes, %v", status, len(got), err)
 			}
 		}
-		n, err := b.env.rdb.Exists(ctx, b.env.schema+":product:"+p.ID).Result()
+		n, err := b.env.rdb.Exists(ctx, b.env.keys.Product(b.env.schema, p.ID)).Result()
 		if err != nil || n != 1 {
 			return "", 0, fmt.Errorf("product %s is not in the Redis cache (%d, %v)", p.ID, n, err)
 		}

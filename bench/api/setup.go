@@ -33,6 +33,7 @@ type benchEnv struct {
 
 	db       *postgres.DB
 	rdb      *redis.Client
+	keys     cache.Keys // as the server names them: it inherits REDIS_KEY_PREFIX
 	cleanups []func()
 }
 
@@ -55,6 +56,9 @@ func setup(ctx context.Context) (_ *benchEnv, err error) {
 		jwtSecret: rand.Text() + rand.Text(),
 		schema:    "bapi_" + suffix,
 		host:      "bapi-" + suffix + ".bench.localhost",
+	}
+	if e.keys, err = cache.NewKeys(getenv("REDIS_KEY_PREFIX", cache.DefaultPrefix)); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -130,11 +134,11 @@ func (e *benchEnv) cleanup() {
 	e.cleanups = nil
 }
 
-// dropRedisKeys deletes every cache key of the tenant (<schema>:...).
+// dropRedisKeys deletes every cache key of the tenant (<prefix>:<schema>:...).
 func (e *benchEnv) dropRedisKeys() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	iter := e.rdb.Scan(ctx, 0, e.schema+":*", 1000).Iterator()
+	iter := e.rdb.Scan(ctx, 0, e.keys.Tenant(e.schema)+"*", 1000).Iterator()
 	var keys []string
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())

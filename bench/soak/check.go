@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 )
@@ -282,10 +283,11 @@ type cachedPage struct {
 func (s *stack) checkCache(ctx context.Context, f *findings) (items, pages int, err error) {
 	rdb := redis.NewClient(&redis.Options{Addr: s.redis.addr})
 	defer rdb.Close()
-	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	keys := cache.Keys{} // the default prefix, which stack.env sets
+	iter := rdb.Scan(ctx, 0, keys.Prefix()+":*", 1000).Iterator()
 	for iter.Next(ctx) {
 		key := iter.Val()
-		schemaName, rest, ok := strings.Cut(key, ":")
+		schemaName, rest, ok := strings.Cut(strings.TrimPrefix(key, keys.Prefix()+":"), ":")
 		if !ok {
 			continue
 		}
@@ -320,7 +322,7 @@ func (s *stack) checkCache(ctx context.Context, f *findings) (items, pages int, 
 			if len(parts) != 4 {
 				continue
 			}
-			cur, err := rdb.Get(ctx, schemaName+":products:gen").Result()
+			cur, err := rdb.Get(ctx, keys.ListGen(schemaName)).Result()
 			if errors.Is(err, redis.Nil) {
 				cur = "0"
 			} else if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/auth"
+	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/search"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -101,6 +102,7 @@ func (s *stack) env() []string {
 		"DATABASE_URL="+s.dbURL,
 		"NATS_URL="+s.natsURL(),
 		"REDIS_URL=redis://"+s.redis.addr+"/0",
+		"REDIS_KEY_PREFIX="+cache.DefaultPrefix, // the keys checkCache reads
 		"ELASTICSEARCH_URL="+s.esURL,
 		"ELASTICSEARCH_INDEX_PREFIX="+s.prefix,
 		"PUBLIC_DOMAIN=localhost",

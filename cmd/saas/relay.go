@@ -61,7 +61,7 @@ func (a *app) runCacheInvalidator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return cacheinvalidator.New(cacheinvalidator.Config{}, js, cache.NewProducts(rdb, db, 0, a.log), a.log).Run(ctx)
+	return cacheinvalidator.New(cacheinvalidator.Config{}, js, cache.NewProducts(rdb, a.redisKeys, db, 0, a.log), a.log).Run(ctx)
 }
 
 func (a *app) redis() (*redis.Client, error) {

@@ -32,6 +32,7 @@ type app struct {
 	db             *postgres.DB
 	nc             *nats.Conn
 	rdb            *redis.Client
+	redisKeys      cache.Keys // names every key written in rdb
 	mu             sync.Mutex // guards the lazily opened clients for `saas dev`
 	role           string
 	closers        []func()
@@ -43,6 +44,9 @@ func (a *app) init() error {
 		return usageError{err}
 	}
 	a.cfg = cfg
+	if a.redisKeys, err = cache.NewKeys(cfg.RedisKeyPrefix); err != nil {
+		return usageError{err}
+	}
 	a.log = observability.NewLogger(a.stderr, cfg.LogLevel, cfg.LogFormat)
 	slog.SetDefault(a.log)
 	return nil
@@ -82,7 +86,7 @@ func (a *app) manager(ctx context.Context) (*tenancy.Manager, error) {
 	}
 	// The search index is part of a tenant: created with it, dropped with
 	// it; its cache keys go with it too.
-	m := tenancy.NewManager(db, runner, a.log, cache.Hook{Client: rdb}, search.NewHook(es))
+	m := tenancy.NewManager(db, runner, a.log, cache.Hook{Client: rdb, Keys: a.redisKeys}, search.NewHook(es))
 	m.OnChange(a.announceTenancyChange)
 	m.OnSuspend(a.announceSuspension)
 	return m, nil

@@ -99,15 +99,15 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	users := cache.NewUsers(rdb, db, time.Minute, a.log)
-	products := cache.NewProducts(rdb, db, 0, a.log)
+	users := cache.NewUsers(rdb, a.redisKeys, db, time.Minute, a.log)
+	products := cache.NewProducts(rdb, a.redisKeys, db, 0, a.log)
 	cat, err := catalog.New(catalog.Deps{Store: db, Reader: products, Invalidator: products, Log: a.log})
 	if err != nil {
 		return err
 	}
 	// The tenant admin API writes users' new flags through the same cache
 	// every request reads them from.
-	acc, err := accounts.New(accounts.Deps{Store: db, Limiter: cache.NewLimiter(rdb, 0, 0), Flags: users, Log: a.log})
+	acc, err := accounts.New(accounts.Deps{Store: db, Limiter: cache.NewLimiter(rdb, a.redisKeys, 0, 0), Flags: users, Log: a.log})
 	if err != nil {
 		return err
 	}

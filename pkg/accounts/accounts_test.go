@@ -57,7 +57,7 @@ func newWorld(t *testing.T, rdb *redis.Client, limit int) *world {
 	f := &flags{got: map[string]postgres.UserAuth{}}
 	deps := accounts.Deps{Store: db.DB, Flags: f, Log: slog.New(slog.DiscardHandler)}
 	if rdb != nil {
-		deps.Limiter = cache.NewLimiter(rdb, limit, time.Minute)
+		deps.Limiter = cache.NewLimiter(rdb, cache.Keys{}, limit, time.Minute)
 	}
 	svc, err := accounts.New(deps)
 	if err != nil {

@@ -14,26 +14,32 @@ import (
 // every API process shares one count.
 type Limiter struct {
 	rdb    *redis.Client
+	keys   Keys
 	limit  int
 	window time.Duration
 }
 
-// NewLimiter returns a Limiter allowing limit attempts per key per window;
-// defaults 10 a minute.
-func NewLimiter(rdb *redis.Client, limit int, window time.Duration) *Limiter {
+// NewLimiter returns a Limiter allowing limit attempts per key per window,
+// its counters named by keys; defaults 10 a minute.
+func NewLimiter(rdb *redis.Client, keys Keys, limit int, window time.Duration) *Limiter {
 	if limit <= 0 {
 		limit = 10
 	}
 	if window <= 0 {
 		window = time.Minute
 	}
-	return &Limiter{rdb: rdb, limit: limit, window: window}
+	return &Limiter{rdb: rdb, keys: keys, limit: limit, window: window}
 }
 
-// Allow counts one attempt on key. Past the limit it returns how long until
-// the window ends (at least a second). Errors: EUNAVAILABLE when Redis does
-// not answer; the caller decides whether to let the attempt through.
+// Allow counts one attempt on key, stored as <prefix>:<key> with the window
+// as its TTL (callers pass "<realm>:login:<addr>", so a tenant's counters
+// sit under its "<prefix>:<schema>:"). Past the limit it returns how long
+// until the window ends (at least a second). A counter that Redis evicts
+// starts again from zero: under memory pressure a client may get a few more
+// attempts, never fewer. Errors: EUNAVAILABLE when Redis does not answer;
+// the caller decides whether to let the attempt through.
 func (l *Limiter) Allow(ctx context.Context, key string) (retryAfter time.Duration, err error) {
+	key = l.keys.limiter(key)
 	pipe := l.rdb.TxPipeline()
 	n := pipe.Incr(ctx, key)
 	pipe.ExpireNX(ctx, key, l.window)

@@ -24,44 +24,37 @@ type ProductSource interface {
 
 // Products is a read-through cache of a ProductSource in Redis.
 //
-// Keys are scoped by tenant schema. An item lives at <schema>:product:<id>
-// beside a generation counter <schema>:product:<id>:gen; list pages live
-// under the tenant's list generation, <schema>:products:g<gen>:<query>.
-// Invalidate bumps both generations. A reader notes the generation before it
-// reads the database and stores what it read only if the generation has not
-// moved since (atomically, in a script), so a slow reader can never put an
-// old value back after an invalidation ran.
+// Keys are scoped by tenant schema (see Keys). An item lives at
+// <prefix>:<schema>:product:<id> beside its generation
+// <prefix>:<schema>:product:<id>:gen; list pages live under the value of the
+// tenant's list generation, <prefix>:<schema>:products:g<gen>:<query>.
+// Invalidate gives both generations fresh values and deletes the item. A
+// reader notes the generation before it reads the database and stores what
+// it read only if the generation still holds the value it noted (see
+// newGen), so a slow reader can never put an old value back after an
+// invalidation ran, even when Redis evicted the generation in between; and
+// a list generation recreated after an eviction never names older pages.
+// Every key expires: values after the TTL, generations after twice that.
 //
 // When Redis fails, reads go to the source: the failure is logged and
 // counted, never returned.
 type Products struct {
-	rdb *redis.Client
-	src ProductSource
-	ttl time.Duration
-	log *slog.Logger
-	sf  singleflight.Group
+	rdb  *redis.Client
+	keys Keys
+	src  ProductSource
+	ttl  time.Duration
+	log  *slog.Logger
+	sf   singleflight.Group
 }
 
-// NewProducts returns a cache in front of src; ttl 0 means 10 minutes.
-func NewProducts(rdb *redis.Client, src ProductSource, ttl time.Duration, log *slog.Logger) *Products {
+// NewProducts returns a cache in front of src, its keys named by keys;
+// ttl 0 means 10 minutes.
+func NewProducts(rdb *redis.Client, keys Keys, src ProductSource, ttl time.Duration, log *slog.Logger) *Products {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
 	}
-	return &Products{rdb: rdb, src: src, ttl: ttl, log: log}
+	return &Products{rdb: rdb, keys: keys, src: src, ttl: ttl, log: log}
 }
-
-func itemKey(schemaName, id string) string    { return schemaName + ":product:" + id }
-func itemGenKey(schemaName, id string) string { return schemaName + ":product:" + id + ":gen" }
-func listGenKey(schemaName string) string     { return schemaName + ":products:gen" }
-
-// setIfGen stores ARGV[2] at KEYS[1] for ARGV[3] seconds only while the
-// generation at KEYS[2] still equals ARGV[1].
-var setIfGen = redis.NewScript(`
-if (redis.call('GET', KEYS[2]) or '0') == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  return 1
-end
-return 0`)
 
 // cachedProduct is the stored form of a product.
 type cachedProduct struct {
@@ -83,7 +76,11 @@ func fromCached(c cachedProduct) domain.Product { return domain.Product(c) }
 // GetProduct returns the product from the cache, or from the source on a
 // miss. Concurrent misses of one key make one source call.
 func (c *Products) GetProduct(ctx context.Context, schemaName, id string) (domain.Product, error) {
-	vals, err := c.rdb.MGet(ctx, itemKey(schemaName, id), itemGenKey(schemaName, id)).Result()
+	item, genKey := c.keys.Product(schemaName, id), c.keys.ProductGen(schemaName, id)
+	vals, err := valueAndGen.Run(ctx, c.rdb, []string{item, genKey}, newGen(), genTTL(c.ttl).Milliseconds()).Slice()
+	if err == nil && len(vals) != 2 {
+		err = fmt.Errorf("cache: unexpected reply %v", vals)
+	}
 	if err != nil {
 		c.failed(ctx, "product", err)
 		return c.src.GetProduct(ctx, schemaName, id)
@@ -97,10 +94,7 @@ func (c *Products) GetProduct(ctx context.Context, schemaName, id string) (domai
 	}
 	observability.CacheRequests.WithLabelValues("product", "miss").Inc()
 	gen, _ := vals[1].(string)
-	if gen == "" {
-		gen = "0"
-	}
-	v, err, _ := c.sf.Do(itemKey(schemaName, id)+"@"+gen, func() (any, error) {
+	v, err, _ := c.sf.Do(item+"@"+gen, func() (any, error) {
 		// Shared by every waiter: one caller's cancellation must not fail the others.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -109,9 +103,7 @@ func (c *Products) GetProduct(ctx context.Context, schemaName, id string) (domai
 			return nil, err
 		}
 		b, _ := json.Marshal(toCached(p))
-		err = setIfGen.Run(ctx, c.rdb, []string{itemKey(schemaName, id), itemGenKey(schemaName, id)},
-			gen, b, int(c.ttl.Seconds())).Err()
-		if err != nil {
+		if err := c.store(ctx, item, genKey, gen, b); err != nil {
 			c.failed(ctx, "product", err)
 		}
 		return p, nil
@@ -134,15 +126,13 @@ func (c *Products) ListProducts(ctx context.Context, schemaName string, p postgr
 	if _, err := postgres.ValidateListParams(&p); err != nil {
 		return nil, "", err
 	}
-	gen, err := c.rdb.Get(ctx, listGenKey(schemaName)).Result()
-	if errors.Is(err, redis.Nil) {
-		gen, err = "0", nil
-	}
+	genKey := c.keys.ListGen(schemaName)
+	gen, err := getGen.Run(ctx, c.rdb, []string{genKey}, newGen(), genTTL(c.ttl).Milliseconds()).Text()
 	if err != nil {
 		c.failed(ctx, "list", err)
 		return c.src.ListProducts(ctx, schemaName, p)
 	}
-	key := fmt.Sprintf("%s:products:g%s:%s:%d:%s", schemaName, gen, p.Ordering, p.Limit, p.Cursor)
+	key := c.keys.listPage(schemaName, gen, p.Ordering, p.Limit, p.Cursor)
 	if s, err := c.rdb.Get(ctx, key).Result(); err == nil {
 		var cp cachedPage
 		if err := json.Unmarshal([]byte(s), &cp); err == nil {
@@ -174,9 +164,10 @@ func (c *Products) ListProducts(ctx context.Context, schemaName string, p postgr
 			cp.Products[i] = toCached(x)
 		}
 		b, _ := json.Marshal(cp)
-		// The generation is part of the key: a page read before an
-		// invalidation lands under the old generation, which no one reads.
-		if err := c.rdb.Set(ctx, key, b, c.ttl).Err(); err != nil {
+		// The generation is part of the key, and the page is stored only
+		// while it is current: a page read before an invalidation is
+		// dropped, or at worst lands under a generation no one reads.
+		if err := c.store(ctx, key, genKey, gen, b); err != nil {
 			c.failed(ctx, "list", err)
 		}
 		return page{ps, next}, nil
@@ -188,14 +179,22 @@ func (c *Products) ListProducts(ctx context.Context, schemaName string, p postgr
 	return pg.ps, pg.next, nil
 }
 
+// store caches b at key for the TTL if the generation at genKey still
+// holds gen.
+func (c *Products) store(ctx context.Context, key, genKey, gen string, b []byte) error {
+	return setIfGen.Run(ctx, c.rdb, []string{key, genKey}, gen, b, c.ttl.Milliseconds(), genTTL(c.ttl).Milliseconds()).Err()
+}
+
 // Invalidate drops a product's cached item and every cached list page of its
-// tenant. It is idempotent.
+// tenant, in one transaction: both generations get fresh values (so no
+// reader that started before can store what it read) and the item is
+// deleted. It is idempotent. Errors: EUNAVAILABLE when Redis does not answer.
 func (c *Products) Invalidate(ctx context.Context, schemaName, productID string) error {
+	gen, ttl := newGen(), genTTL(c.ttl)
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Incr(ctx, itemGenKey(schemaName, productID))
-		p.Expire(ctx, itemGenKey(schemaName, productID), 24*time.Hour)
-		p.Del(ctx, itemKey(schemaName, productID))
-		p.Incr(ctx, listGenKey(schemaName))
+		p.Set(ctx, c.keys.ProductGen(schemaName, productID), gen, ttl)
+		p.Del(ctx, c.keys.Product(schemaName, productID))
+		p.Set(ctx, c.keys.ListGen(schemaName), gen, ttl)
 		return nil
 	})
 	if err != nil {

@@ -31,13 +31,9 @@ func (s *slowSource) ListProducts(context.Context, string, postgres.ListParams) 
 }
 
 func TestASlowReaderCannotRestoreAnOldValue(t *testing.T) {
-	rdb, err := cache.Open(testenv.Get(t).RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
+	rdb := MustRedis(t)
 	src := &slowSource{version: make(chan int64), entered: make(chan struct{})}
-	c := cache.NewProducts(rdb, src, time.Minute, slog.New(slog.DiscardHandler))
+	c := cache.NewProducts(rdb, MustKeys(t, rdb), src, time.Minute, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	schemaName, id := "slow_"+testenv.RandomName(8), "0195b7f2-0000-7000-8000-000000000001"
 

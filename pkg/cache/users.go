@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -19,60 +20,78 @@ type UserSource interface {
 }
 
 // Users caches the flags checked on every authenticated request at
-// <schema>:user:<id>. Readers fill a missing key with SET NX; whoever
-// changes a user writes the new flags with a plain SET after the database
-// commit. So a slow reader can never overwrite a deactivation: its fill
-// either lands first (and is overwritten) or finds the key taken.
+// <prefix>:<schema>:user:<id>, guarded by a generation at
+// <prefix>:<schema>:user:<id>:gen (see newGen). A reader notes the
+// generation, reads the database, and stores what it read only if the
+// generation still holds the value it noted; whoever changes a user calls
+// Store after the database commit, which gives the generation a fresh value
+// and writes the new flags. So a slow reader can never overwrite a
+// deactivation, even when Redis evicted or expired the flags or the
+// generation in between: its store finds another generation, or none.
 type Users struct {
-	rdb *redis.Client
-	src UserSource
-	ttl time.Duration
-	log *slog.Logger
+	rdb  *redis.Client
+	keys Keys
+	src  UserSource
+	ttl  time.Duration
+	log  *slog.Logger
 }
 
-// NewUsers returns a cache in front of src; ttl 0 means 10 minutes.
-func NewUsers(rdb *redis.Client, src UserSource, ttl time.Duration, log *slog.Logger) *Users {
+// NewUsers returns a cache in front of src, its keys named by keys; ttl 0
+// means 10 minutes.
+func NewUsers(rdb *redis.Client, keys Keys, src UserSource, ttl time.Duration, log *slog.Logger) *Users {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
 	}
-	return &Users{rdb: rdb, src: src, ttl: ttl, log: log}
+	return &Users{rdb: rdb, keys: keys, src: src, ttl: ttl, log: log}
 }
 
-func userKey(schemaName, id string) string { return schemaName + ":user:" + id }
-
-// GetUserAuth returns the user's flags, from Redis when it can.
+// GetUserAuth returns the user's flags, from Redis when it can. Errors:
+// the source's; a Redis failure is logged and counted, never returned.
 func (u *Users) GetUserAuth(ctx context.Context, schemaName, id string) (postgres.UserAuth, error) {
-	s, err := u.rdb.Get(ctx, userKey(schemaName, id)).Result()
-	if err == nil {
+	key, genKey := u.keys.user(schemaName, id), u.keys.userGen(schemaName, id)
+	vals, err := valueAndGen.Run(ctx, u.rdb, []string{key, genKey}, newGen(), genTTL(u.ttl).Milliseconds()).Slice()
+	if err == nil && len(vals) != 2 {
+		err = fmt.Errorf("cache: unexpected reply %v", vals)
+	}
+	if err != nil {
+		u.failed(ctx, err)
+		return u.src.GetUserAuth(ctx, schemaName, id)
+	}
+	if s, ok := vals[0].(string); ok {
 		var ua postgres.UserAuth
 		if json.Unmarshal([]byte(s), &ua) == nil {
 			observability.CacheRequests.WithLabelValues("user", "hit").Inc()
 			return ua, nil
 		}
 	}
-	redisUp := err == nil || errors.Is(err, redis.Nil)
-	if !redisUp {
-		u.failed(ctx, err)
-	} else {
-		observability.CacheRequests.WithLabelValues("user", "miss").Inc()
-	}
+	observability.CacheRequests.WithLabelValues("user", "miss").Inc()
+	gen, _ := vals[1].(string)
 	ua, err := u.src.GetUserAuth(ctx, schemaName, id)
 	if err != nil {
 		return ua, err
 	}
-	if redisUp {
-		b, _ := json.Marshal(ua)
-		if err := u.rdb.SetNX(ctx, userKey(schemaName, id), b, u.ttl).Err(); err != nil {
-			u.failed(ctx, err)
-		}
+	b, _ := json.Marshal(ua)
+	err = setIfGen.Run(ctx, u.rdb, []string{key, genKey}, gen, b, u.ttl.Milliseconds(), genTTL(u.ttl).Milliseconds()).Err()
+	if err != nil {
+		u.failed(ctx, err)
 	}
 	return ua, nil
 }
 
-// Store records a user's new flags after they were committed.
+// Store records a user's new flags after they were committed, and gives
+// their generation a fresh value so that no read that started before can
+// store older flags. Errors: Redis's.
 func (u *Users) Store(ctx context.Context, schemaName, id string, ua postgres.UserAuth) error {
 	b, _ := json.Marshal(ua)
-	return u.rdb.Set(ctx, userKey(schemaName, id), b, u.ttl).Err()
+	_, err := u.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, u.keys.userGen(schemaName, id), newGen(), genTTL(u.ttl))
+		p.Set(ctx, u.keys.user(schemaName, id), b, u.ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cache: store flags of %s/%s: %w", schemaName, id, err)
+	}
+	return nil
 }
 
 func (u *Users) failed(ctx context.Context, err error) {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ type Config struct {
 	Env                      string // "development" or "production"
 	DatabaseURL              string
 	RedisURL                 string
+	RedisKeyPrefix           string // starts every Redis key: <prefix>:<schema>:... (pkg/cache.Keys)
 	NatsURL                  string
 	ElasticsearchURL         string
 	ElasticsearchIndexPrefix string
@@ -64,6 +66,7 @@ func FromEnv() (Config, error) {
 		Env:                      get("APP_ENV", "development"),
 		DatabaseURL:              get("DATABASE_URL", "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable"),
 		RedisURL:                 get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RedisKeyPrefix:           get("REDIS_KEY_PREFIX", "saas"),
 		NatsURL:                  get("NATS_URL", "nats://127.0.0.1:4222"),
 		ElasticsearchURL:         get("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
 		ElasticsearchIndexPrefix: get("ELASTICSEARCH_INDEX_PREFIX", "saas"),
@@ -143,6 +146,8 @@ func get(key, def string) string {
 	return def
 }
 
+var redisKeyPrefix = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+
 // Production reports whether the process runs in production mode.
 func (c Config) Production() bool { return c.Env == "production" }
 
@@ -172,6 +177,11 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			errs = append(errs, fmt.Errorf("METRICS_ADDR must be host:port or %q, not %q", MetricsOff, c.MetricsAddr))
 		}
+	}
+	// The rule of pkg/cache.NewKeys, checked here to fail at start with the
+	// variable's name.
+	if !redisKeyPrefix.MatchString(c.RedisKeyPrefix) {
+		errs = append(errs, fmt.Errorf("REDIS_KEY_PREFIX must be 1 to 32 letters, digits, '_', '.' or '-', not %q", c.RedisKeyPrefix))
 	}
 	switch c.LogFormat {
 	case "auto", "text", "json":
