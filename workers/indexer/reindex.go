@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -192,12 +191,9 @@ func (r *Reindexer) rebuild(ctx context.Context, schema, source string, progress
 // its own: yes from DedicatedAt products, no below half of that, and in
 // between as it is now.
 func (r *Reindexer) wantOwn(ctx context.Context, schema string, cur []string) (bool, error) {
-	var n int
-	err := r.DB.InTenant(ctx, schema, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&n)
-	})
+	n, err := r.DB.CountProducts(ctx, schema)
 	if err != nil {
-		return false, fmt.Errorf("count products: %w", err)
+		return false, err
 	}
 	at := r.dedicatedAt()
 	switch {
@@ -213,30 +209,14 @@ func (r *Reindexer) wantOwn(ctx context.Context, schema string, cur []string) (b
 // connection of its own until the returned function runs. Errors:
 // ECONFLICT when another rebuild of the tenant holds it.
 func (r *Reindexer) lock(ctx context.Context, schema string) (func(), error) {
-	conn, err := r.DB.Pool.Acquire(ctx)
+	unlock, ok, err := r.DB.TryRebuildLock(ctx, schema)
 	if err != nil {
-		return nil, fmt.Errorf("rebuild lock: %w", postgres.Translate(err))
-	}
-	const key = `hashtextextended('saas.reindex.' || $1, 0)`
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+key+`)`, schema).Scan(&ok); err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("rebuild lock: %w", postgres.Translate(err))
+		return nil, err
 	}
 	if !ok {
-		conn.Release()
 		return nil, domain.Errorf(domain.ECONFLICT, "another rebuild of tenant %q is running", schema)
 	}
-	return func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(`+key+`)`, schema); err != nil {
-			// A connection still holding the lock must not go back to the
-			// pool; closed, it lets the lock go with it.
-			_ = conn.Conn().Close(uctx)
-		}
-		conn.Release()
-	}, nil
+	return unlock, nil
 }
 
 // PromoteLarge gives each of schemas that has DedicatedAt documents or
