@@ -3,7 +3,9 @@ package cacheinvalidator_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,10 +43,14 @@ func TestEventsDropCachedItemsAndLists(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	w, err := cacheinvalidator.New(cacheinvalidator.Config{}, cacheinvalidator.Deps{JS: js, Invalidator: cache.NewProducts(rdb, nil, 0, log), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- cacheinvalidator.New(cacheinvalidator.Config{}, js, cache.NewProducts(rdb, nil, 0, log), log).Run(wctx)
+		done <- w.Run(wctx)
 	}()
 	publish := func(msgID string) {
 		env := events.Envelope{ID: uuid.NewString(), Type: events.ProductUpdated, Tenant: schemaName, AggregateID: productID, Version: 2, OccurredAt: time.Now()}
@@ -90,5 +96,33 @@ func TestEventsDropCachedItemsAndLists(t *testing.T) {
 	}
 	if info.NumAckPending != 0 || info.NumPending != 0 {
 		t.Fatalf("consumer left %d unacked and %d pending", info.NumAckPending, info.NumPending)
+	}
+}
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	t.Parallel()
+	js, inv := struct{ jetstream.JetStream }{}, &cache.Products{} // never called
+	tests := []struct {
+		name    string
+		deps    cacheinvalidator.Deps
+		missing string // "" when New must succeed
+	}{
+		{"no stream is refused", cacheinvalidator.Deps{Invalidator: inv}, "Deps.JS"},
+		{"no invalidator is refused", cacheinvalidator.Deps{JS: js}, "Deps.Invalidator"},
+		{"no logger takes the default", cacheinvalidator.Deps{JS: js, Invalidator: inv}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := cacheinvalidator.New(cacheinvalidator.Config{}, tt.deps)
+			if tt.missing == "" {
+				if err != nil || w == nil {
+					t.Fatalf("error %v, want none", err)
+				}
+				return
+			}
+			if !errors.Is(err, cacheinvalidator.ErrMissingDependency) || !strings.Contains(err.Error(), tt.missing) || w != nil {
+				t.Fatalf("New = %v, %v; want ErrMissingDependency naming %s", w, err, tt.missing)
+			}
+		})
 	}
 }

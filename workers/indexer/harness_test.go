@@ -277,3 +277,14 @@ func (h *harness) products() []domain.Product {
 	}
 	return out
 }
+
+// reindexer returns a Reindexer on the harness's database, search and
+// stream.
+func (h *harness) reindexer(cfg indexer.ReindexerConfig) *indexer.Reindexer {
+	h.t.Helper()
+	r, err := indexer.NewReindexer(cfg, indexer.ReindexerDeps{DB: h.db.DB, Search: h.es, JS: h.js, Log: h.log})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}

@@ -459,10 +459,31 @@ func TestHandleMapsOutcomes(t *testing.T) {
 	}
 }
 
-func TestNewRequiresItsDependencies(t *testing.T) {
+func TestNewNamesTheMissingDependency(t *testing.T) {
 	t.Parallel()
-	_, err := notifier.New(notifier.Config{}, notifier.Deps{})
-	if !errors.Is(err, notifier.ErrMissingDeps) {
-		t.Fatalf("error = %v, want ErrMissingDeps", err)
+	store, js, nc := &postgres.DB{}, struct{ jetstream.JetStream }{}, &nats.Conn{} // never called
+	tests := []struct {
+		name    string
+		deps    notifier.Deps
+		missing string // "" when New must succeed
+	}{
+		{"no store is refused", notifier.Deps{JS: js, NATS: nc}, "Deps.Store"},
+		{"no stream is refused", notifier.Deps{Store: store, NATS: nc}, "Deps.JS"},
+		{"no NATS connection is refused", notifier.Deps{Store: store, JS: js}, "Deps.NATS"},
+		{"no logger takes the default", notifier.Deps{Store: store, JS: js, NATS: nc}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := notifier.New(notifier.Config{}, tt.deps)
+			if tt.missing == "" {
+				if err != nil || n == nil {
+					t.Fatalf("error %v, want none", err)
+				}
+				return
+			}
+			if !errors.Is(err, notifier.ErrMissingDependency) || !strings.Contains(err.Error(), tt.missing) || n != nil {
+				t.Fatalf("New = %v, %v; want ErrMissingDependency naming %s", n, err, tt.missing)
+			}
+		})
 	}
 }

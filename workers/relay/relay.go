@@ -36,9 +36,11 @@ import (
 // Channel is the LISTEN/NOTIFY channel of outbox writes.
 const Channel = postgres.OutboxChannel
 
-// Config configures a Relay. Zero values take the defaults.
+// Config configures a Relay. Zero values take the defaults, except
+// DatabaseURL, which is required.
 type Config struct {
-	// DatabaseURL is used for the dedicated LISTEN connection.
+	// DatabaseURL is used for the dedicated LISTEN connection: a direct
+	// one, never through a transaction-mode pooler.
 	DatabaseURL string
 	// Workers is how many tenants are drained at once; default 4.
 	Workers int
@@ -54,6 +56,23 @@ type Config struct {
 	AfterPublish func(schemaName string, n int)
 }
 
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults() Config {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.Sweep <= 0 {
+		cfg.Sweep = 2 * time.Second
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 10 * time.Second
+	}
+	return cfg
+}
+
 // Outbox is the relay's view of the tenants' outboxes. *postgres.DB is one.
 type Outbox interface {
 	// DrainOutbox publishes one batch of a tenant's outbox under the
@@ -67,15 +86,22 @@ type Outbox interface {
 
 var _ Outbox = (*postgres.DB)(nil)
 
-type deps struct {
-	DB Outbox
-	JS jetstream.JetStream
+// Deps are a Relay's collaborators. DB and JS are required; Log defaults
+// to slog.Default().
+type Deps struct {
+	DB  Outbox
+	JS  jetstream.JetStream
+	Log *slog.Logger
 }
+
+// ErrMissingDependency is returned by New, wrapped with the name of the
+// field, when a required dependency is missing.
+var ErrMissingDependency = errors.New("relay: missing dependency")
 
 // Relay moves outbox rows to the stream.
 type Relay struct {
 	cfg  Config
-	deps deps
+	deps Deps
 	log  *slog.Logger
 
 	mu     sync.Mutex
@@ -83,22 +109,23 @@ type Relay struct {
 	queue  chan string
 }
 
-// New returns a Relay.
-func New(cfg Config, db *postgres.DB, js jetstream.JetStream, log *slog.Logger) *Relay {
-	if cfg.Workers <= 0 {
-		cfg.Workers = 4
+// New returns a Relay; see Config for the defaults. Errors:
+// ErrMissingDependency naming Deps.DB, Deps.JS or Config.DatabaseURL (the
+// LISTEN connection's) when one is missing.
+func New(cfg Config, deps Deps) (*Relay, error) {
+	switch {
+	case deps.DB == nil:
+		return nil, fmt.Errorf("%w: Deps.DB", ErrMissingDependency)
+	case deps.JS == nil:
+		return nil, fmt.Errorf("%w: Deps.JS", ErrMissingDependency)
+	case cfg.DatabaseURL == "":
+		return nil, fmt.Errorf("%w: Config.DatabaseURL", ErrMissingDependency)
 	}
-	if cfg.Batch <= 0 {
-		cfg.Batch = 500
+	if deps.Log == nil {
+		deps.Log = slog.Default()
 	}
-	if cfg.Sweep <= 0 {
-		cfg.Sweep = 2 * time.Second
-	}
-	if cfg.PublishTimeout <= 0 {
-		cfg.PublishTimeout = 10 * time.Second
-	}
-	return &Relay{cfg: cfg, deps: deps{DB: db, JS: js}, log: log.With(slog.String("role", "relay")),
-		queued: map[string]bool{}, queue: make(chan string, 65536)}
+	return &Relay{cfg: cfg.withDefaults(), deps: deps, log: deps.Log.With(slog.String("role", "relay")),
+		queued: map[string]bool{}, queue: make(chan string, 65536)}, nil
 }
 
 // Run relays until ctx is done and returns nil then. Database and NATS

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,11 +88,15 @@ func (f *fixture) startRelay(ctx context.Context, cfg relay.Config) (stop func()
 	if cfg.Sweep == 0 {
 		cfg.Sweep = 200 * time.Millisecond
 	}
+	r, err := relay.New(cfg, relay.Deps{DB: f.db.DB, JS: f.js, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := relay.New(cfg, f.db.DB, f.js, slog.New(slog.DiscardHandler)).Run(ctx); err != nil {
+		if err := r.Run(ctx); err != nil {
 			f.t.Errorf("relay: %v", err)
 		}
 	}()
@@ -453,5 +458,36 @@ func TestIdleTenantsDoNotSlowTheRelay(t *testing.T) {
 	// Generous: twice the small case plus scheduling noise on a busy machine.
 	if withIdle > 2*base+20*time.Millisecond {
 		t.Fatalf("2000 idle tenants slowed the relay: %s vs %s", withIdle, base)
+	}
+}
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	t.Parallel()
+	db, js := &postgres.DB{}, struct{ jetstream.JetStream }{} // never called
+	url := relay.Config{DatabaseURL: "postgres://localhost/x"}
+	tests := []struct {
+		name    string
+		cfg     relay.Config
+		deps    relay.Deps
+		missing string // "" when New must succeed
+	}{
+		{"no database is refused", url, relay.Deps{JS: js}, "Deps.DB"},
+		{"no stream is refused", url, relay.Deps{DB: db}, "Deps.JS"},
+		{"no URL for the LISTEN connection is refused", relay.Config{}, relay.Deps{DB: db, JS: js}, "Config.DatabaseURL"},
+		{"no logger takes the default", url, relay.Deps{DB: db, JS: js}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := relay.New(tt.cfg, tt.deps)
+			if tt.missing == "" {
+				if err != nil || r == nil {
+					t.Fatalf("error %v, want none", err)
+				}
+				return
+			}
+			if !errors.Is(err, relay.ErrMissingDependency) || !strings.Contains(err.Error(), tt.missing) || r != nil {
+				t.Fatalf("New = %v, %v; want ErrMissingDependency naming %s", r, err, tt.missing)
+			}
+		})
 	}
 }
