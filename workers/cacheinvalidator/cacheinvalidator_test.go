@@ -20,17 +20,8 @@ import (
 )
 
 func TestEventsDropCachedItemsAndLists(t *testing.T) {
-	ns := testenv.MustNATSServer(t)
-	nc, err := events.Connect(ns.URL, "cache-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := testenv.MustStreams(t).JS
 	ctx := t.Context()
-	if err := events.EnsureStreams(ctx, js, events.StreamConfig{}); err != nil {
-		t.Fatal(err)
-	}
 	rdb, err := cache.Open(testenv.Get(t).RedisURL)
 	if err != nil {
 		t.Fatal(err)

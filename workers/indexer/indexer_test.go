@@ -112,7 +112,7 @@ func TestSearchDownIsRetriedAndNothingIsLost(t *testing.T) {
 	ctx := context.Background()
 
 	// The handler says "retry", never "give up".
-	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: h.db.DB, Search: down, JS: h.js, Log: h.log})
+	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: h.DB, Search: down, JS: h.JS, Log: h.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +129,11 @@ func TestSearchDownIsRetriedAndNothingIsLost(t *testing.T) {
 	stop := h.start(name, cc, down)
 	h.publish(ev)
 	h.eventually("the event was delivered again after a nak", func() bool {
-		c, err := h.js.Consumer(ctx, events.StreamName, name)
+		c, err := h.JS.Consumer(ctx, events.StreamName, name)
 		return err == nil && c.CachedInfo().NumRedelivered > 0
 	})
 	stop()
-	c, err := h.js.Consumer(ctx, events.StreamName, name)
+	c, err := h.JS.Consumer(ctx, events.StreamName, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,8 +171,8 @@ func TestHandle(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, search.Config{})
 	ctx := context.Background()
-	c := &counting{Versions: h.db.DB, Searcher: h.es}
-	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: c, Search: c, JS: h.js, Log: h.log})
+	c := &counting{Versions: h.DB, Searcher: h.es}
+	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: c, Search: c, JS: h.JS, Log: h.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,9 +180,7 @@ func TestHandle(t *testing.T) {
 	t.Run("one query and one bulk per tenant per batch", func(t *testing.T) {
 		h := h.in(t)
 		other := h.schema + "_b"
-		if _, err := h.mgr.Create(ctx, tenancyParams(other)); err != nil {
-			t.Fatal(err)
-		}
+		h.MustTenant(t, other)
 		t.Cleanup(func() { _ = h.es.DeleteTenant(context.Background(), other) })
 		var evs []events.Envelope
 		for range 3 {
@@ -250,11 +248,11 @@ func TestEventsOfADeletedTenantAreDropped(t *testing.T) {
 	h := newHarness(t, search.Config{})
 	ctx := context.Background()
 	p := h.create("Orphan")
-	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: h.db.DB, Search: h.es, JS: h.js, Log: h.log})
+	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: h.DB, Search: h.es, JS: h.JS, Log: h.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.mgr.Delete(ctx, h.schema); err != nil {
+	if err := h.Manager.Delete(ctx, h.schema); err != nil {
 		t.Fatal(err)
 	}
 	evs := []events.Envelope{h.envelope(events.ProductCreated, p, 1), h.envelope(events.ProductDeleted, p, 2)}
@@ -339,7 +337,7 @@ func TestTheIndexerPromotesATenantThatGrows(t *testing.T) {
 	name, cc := h.consumer()
 	r := h.reindexer(indexer.ReindexerConfig{DedicatedAt: 30})
 	ix, err := indexer.New(indexer.Config{Consumer: name, ConsumerConfig: cc, PromoteEvery: time.Second},
-		indexer.Deps{DB: h.db.DB, Search: h.es, JS: h.js, Log: h.log, Promoter: r})
+		indexer.Deps{DB: h.DB, Search: h.es, JS: h.JS, Log: h.Log, Promoter: r})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 func TestTheRelaysEventsReachTheIndex(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, search.Config{})
-	rl, err := relay.New(relay.Config{DatabaseURL: h.db.URL}, relay.Deps{DB: h.db.DB, JS: h.js, Log: h.log})
+	rl, err := relay.New(relay.Config{DatabaseURL: h.URL}, relay.Deps{DB: h.DB, JS: h.JS, Log: h.Log})
 	if err != nil {
 		t.Fatal(err)
 	}

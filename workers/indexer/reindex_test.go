@@ -168,7 +168,7 @@ func TestReindexFromTheStream(t *testing.T) {
 	h.publish(evs...)
 	h.publish(other.envelope(events.ProductCreated, products[20], 1))
 	// Something that is not an envelope at all.
-	if _, err := h.js.PublishMsg(ctx, &nats.Msg{Subject: events.Subject(h.schema, events.ProductUpdated), Data: []byte("garbage")}); err != nil {
+	if _, err := h.JS.PublishMsg(ctx, &nats.Msg{Subject: events.Subject(h.schema, events.ProductUpdated), Data: []byte("garbage")}); err != nil {
 		t.Fatal(err)
 	}
 
