@@ -114,9 +114,13 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 	defer stopRelay()
 	var relayWG sync.WaitGroup
 	var relayErr atomic.Value
+	rl, err := relay.New(relay.Config{DatabaseURL: s.dbURL}, relay.Deps{DB: rdb, JS: js, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return r, err
+	}
 	relayStart := time.Now()
 	relayWG.Go(func() {
-		if err := relay.New(relay.Config{DatabaseURL: s.dbURL}, rdb, js, slog.New(slog.DiscardHandler)).Run(rctx); err != nil && rctx.Err() == nil {
+		if err := rl.Run(rctx); err != nil && rctx.Err() == nil {
 			relayErr.Store(err)
 		}
 	})

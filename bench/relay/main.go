@@ -142,12 +142,16 @@ func run() error {
 		return err
 	}
 
+	rl, err := relay.New(relay.Config{DatabaseURL: dbURL, Batch: *batch, Workers: *workers}, relay.Deps{DB: db, JS: js, Log: log})
+	if err != nil {
+		return err
+	}
 	rctx, stopRelay := context.WithCancel(ctx)
 	defer stopRelay()
 	var wg sync.WaitGroup
 	start := time.Now()
 	wg.Go(func() {
-		_ = relay.New(relay.Config{DatabaseURL: dbURL, Batch: *batch, Workers: *workers}, db, js, log).Run(rctx)
+		_ = rl.Run(rctx)
 	})
 	for {
 		info, err := stream.Info(ctx)

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -125,26 +124,14 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	rows, err := src.db.Pool.Query(ctx, `SELECT schema_name, count(*) FROM public.outbox_pending
-		GROUP BY schema_name ORDER BY count(*) DESC LIMIT 10`)
-	if err == nil {
-		type top struct {
-			s string
-			n int64
-		}
-		var ts []top
-		ts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (top, error) {
-			var t top
-			return t, r.Scan(&t.s, &t.n)
-		})
-		for _, t := range ts {
-			ch <- prometheus.MustNewConstMetric(p.backlog, prometheus.GaugeValue, float64(t.n), t.s)
-		}
+	top, err := src.db.OutboxBacklog(ctx, 10)
+	for _, t := range top {
+		ch <- prometheus.MustNewConstMetric(p.backlog, prometheus.GaugeValue, float64(t.Pending), t.Schema)
 	}
-	var age float64
 	if err == nil {
-		err = src.db.Pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM public.outbox_pending`).Scan(&age)
-		ch <- prometheus.MustNewConstMetric(p.oldest, prometheus.GaugeValue, age)
+		var age time.Duration
+		age, err = src.db.OldestPendingOutbox(ctx)
+		ch <- prometheus.MustNewConstMetric(p.oldest, prometheus.GaugeValue, age.Seconds())
 	}
 	if err != nil {
 		src.log.WarnContext(ctx, "outbox backlog metrics", slog.Any("error", err))

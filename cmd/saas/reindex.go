@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -65,11 +66,15 @@ func (a *app) reindex(ctx context.Context, tenant string, all bool, from string)
 	if err != nil {
 		return err
 	}
-	r := a.reindexer(db, es)
+	var js jetstream.JetStream
 	if from == indexer.FromStream {
-		if r.JS, err = a.jetstream(); err != nil {
+		if js, err = a.jetstream(); err != nil {
 			return err
 		}
+	}
+	r, err := a.reindexer(db, es, js)
+	if err != nil {
+		return err
 	}
 	tenants := []string{tenant}
 	if all {

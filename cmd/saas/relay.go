@@ -44,7 +44,11 @@ func (a *app) runRelay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return relay.New(relay.Config{DatabaseURL: a.cfg.DatabaseURL}, db, js, a.log).Run(ctx)
+	r, err := relay.New(relay.Config{DatabaseURL: a.cfg.DatabaseURL}, relay.Deps{DB: db, JS: js, Log: a.log})
+	if err != nil {
+		return err
+	}
+	return r.Run(ctx)
 }
 
 // runCacheInvalidator runs the cache-invalidator role until ctx is done.
@@ -61,7 +65,11 @@ func (a *app) runCacheInvalidator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return cacheinvalidator.New(cacheinvalidator.Config{}, js, cache.NewProducts(rdb, a.redisKeys, db, 0, a.log), a.log).Run(ctx)
+	w, err := cacheinvalidator.New(cacheinvalidator.Config{}, cacheinvalidator.Deps{JS: js, Invalidator: cache.NewProducts(rdb, a.redisKeys, db, 0, a.log), Log: a.log})
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
 }
 
 func (a *app) redis() (*redis.Client, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/tenantworks/saas/pkg/postgres"
@@ -29,9 +30,11 @@ func (a *app) searchClient() (*search.Client, error) {
 }
 
 // reindexer returns the rebuilder of `saas reindex` and of the indexer's
-// promotions, with ELASTICSEARCH_DEDICATED_AT as its threshold.
-func (a *app) reindexer(db *postgres.DB, es *search.Client) *indexer.Reindexer {
-	return &indexer.Reindexer{DB: db, Search: es, Log: a.log, DedicatedAt: a.cfg.ElasticsearchDedicatedAt}
+// promotions, with ELASTICSEARCH_DEDICATED_AT as its threshold. js may be
+// nil: it is needed only to rebuild from the stream.
+func (a *app) reindexer(db *postgres.DB, es *search.Client, js jetstream.JetStream) (*indexer.Reindexer, error) {
+	return indexer.NewReindexer(indexer.ReindexerConfig{DedicatedAt: a.cfg.ElasticsearchDedicatedAt},
+		indexer.ReindexerDeps{DB: db, Search: es, JS: js, Log: a.log})
 }
 
 // runIndexer runs the indexer role until ctx is done: product events become
@@ -51,7 +54,11 @@ func (a *app) runIndexer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: db, Search: es, JS: js, Log: a.log, Promoter: a.reindexer(db, es)})
+	promoter, err := a.reindexer(db, es, nil)
+	if err != nil {
+		return err
+	}
+	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: db, Search: es, JS: js, Log: a.log, Promoter: promoter})
 	if err != nil {
 		return err
 	}

@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"sync"
 	"testing"
 
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
-	"github.com/tenantworks/saas/pkg/tenancy"
 	"github.com/tenantworks/saas/pkg/testenv"
-	"github.com/tenantworks/saas/schema"
 )
 
 // invalidations records what the service invalidated.
@@ -38,8 +35,10 @@ func (i *invalidations) got() []string {
 	return append([]string(nil), i.ids...)
 }
 
+// world is one tenant in a world of the test's own, and the catalog
+// service on its database.
 type world struct {
-	db     *testenv.Database
+	*testenv.World
 	svc    *catalog.Service
 	inv    *invalidations
 	schema string
@@ -47,22 +46,14 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	db := testenv.MustDatabase(t)
-	runner, err := schema.NewRunner(db.URL, nil)
+	w := &world{World: testenv.MustWorld(t), inv: &invalidations{}, schema: "cat" + testenv.RandomName(6)}
+	w.MustTenant(t, w.schema)
+	svc, err := catalog.New(catalog.Deps{Store: w.DB, Invalidator: w.inv, Log: w.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr := tenancy.NewManager(db.DB, runner, slog.New(slog.DiscardHandler))
-	name := "cat" + testenv.RandomName(6)
-	if _, err := mgr.Create(t.Context(), tenancy.CreateParams{Schema: name, Name: "Catalog", Domain: name + ".test"}); err != nil {
-		t.Fatal(err)
-	}
-	inv := &invalidations{}
-	svc, err := catalog.New(catalog.Deps{Store: db.DB, Invalidator: inv, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &world{db: db, svc: svc, inv: inv, schema: name}
+	w.svc = svc
+	return w
 }
 
 type outboxRow struct {
@@ -75,7 +66,7 @@ type outboxRow struct {
 
 func (w *world) outbox(t *testing.T) []outboxRow {
 	t.Helper()
-	rows, err := w.db.DB.Pool.Query(t.Context(), `SELECT event_type, aggregate_id, aggregate_version, payload, request_id
+	rows, err := w.DB.Pool.Query(t.Context(), `SELECT event_type, aggregate_id, aggregate_version, payload, request_id
 		FROM `+w.schema+`.outbox ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)

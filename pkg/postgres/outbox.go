@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -47,4 +49,208 @@ func writeOutbox(ctx context.Context, tx pgx.Tx, build OutboxFunc, p domain.Prod
 		return fmt.Errorf("build outbox row: %w", err)
 	}
 	return insertOutbox(ctx, tx, r)
+}
+
+// OutboxChannel is the LISTEN/NOTIFY channel on which the commit of every
+// outbox write names its tenant's schema (the trigger of the shared
+// migrations sends it, with a marker row in public.outbox_pending).
+const OutboxChannel = "saas_outbox"
+
+// OutboxRow is one pending row of a tenant's outbox, as DrainOutbox hands
+// it over. ID is the tenant's write order; the other fields are the
+// OutboxRecord the write stored, with the time it was written.
+type OutboxRow struct {
+	ID               int64
+	EventID          string
+	EventType        string
+	AggregateID      string
+	AggregateVersion int64
+	Payload          []byte // JSON
+	RequestID        string
+	OccurredAt       time.Time
+}
+
+// ErrOutboxLocked is returned by DrainOutbox when another transaction holds
+// the tenant's relay lock: another relay is draining that tenant.
+var ErrOutboxLocked = errors.New("postgres: outbox drained by another relay")
+
+// DrainOutbox takes one batch of a tenant's outbox, in one transaction that
+// holds the tenant's relay lock (a transaction-level advisory lock, so one
+// caller at a time drains a tenant, and the lock goes with the commit or
+// the rollback):
+//
+//  1. it reads the tenant's markers in public.outbox_pending first: each
+//     belongs to a committed write whose outbox row step 2 is sure to see;
+//  2. it reads up to limit outbox rows in id order (no cursor is kept: a
+//     row that commits after one with a greater id is read all the same);
+//  3. when there are rows, it calls publish with them, and only when
+//     publish returns nil deletes them;
+//  4. when fewer than limit rows were read, the outbox is now empty up to
+//     the markers of step 1, and they are deleted too;
+//
+// then commits. It returns the number of rows read (and published). A
+// failure of publish rolls everything back and comes back as it is, so
+// the same rows are read again next time.
+//
+// Errors: ErrOutboxLocked when another transaction holds the tenant's
+// lock; ErrNoSchema when the tenant's schema or outbox is gone (its
+// markers are left to ForgetPending); EINVALID for a bad schema name;
+// other database errors translated (see Translate). Cost: two index
+// scans and, per batch, two deletes by id.
+func (db *DB) DrainOutbox(ctx context.Context, schemaName string, limit int, publish func([]OutboxRow) error) (int, error) {
+	if err := domain.ValidateSchemaName(schemaName); err != nil {
+		return 0, err
+	}
+	var n int
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended('saas.relay.' || $1, 0))`, schemaName).Scan(&locked); err != nil {
+			return err
+		}
+		if !locked {
+			return ErrOutboxLocked
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM public.outbox_pending WHERE schema_name = $1`, schemaName)
+		if err != nil {
+			return err
+		}
+		markers, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		if err := SetSearchPath(ctx, tx, schemaName); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT id, event_id, event_type, aggregate_id, aggregate_version, payload, request_id, occurred_at
+			FROM outbox ORDER BY id LIMIT $1`, limit)
+		if err != nil {
+			return err
+		}
+		batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (OutboxRow, error) {
+			var x OutboxRow
+			err := cr.Scan(&x.ID, &x.EventID, &x.EventType, &x.AggregateID, &x.AggregateVersion, &x.Payload, &x.RequestID, &x.OccurredAt)
+			return x, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			if err := publish(batch); err != nil {
+				return &callbackError{err}
+			}
+			ids := make([]int64, len(batch))
+			for i, x := range batch {
+				ids[i] = x.ID
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
+				return err
+			}
+		}
+		if len(batch) < limit && len(markers) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM public.outbox_pending WHERE id = ANY($1)`, markers); err != nil {
+				return err
+			}
+		}
+		n = len(batch)
+		return nil
+	})
+	if cb := (*callbackError)(nil); errors.As(err, &cb) {
+		return 0, cb.err
+	}
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, ErrOutboxLocked):
+		return 0, err
+	case HasCode(err, "42P01") || HasCode(err, "3F000"): // undefined_table, invalid_schema_name
+		return 0, fmt.Errorf("postgres: drain outbox of %s: %w: %w", schemaName, ErrNoSchema, err)
+	}
+	return 0, fmt.Errorf("postgres: drain outbox of %s: %w", schemaName, Translate(err))
+}
+
+// ForgetPending deletes every public.outbox_pending marker of schemaName,
+// which is not checked: it is how a marker of a schema that is gone, or
+// that was never a tenant's, is dropped.
+func (db *DB) ForgetPending(ctx context.Context, schemaName string) error {
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM public.outbox_pending WHERE schema_name = $1`, schemaName); err != nil {
+		return fmt.Errorf("postgres: forget pending outbox of %s: %w", schemaName, Translate(err))
+	}
+	return nil
+}
+
+// PendingTenants returns the schema names that have outbox_pending
+// markers: the tenants with events not yet relayed, in no order. Cost:
+// one scan of outbox_pending, which holds a row per write not yet relayed,
+// whatever the number of tenants.
+func (db *DB) PendingTenants(ctx context.Context) ([]string, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT DISTINCT schema_name FROM public.outbox_pending`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: pending tenants: %w", Translate(err))
+	}
+	schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: pending tenants: %w", Translate(err))
+	}
+	return schemas, nil
+}
+
+// ListenOutbox holds a connection of its own to url (LISTEN needs a
+// session, so never a pooled or pooler connection), listens on
+// OutboxChannel, calls listening once it does, then calls notified with
+// the schema name of each notification, until ctx is done or the
+// connection fails; it returns what ended it (ctx's error included).
+// Notifications sent while nothing listens are lost: listening is the
+// caller's moment to catch up.
+func ListenOutbox(ctx context.Context, url string, listening func(), notified func(schemaName string)) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+OutboxChannel); err != nil {
+		return err
+	}
+	listening()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		notified(n.Payload)
+	}
+}
+
+// PendingCount is the number of a tenant's outbox writes not yet relayed.
+type PendingCount struct {
+	Schema  string
+	Pending int64
+}
+
+// OutboxBacklog returns the limit tenants with the most outbox writes not
+// yet relayed, most first. Cost: one aggregate over outbox_pending, which
+// holds a row per write not yet relayed, whatever the number of tenants.
+func (db *DB) OutboxBacklog(ctx context.Context, limit int) ([]PendingCount, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT schema_name, count(*) FROM public.outbox_pending
+		GROUP BY schema_name ORDER BY count(*) DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: outbox backlog: %w", Translate(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PendingCount, error) {
+		var c PendingCount
+		return c, r.Scan(&c.Schema, &c.Pending)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: outbox backlog: %w", Translate(err))
+	}
+	return out, nil
+}
+
+// OldestPendingOutbox returns how long the oldest outbox write not yet
+// relayed has waited, 0 when none waits. Cost: one scan of outbox_pending.
+func (db *DB) OldestPendingOutbox(ctx context.Context) (time.Duration, error) {
+	var age float64
+	if err := db.Pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM public.outbox_pending`).Scan(&age); err != nil {
+		return 0, fmt.Errorf("postgres: oldest pending outbox: %w", Translate(err))
+	}
+	return time.Duration(age * float64(time.Second)), nil
 }

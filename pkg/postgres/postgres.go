@@ -1,5 +1,9 @@
 // Package postgres owns the connection pool, transactions, tenant-scoped
-// execution and the translation of PostgreSQL errors into domain errors.
+// execution, the translation of PostgreSQL errors into domain errors, and
+// all of the application's SQL: the outbox's too, written with product
+// changes (outbox.go) and read, deleted and watched by the relay and the
+// pipeline metrics. It makes no business decisions and knows nothing of
+// events: an outbox row is opaque to it.
 //
 // Tenant isolation rests on one rule: a tenant's unqualified table names are
 // only ever resolved inside InTenant, which sets search_path with SET LOCAL

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -122,3 +123,54 @@ type callbackError struct{ err error }
 
 func (e *callbackError) Error() string { return e.err.Error() }
 func (e *callbackError) Unwrap() error { return e.err }
+
+// CountProducts returns the number of a tenant's products. Errors:
+// EINVALID for a bad schema name; database errors translated (see
+// Translate). Cost: one count over the products table.
+func (db *DB) CountProducts(ctx context.Context, schemaName string) (int, error) {
+	var n int
+	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count products: %w", err)
+	}
+	return n, nil
+}
+
+// rebuildLockKey is the advisory lock key of a tenant's index rebuild, $1
+// being the schema name.
+const rebuildLockKey = `hashtextextended('saas.reindex.' || $1, 0)`
+
+// TryRebuildLock takes the tenant's rebuild lock without waiting: a
+// session advisory lock, held on a pooled connection set aside for it
+// until the returned unlock runs, so that two rebuilds of one tenant, in
+// any processes, never run at once. ok is false, and unlock nil, when
+// another session holds the lock. unlock releases the lock and the
+// connection; if the release fails, the connection is closed rather than
+// returned to the pool, and the lock goes with it. Errors: database
+// errors translated (see Translate).
+func (db *DB) TryRebuildLock(ctx context.Context, schemaName string) (unlock func(), ok bool, err error) {
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: rebuild lock: %w", Translate(err))
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+rebuildLockKey+`)`, schemaName).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, false, fmt.Errorf("postgres: rebuild lock: %w", Translate(err))
+	}
+	if !ok {
+		conn.Release()
+		return nil, false, nil
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(`+rebuildLockKey+`)`, schemaName); err != nil {
+			// A connection still holding the lock must not go back to the
+			// pool; closed, it lets the lock go with it.
+			_ = conn.Conn().Close(uctx)
+		}
+		conn.Release()
+	}, true, nil
+}

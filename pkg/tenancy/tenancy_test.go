@@ -24,12 +24,8 @@ import (
 // migration set (nil: the real one) and hooks.
 func newManager(t *testing.T, migrations fs.FS, hooks ...tenancy.Hook) (*tenancy.Manager, *testenv.Database) {
 	t.Helper()
-	db := testenv.MustDatabase(t)
-	runner, err := schema.NewRunner(db.URL, migrations)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tenancy.NewManager(db.DB, runner, slog.New(slog.DiscardHandler), hooks...), db
+	w := testenv.MustWorld(t, testenv.WithTenantMigrations(migrations), testenv.WithHooks(hooks...))
+	return w.Manager, w.Database
 }
 
 // tenantMigrations returns the real tenant migrations plus extra files.

@@ -44,7 +44,10 @@ func MustDatabase(tb testing.TB) *Database {
 	}
 	tb.Cleanup(func() {
 		db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Dropping a database of thousands of schemas (the relay's idle
+		// tenants test) removes tens of thousands of files and waits for a
+		// checkpoint: over 30 seconds on a busy two-core machine.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		c, err := pgx.Connect(ctx, s.DatabaseURL)
 		if err != nil {

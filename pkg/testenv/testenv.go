@@ -2,8 +2,11 @@
 // environment (DATABASE_URL, REDIS_URL, NATS_URL, ELASTICSEARCH_URL); when
 // none is set and a Docker engine answers, containers are started with
 // testcontainers-go; when neither, the test fails saying how to start them.
-// It also hands out isolated resources (a fresh database per test) so tests
-// run in parallel and leave nothing behind.
+// It also hands out isolated resources so tests run in parallel and leave
+// nothing behind: a fresh database per test (MustDatabase), a private NATS
+// server (MustNATSServer, MustStreams), and the World most integration
+// tests start from (MustWorld: a database, its schema runner, a
+// tenancy.Manager, tenants made with MustTenant, and optionally streams).
 package testenv
 
 import (

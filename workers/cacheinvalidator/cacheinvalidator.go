@@ -6,6 +6,8 @@ package cacheinvalidator
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,21 +23,64 @@ type Invalidator interface {
 	Invalidate(ctx context.Context, schemaName, productID string) error
 }
 
-// Config configures the worker.
+// Config configures the worker. Zero values take the defaults.
 type Config struct {
-	Runner runner.Config // Consumer defaults to events.ConsumerCache
+	// Consumer is the durable consumer's name; default
+	// events.ConsumerCache, or ConsumerConfig.Durable when ConsumerConfig
+	// is set. Copies of the worker share it.
+	Consumer string
+	// ConsumerConfig, when set, replaces the role's consumer definition
+	// (tests use a durable of their own, filtered to their tenant).
+	ConsumerConfig *jetstream.ConsumerConfig
+	// Batch is how many events one fetch takes; default 100.
+	Batch int
 }
+
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults() Config {
+	if cfg.ConsumerConfig != nil {
+		cfg.Consumer = cfg.ConsumerConfig.Durable
+	}
+	if cfg.Consumer == "" {
+		cfg.Consumer = events.ConsumerCache
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 100
+	}
+	return cfg
+}
+
+// Deps are the worker's collaborators. JS and Invalidator are required;
+// Log defaults to slog.Default().
+type Deps struct {
+	JS          jetstream.JetStream
+	Invalidator Invalidator
+	Log         *slog.Logger
+}
+
+// ErrMissingDependency is returned by New, wrapped with the name of the
+// field, when a required dependency is missing.
+var ErrMissingDependency = errors.New("cacheinvalidator: missing dependency")
 
 // Worker is the cache-invalidator role.
 type Worker struct {
 	r *runner.Runner
 }
 
-// New returns the worker.
-func New(cfg Config, js jetstream.JetStream, inv Invalidator, log *slog.Logger) *Worker {
-	if cfg.Runner.Consumer == "" {
-		cfg.Runner.Consumer = events.ConsumerCache
+// New returns the worker; see Config for the defaults. Errors:
+// ErrMissingDependency naming Deps.JS or Deps.Invalidator.
+func New(cfg Config, deps Deps) (*Worker, error) {
+	switch {
+	case deps.JS == nil:
+		return nil, fmt.Errorf("%w: Deps.JS", ErrMissingDependency)
+	case deps.Invalidator == nil:
+		return nil, fmt.Errorf("%w: Deps.Invalidator", ErrMissingDependency)
 	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	cfg = cfg.withDefaults()
+	inv := deps.Invalidator
 	h := func(ctx context.Context, ev events.Envelope) error {
 		if domain.ValidateSchemaName(ev.Tenant) != nil || ev.AggregateID == "" {
 			return runner.Permanent(domain.Errorf(domain.EINVALID, "event %s names no valid tenant or product", ev.ID))
@@ -43,7 +88,8 @@ func New(cfg Config, js jetstream.JetStream, inv Invalidator, log *slog.Logger) 
 		// Redis down: the error is retried with backoff, nothing is lost.
 		return inv.Invalidate(ctx, ev.Tenant, ev.AggregateID)
 	}
-	return &Worker{r: runner.New(cfg.Runner, js, runner.Each(h), log)}
+	rc := runner.Config{Consumer: cfg.Consumer, ConsumerConfig: cfg.ConsumerConfig, Batch: cfg.Batch}
+	return &Worker{r: runner.New(rc, deps.JS, runner.Each(h), deps.Log)}, nil
 }
 
 // Run consumes until ctx is done.

@@ -3,7 +3,9 @@ package cacheinvalidator_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,17 +20,8 @@ import (
 )
 
 func TestEventsDropCachedItemsAndLists(t *testing.T) {
-	ns := testenv.MustNATSServer(t)
-	nc, err := events.Connect(ns.URL, "cache-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := testenv.MustStreams(t).JS
 	ctx := t.Context()
-	if err := events.EnsureStreams(ctx, js, events.StreamConfig{}); err != nil {
-		t.Fatal(err)
-	}
 	rdb, err := cache.Open(testenv.Get(t).RedisURL)
 	if err != nil {
 		t.Fatal(err)
@@ -42,10 +35,14 @@ func TestEventsDropCachedItemsAndLists(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	w, err := cacheinvalidator.New(cacheinvalidator.Config{}, cacheinvalidator.Deps{JS: js, Invalidator: cache.NewProducts(rdb, keys, nil, 0, log), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- cacheinvalidator.New(cacheinvalidator.Config{}, js, cache.NewProducts(rdb, keys, nil, 0, log), log).Run(wctx)
+		done <- w.Run(wctx)
 	}()
 	publish := func(msgID string) {
 		env := events.Envelope{ID: uuid.NewString(), Type: events.ProductUpdated, Tenant: schemaName, AggregateID: productID, Version: 2, OccurredAt: time.Now()}
@@ -93,5 +90,33 @@ func TestEventsDropCachedItemsAndLists(t *testing.T) {
 	}
 	if info.NumAckPending != 0 || info.NumPending != 0 {
 		t.Fatalf("consumer left %d unacked and %d pending", info.NumAckPending, info.NumPending)
+	}
+}
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	t.Parallel()
+	js, inv := struct{ jetstream.JetStream }{}, &cache.Products{} // never called
+	tests := []struct {
+		name    string
+		deps    cacheinvalidator.Deps
+		missing string // "" when New must succeed
+	}{
+		{"no stream is refused", cacheinvalidator.Deps{Invalidator: inv}, "Deps.JS"},
+		{"no invalidator is refused", cacheinvalidator.Deps{JS: js}, "Deps.Invalidator"},
+		{"no logger takes the default", cacheinvalidator.Deps{JS: js, Invalidator: inv}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := cacheinvalidator.New(cacheinvalidator.Config{}, tt.deps)
+			if tt.missing == "" {
+				if err != nil || w == nil {
+					t.Fatalf("error %v, want none", err)
+				}
+				return
+			}
+			if !errors.Is(err, cacheinvalidator.ErrMissingDependency) || !strings.Contains(err.Error(), tt.missing) || w != nil {
+				t.Fatalf("New = %v, %v; want ErrMissingDependency naming %s", w, err, tt.missing)
+			}
+		})
 	}
 }

@@ -3,7 +3,6 @@ package indexer_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -17,29 +16,22 @@ import (
 	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/search"
-	"github.com/tenantworks/saas/pkg/tenancy"
 	"github.com/tenantworks/saas/pkg/testenv"
-	"github.com/tenantworks/saas/schema"
 	"github.com/tenantworks/saas/workers/indexer"
 )
 
 // harness is one tenant, created through tenancy with the search hook (so
-// its index exists), on a fresh database, an index prefix of the test's
-// own and a private JetStream server.
+// its index exists), in a world of the test's own (a fresh database and a
+// private JetStream server), on an index prefix of the test's own.
 type harness struct {
+	*testenv.World
 	t      *testing.T
-	db     *testenv.Database
 	es     *search.Client
-	mgr    *tenancy.Manager
-	js     jetstream.JetStream
 	schema string
-	log    *slog.Logger
 }
 
 func newHarness(t *testing.T, cfg search.Config) *harness {
 	t.Helper()
-	ctx := context.Background()
-	db := testenv.MustDatabase(t)
 	cfg.URL = testenv.Get(t).ElasticsearchURL
 	cfg.IndexPrefix = "t" + testenv.RandomName(8)
 	es, err := search.New(cfg)
@@ -52,33 +44,14 @@ func newHarness(t *testing.T, cfg search.Config) *harness {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	runner, err := schema.NewRunner(db.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	h := &harness{t: t, db: db, es: es, log: log, schema: "ix_" + testenv.RandomName(8),
-		mgr: tenancy.NewManager(db.DB, runner, log, search.NewHook(es))}
-	if _, err := h.mgr.Create(ctx, tenancyParams(h.schema)); err != nil {
-		t.Fatal(err)
-	}
+	h := &harness{World: testenv.MustWorld(t, testenv.WithHooks(search.NewHook(es)), testenv.WithNATS()),
+		t: t, es: es, schema: "ix_" + testenv.RandomName(8)}
+	h.MustTenant(t, h.schema)
 	t.Cleanup(func() {
 		if err := es.DeleteTenant(context.Background(), h.schema); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	ns := testenv.MustNATSServer(t)
-	nc, err := events.Connect(ns.URL, "indexer-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if h.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	if err := events.EnsureStreams(ctx, h.js, events.StreamConfig{}); err != nil {
-		t.Fatal(err)
-	}
 	return h
 }
 
@@ -101,7 +74,7 @@ func (h *harness) consumer() (string, *jetstream.ConsumerConfig) {
 // stop is called.
 func (h *harness) start(name string, cc *jetstream.ConsumerConfig, es indexer.Searcher) (stop func()) {
 	h.t.Helper()
-	ix, err := indexer.New(indexer.Config{Consumer: name, ConsumerConfig: cc}, indexer.Deps{DB: h.db.DB, Search: es, JS: h.js, Log: h.log})
+	ix, err := indexer.New(indexer.Config{Consumer: name, ConsumerConfig: cc}, indexer.Deps{DB: h.DB, Search: es, JS: h.JS, Log: h.Log})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -121,7 +94,7 @@ func (h *harness) start(name string, cc *jetstream.ConsumerConfig, es indexer.Se
 // catalog writes products as the API does (no cache in front).
 func (h *harness) catalog() *catalog.Service {
 	h.t.Helper()
-	c, err := catalog.New(catalog.Deps{Store: h.db.DB})
+	c, err := catalog.New(catalog.Deps{Store: h.DB})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -154,7 +127,7 @@ func (h *harness) rename(p domain.Product, name string) domain.Product {
 // remove deletes a product and returns its delete's version.
 func (h *harness) remove(p domain.Product) int64 {
 	h.t.Helper()
-	cur, err := h.db.DB.GetProduct(context.Background(), h.schema, p.ID)
+	cur, err := h.DB.GetProduct(context.Background(), h.schema, p.ID)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -183,7 +156,7 @@ func (h *harness) publish(evs ...events.Envelope) {
 		m := nats.NewMsg(events.Subject(ev.Tenant, ev.Type))
 		m.Data = b
 		m.Header.Set(nats.MsgIdHdr, ev.ID)
-		if _, err := h.js.PublishMsg(context.Background(), m); err != nil {
+		if _, err := h.JS.PublishMsg(context.Background(), m); err != nil {
 			h.t.Fatal(err)
 		}
 	}
@@ -216,7 +189,7 @@ func (h *harness) get(id string) (search.Doc, bool) {
 func (h *harness) drained(name string) {
 	h.t.Helper()
 	h.eventually("consumer "+name+" acknowledged everything", func() bool {
-		info, err := h.js.Consumer(context.Background(), events.StreamName, name)
+		info, err := h.JS.Consumer(context.Background(), events.StreamName, name)
 		if err != nil {
 			return false
 		}
@@ -248,7 +221,7 @@ func (h *harness) indexed() map[string]int64 {
 func (h *harness) stored() map[string]int64 {
 	h.t.Helper()
 	out := map[string]int64{}
-	err := h.db.DB.ScanProducts(context.Background(), h.schema, 100, func(_ int, page []domain.Product) error {
+	err := h.DB.ScanProducts(context.Background(), h.schema, 100, func(_ int, page []domain.Product) error {
 		for _, p := range page {
 			out[p.ID] = p.Version
 		}
@@ -260,15 +233,11 @@ func (h *harness) stored() map[string]int64 {
 	return out
 }
 
-func tenancyParams(schemaName string) tenancy.CreateParams {
-	return tenancy.CreateParams{Schema: schemaName, Name: "Indexer test", Domain: strings.ReplaceAll(schemaName, "_", "-") + ".example.test"}
-}
-
 // products returns every product of the tenant's database, in id order.
 func (h *harness) products() []domain.Product {
 	h.t.Helper()
 	var out []domain.Product
-	err := h.db.DB.ScanProducts(context.Background(), h.schema, 100, func(_ int, page []domain.Product) error {
+	err := h.DB.ScanProducts(context.Background(), h.schema, 100, func(_ int, page []domain.Product) error {
 		out = append(out, page...)
 		return nil
 	})
@@ -276,4 +245,15 @@ func (h *harness) products() []domain.Product {
 		h.t.Fatal(err)
 	}
 	return out
+}
+
+// reindexer returns a Reindexer on the harness's database, search and
+// stream.
+func (h *harness) reindexer(cfg indexer.ReindexerConfig) *indexer.Reindexer {
+	h.t.Helper()
+	r, err := indexer.NewReindexer(cfg, indexer.ReindexerDeps{DB: h.DB, Search: h.es, JS: h.JS, Log: h.Log})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
 }

@@ -59,11 +59,12 @@ var (
 // Config configures an Indexer. Zero values take the defaults.
 type Config struct {
 	// Consumer is the durable consumer's name; default
-	// events.ConsumerIndexer. Copies of the worker share it.
+	// events.ConsumerIndexer, or ConsumerConfig.Durable when
+	// ConsumerConfig is set. Copies of the worker share it.
 	Consumer string
 	// ConsumerConfig, when set, replaces the role's consumer definition
 	// (tests use a durable of their own, filtered to their tenant); its
-	// Durable should equal Consumer.
+	// Durable then names the consumer.
 	ConsumerConfig *jetstream.ConsumerConfig
 	// Batch is how many events one fetch takes, and so the largest bulk
 	// request; default 100.
@@ -75,6 +76,23 @@ type Config struct {
 	PromoteEvery time.Duration
 }
 
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults() Config {
+	if cfg.ConsumerConfig != nil && cfg.ConsumerConfig.Durable != "" {
+		cfg.Consumer = cfg.ConsumerConfig.Durable
+	}
+	if cfg.Consumer == "" {
+		cfg.Consumer = events.ConsumerIndexer
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 100
+	}
+	if cfg.PromoteEvery <= 0 {
+		cfg.PromoteEvery = time.Minute
+	}
+	return cfg
+}
+
 // Promoter moves tenants that outgrew their shared index to an index of
 // their own and returns those it moved. *Reindexer is one.
 type Promoter interface {
@@ -83,7 +101,8 @@ type Promoter interface {
 
 var _ Promoter = (*Reindexer)(nil)
 
-// Deps are an Indexer's collaborators; all but Promoter are required.
+// Deps are an Indexer's collaborators. DB, Search and JS are required;
+// Log defaults to slog.Default().
 type Deps struct {
 	DB     Versions
 	Search Searcher
@@ -107,24 +126,25 @@ type Indexer struct {
 	previous map[string]bool
 }
 
-// ErrMissingDeps is returned by New when a dependency is nil.
-var ErrMissingDeps = errors.New("indexer: DB, Search, JS and Log are required")
+// ErrMissingDependency is returned by New and NewReindexer, wrapped with
+// the name of the field, when a required dependency is missing.
+var ErrMissingDependency = errors.New("indexer: missing dependency")
 
-// New returns an Indexer. Errors: ErrMissingDeps.
+// New returns an Indexer; see Config for the defaults. Errors:
+// ErrMissingDependency naming Deps.DB, Deps.Search or Deps.JS.
 func New(cfg Config, deps Deps) (*Indexer, error) {
-	if deps.DB == nil || deps.Search == nil || deps.JS == nil || deps.Log == nil {
-		return nil, ErrMissingDeps
+	switch {
+	case deps.DB == nil:
+		return nil, fmt.Errorf("%w: Deps.DB", ErrMissingDependency)
+	case deps.Search == nil:
+		return nil, fmt.Errorf("%w: Deps.Search", ErrMissingDependency)
+	case deps.JS == nil:
+		return nil, fmt.Errorf("%w: Deps.JS", ErrMissingDependency)
 	}
-	if cfg.Consumer == "" {
-		cfg.Consumer = events.ConsumerIndexer
-		if cfg.ConsumerConfig != nil && cfg.ConsumerConfig.Durable != "" {
-			cfg.Consumer = cfg.ConsumerConfig.Durable
-		}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
 	}
-	if cfg.PromoteEvery <= 0 {
-		cfg.PromoteEvery = time.Minute
-	}
-	return &Indexer{cfg: cfg, deps: deps, touched: map[string]bool{}, previous: map[string]bool{}}, nil
+	return &Indexer{cfg: cfg.withDefaults(), deps: deps, touched: map[string]bool{}, previous: map[string]bool{}}, nil
 }
 
 // Run consumes until ctx is done, then returns nil. Elasticsearch or

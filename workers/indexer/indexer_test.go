@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/search"
 	"github.com/tenantworks/saas/workers/indexer"
 	"github.com/tenantworks/saas/workers/runner"
@@ -108,7 +112,7 @@ func TestSearchDownIsRetriedAndNothingIsLost(t *testing.T) {
 	ctx := context.Background()
 
 	// The handler says "retry", never "give up".
-	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: h.db.DB, Search: down, JS: h.js, Log: h.log})
+	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: h.DB, Search: down, JS: h.JS, Log: h.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,11 +129,11 @@ func TestSearchDownIsRetriedAndNothingIsLost(t *testing.T) {
 	stop := h.start(name, cc, down)
 	h.publish(ev)
 	h.eventually("the event was delivered again after a nak", func() bool {
-		c, err := h.js.Consumer(ctx, events.StreamName, name)
+		c, err := h.JS.Consumer(ctx, events.StreamName, name)
 		return err == nil && c.CachedInfo().NumRedelivered > 0
 	})
 	stop()
-	c, err := h.js.Consumer(ctx, events.StreamName, name)
+	c, err := h.JS.Consumer(ctx, events.StreamName, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +171,8 @@ func TestHandle(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, search.Config{})
 	ctx := context.Background()
-	c := &counting{Versions: h.db.DB, Searcher: h.es}
-	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: c, Search: c, JS: h.js, Log: h.log})
+	c := &counting{Versions: h.DB, Searcher: h.es}
+	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: c, Search: c, JS: h.JS, Log: h.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,9 +180,7 @@ func TestHandle(t *testing.T) {
 	t.Run("one query and one bulk per tenant per batch", func(t *testing.T) {
 		h := h.in(t)
 		other := h.schema + "_b"
-		if _, err := h.mgr.Create(ctx, tenancyParams(other)); err != nil {
-			t.Fatal(err)
-		}
+		h.MustTenant(t, other)
 		t.Cleanup(func() { _ = h.es.DeleteTenant(context.Background(), other) })
 		var evs []events.Envelope
 		for range 3 {
@@ -246,11 +248,11 @@ func TestEventsOfADeletedTenantAreDropped(t *testing.T) {
 	h := newHarness(t, search.Config{})
 	ctx := context.Background()
 	p := h.create("Orphan")
-	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: h.db.DB, Search: h.es, JS: h.js, Log: h.log})
+	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: h.DB, Search: h.es, JS: h.JS, Log: h.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.mgr.Delete(ctx, h.schema); err != nil {
+	if err := h.Manager.Delete(ctx, h.schema); err != nil {
 		t.Fatal(err)
 	}
 	evs := []events.Envelope{h.envelope(events.ProductCreated, p, 1), h.envelope(events.ProductDeleted, p, 2)}
@@ -264,9 +266,63 @@ func TestEventsOfADeletedTenantAreDropped(t *testing.T) {
 	}
 }
 
-func TestNewRequiresItsDependencies(t *testing.T) {
-	if _, err := indexer.New(indexer.Config{}, indexer.Deps{}); !errors.Is(err, indexer.ErrMissingDeps) {
-		t.Fatalf("got %v", err)
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	t.Parallel()
+	c := &counting{}
+	js := struct{ jetstream.JetStream }{} // never called
+	tests := []struct {
+		name    string
+		deps    indexer.Deps
+		missing string // "" when New must succeed
+	}{
+		{"no database is refused", indexer.Deps{Search: c, JS: js}, "Deps.DB"},
+		{"no search is refused", indexer.Deps{DB: c, JS: js}, "Deps.Search"},
+		{"no stream is refused", indexer.Deps{DB: c, Search: c}, "Deps.JS"},
+		{"no logger takes the default", indexer.Deps{DB: c, Search: c, JS: js}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ix, err := indexer.New(indexer.Config{}, tt.deps)
+			checkMissing(t, ix != nil, err, tt.missing)
+		})
+	}
+}
+
+func TestNewReindexerNamesTheMissingDependency(t *testing.T) {
+	t.Parallel()
+	db, es := &postgres.DB{}, &search.Client{}
+	tests := []struct {
+		name    string
+		deps    indexer.ReindexerDeps
+		missing string
+	}{
+		{"no database is refused", indexer.ReindexerDeps{Search: es}, "ReindexerDeps.DB"},
+		{"no search is refused", indexer.ReindexerDeps{DB: db}, "ReindexerDeps.Search"},
+		{"no stream nor logger is fine", indexer.ReindexerDeps{DB: db, Search: es}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := indexer.NewReindexer(indexer.ReindexerConfig{}, tt.deps)
+			checkMissing(t, r != nil, err, tt.missing)
+		})
+	}
+}
+
+// checkMissing checks what a constructor returned: an ErrMissingDependency
+// naming missing, or, when missing is "", a value and no error.
+func checkMissing(t *testing.T, built bool, err error, missing string) {
+	t.Helper()
+	if missing == "" {
+		if err != nil || !built {
+			t.Fatalf("error %v, want none", err)
+		}
+		return
+	}
+	if !errors.Is(err, indexer.ErrMissingDependency) || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("error %v, want ErrMissingDependency naming %s", err, missing)
+	}
+	if built {
+		t.Fatal("a value came back with the error")
 	}
 }
 
@@ -279,9 +335,9 @@ func TestTheIndexerPromotesATenantThatGrows(t *testing.T) {
 	h := newHarness(t, search.Config{})
 	ctx := context.Background()
 	name, cc := h.consumer()
-	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, DedicatedAt: 30}
+	r := h.reindexer(indexer.ReindexerConfig{DedicatedAt: 30})
 	ix, err := indexer.New(indexer.Config{Consumer: name, ConsumerConfig: cc, PromoteEvery: time.Second},
-		indexer.Deps{DB: h.db.DB, Search: h.es, JS: h.js, Log: h.log, Promoter: r})
+		indexer.Deps{DB: h.DB, Search: h.es, JS: h.JS, Log: h.Log, Promoter: r})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,11 +15,15 @@ import (
 func TestTheRelaysEventsReachTheIndex(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, search.Config{})
+	rl, err := relay.New(relay.Config{DatabaseURL: h.URL}, relay.Deps{DB: h.DB, JS: h.JS, Log: h.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	wg.Go(func() {
-		if err := relay.New(relay.Config{DatabaseURL: h.db.URL}, h.db.DB, h.js, h.log).Run(ctx); err != nil && ctx.Err() == nil {
+		if err := rl.Run(ctx); err != nil && ctx.Err() == nil {
 			t.Errorf("relay: %v", err)
 		}
 	})

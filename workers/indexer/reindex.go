@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -30,12 +29,46 @@ const (
 // products (from the database) or events (from the stream).
 type Progress func(done, total int)
 
-// DefaultDedicatedAt is the default Reindexer.DedicatedAt.
+// DefaultDedicatedAt is the default ReindexerConfig.DedicatedAt.
 const DefaultDedicatedAt = 10000
+
+// ReindexerConfig configures a Reindexer. Zero values take the defaults.
+type ReindexerConfig struct {
+	// Batch is the number of products or events per bulk request; default 500.
+	Batch int
+	// DedicatedAt is the number of products from which a tenant is given
+	// an index of its own; default DefaultDedicatedAt. Below half of it a
+	// rebuild puts the tenant on a shared index; in between, it stays
+	// where it is, so that a tenant near the threshold does not move on
+	// every rebuild.
+	DedicatedAt int
+}
+
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg ReindexerConfig) withDefaults() ReindexerConfig {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.DedicatedAt <= 0 {
+		cfg.DedicatedAt = DefaultDedicatedAt
+	}
+	return cfg
+}
+
+// ReindexerDeps are a Reindexer's collaborators. DB and Search are
+// required; JS is needed only to rebuild from the stream; Log defaults to
+// slog.Default().
+type ReindexerDeps struct {
+	DB     *postgres.DB
+	Search *search.Client
+	JS     jetstream.JetStream
+	Log    *slog.Logger
+}
 
 // Reindexer rebuilds tenants' indices, then reconciles the index with the
 // database, so that what changed during the build is not lost. Where a
-// tenant's documents go depends on its size (see DedicatedAt):
+// tenant's documents go depends on its size (see
+// ReindexerConfig.DedicatedAt):
 //   - a tenant big enough for an index of its own gets a new physical
 //     index, filled, then swapped in under the alias in one atomic step
 //     (searches keep answering from the old place until then); the old
@@ -52,33 +85,24 @@ const DefaultDedicatedAt = 10000
 // it runs, so two rebuilds of one tenant (two commands, or a command and
 // the indexer's automatic promotion) never run at once.
 type Reindexer struct {
-	DB     *postgres.DB
-	Search *search.Client
-	// JS is needed only to rebuild from the stream.
-	JS  jetstream.JetStream
-	Log *slog.Logger
-	// Batch is the number of products or events per bulk request; default 500.
-	Batch int
-	// DedicatedAt is the number of products from which a tenant is given
-	// an index of its own; default DefaultDedicatedAt. Below half of it a
-	// rebuild puts the tenant on a shared index; in between, it stays
-	// where it is, so that a tenant near the threshold does not move on
-	// every rebuild.
-	DedicatedAt int
+	cfg  ReindexerConfig
+	deps ReindexerDeps
 }
 
-func (r *Reindexer) dedicatedAt() int {
-	if r.DedicatedAt <= 0 {
-		return DefaultDedicatedAt
+// NewReindexer returns a Reindexer; see ReindexerConfig for the defaults.
+// Errors: ErrMissingDependency naming ReindexerDeps.DB or
+// ReindexerDeps.Search.
+func NewReindexer(cfg ReindexerConfig, deps ReindexerDeps) (*Reindexer, error) {
+	switch {
+	case deps.DB == nil:
+		return nil, fmt.Errorf("%w: ReindexerDeps.DB", ErrMissingDependency)
+	case deps.Search == nil:
+		return nil, fmt.Errorf("%w: ReindexerDeps.Search", ErrMissingDependency)
 	}
-	return r.DedicatedAt
-}
-
-func (r *Reindexer) batch() int {
-	if r.Batch <= 0 {
-		return 500
+	if deps.Log == nil {
+		deps.Log = slog.Default()
 	}
-	return r.Batch
+	return &Reindexer{cfg: cfg.withDefaults(), deps: deps}, nil
 }
 
 // Report says what a rebuild did.
@@ -135,7 +159,7 @@ func (r *Reindexer) rebuild(ctx context.Context, schema, source string, progress
 	case FromDB:
 		build = r.fromDB
 	case FromStream:
-		if r.JS == nil {
+		if r.deps.JS == nil {
 			return rep, errors.New("indexer: reindex from the stream needs JetStream")
 		}
 		build = r.fromStream
@@ -143,7 +167,7 @@ func (r *Reindexer) rebuild(ctx context.Context, schema, source string, progress
 		return rep, &domain.Error{Code: domain.EINVALID, Message: "invalid source", Details: map[string]string{"from": "must be db or stream"}}
 	}
 	// Fail early, before creating anything, for a tenant that is not there.
-	if _, err := r.DB.ProductVersions(ctx, schema, nil); err != nil {
+	if _, err := r.deps.DB.ProductVersions(ctx, schema, nil); err != nil {
 		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
 	}
 	unlock, err := r.lock(ctx, schema)
@@ -151,21 +175,21 @@ func (r *Reindexer) rebuild(ctx context.Context, schema, source string, progress
 		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
 	}
 	defer unlock()
-	cur, err := r.Search.Indices(ctx, schema)
+	cur, err := r.deps.Search.Indices(ctx, schema)
 	if err != nil {
 		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
 	}
 	if rep.Own, err = r.wantOwn(ctx, schema, cur); err != nil {
 		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
 	}
-	if onlyPromote && (!rep.Own || (len(cur) == 1 && !r.Search.IsShared(cur[0]))) {
+	if onlyPromote && (!rep.Own || (len(cur) == 1 && !r.deps.Search.IsShared(cur[0]))) {
 		return rep, nil
 	}
 	var idx string
 	if rep.Own {
-		idx, err = r.Search.NewPhysicalIndex(ctx, schema)
+		idx, err = r.deps.Search.NewPhysicalIndex(ctx, schema)
 	} else {
-		idx, err = r.Search.SharedTarget(ctx, schema)
+		idx, err = r.deps.Search.SharedTarget(ctx, schema)
 	}
 	if err != nil {
 		return rep, fmt.Errorf("indexer: reindex %s: %w", schema, err)
@@ -174,7 +198,7 @@ func (r *Reindexer) rebuild(ctx context.Context, schema, source string, progress
 	inPlace := slices.Contains(cur, idx)
 	err = build(ctx, &rep, progress)
 	if err == nil {
-		err = r.Search.SwapAlias(ctx, schema, idx)
+		err = r.deps.Search.SwapAlias(ctx, schema, idx)
 	}
 	// In place there is nothing to undo: every document is at the version
 	// it had or a rewrite of it.
@@ -192,51 +216,32 @@ func (r *Reindexer) rebuild(ctx context.Context, schema, source string, progress
 // its own: yes from DedicatedAt products, no below half of that, and in
 // between as it is now.
 func (r *Reindexer) wantOwn(ctx context.Context, schema string, cur []string) (bool, error) {
-	var n int
-	err := r.DB.InTenant(ctx, schema, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&n)
-	})
+	n, err := r.deps.DB.CountProducts(ctx, schema)
 	if err != nil {
-		return false, fmt.Errorf("count products: %w", err)
+		return false, err
 	}
-	at := r.dedicatedAt()
+	at := r.cfg.DedicatedAt
 	switch {
 	case n >= at:
 		return true, nil
 	case n < at/2:
 		return false, nil
 	}
-	return len(cur) == 1 && !r.Search.IsShared(cur[0]), nil
+	return len(cur) == 1 && !r.deps.Search.IsShared(cur[0]), nil
 }
 
 // lock takes the tenant's rebuild lock: a session advisory lock, held on a
 // connection of its own until the returned function runs. Errors:
 // ECONFLICT when another rebuild of the tenant holds it.
 func (r *Reindexer) lock(ctx context.Context, schema string) (func(), error) {
-	conn, err := r.DB.Pool.Acquire(ctx)
+	unlock, ok, err := r.deps.DB.TryRebuildLock(ctx, schema)
 	if err != nil {
-		return nil, fmt.Errorf("rebuild lock: %w", postgres.Translate(err))
-	}
-	const key = `hashtextextended('saas.reindex.' || $1, 0)`
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+key+`)`, schema).Scan(&ok); err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("rebuild lock: %w", postgres.Translate(err))
+		return nil, err
 	}
 	if !ok {
-		conn.Release()
 		return nil, domain.Errorf(domain.ECONFLICT, "another rebuild of tenant %q is running", schema)
 	}
-	return func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(`+key+`)`, schema); err != nil {
-			// A connection still holding the lock must not go back to the
-			// pool; closed, it lets the lock go with it.
-			_ = conn.Conn().Close(uctx)
-		}
-		conn.Release()
-	}, nil
+	return unlock, nil
 }
 
 // PromoteLarge gives each of schemas that has DedicatedAt documents or
@@ -246,13 +251,13 @@ func (r *Reindexer) lock(ctx context.Context, schema string) (func(), error) {
 // another rebuild holds, or that is gone, is skipped. It returns the
 // tenants promoted, and the errors of the others joined.
 func (r *Reindexer) PromoteLarge(ctx context.Context, schemas []string) ([]string, error) {
-	counts, err := r.Search.SharedCounts(ctx, schemas)
+	counts, err := r.deps.Search.SharedCounts(ctx, schemas)
 	if err != nil {
 		return nil, fmt.Errorf("indexer: promote: %w", err)
 	}
 	var big []string
 	for s, n := range counts {
-		if n >= r.dedicatedAt() {
+		if n >= r.cfg.DedicatedAt {
 			big = append(big, s)
 		}
 	}
@@ -263,11 +268,11 @@ func (r *Reindexer) PromoteLarge(ctx context.Context, schemas []string) ([]strin
 		rep, err := r.rebuild(ctx, s, FromDB, nil, true)
 		switch code := domain.ErrorCode(err); {
 		case code == domain.ECONFLICT || code == domain.ENOTFOUND:
-			r.Log.DebugContext(ctx, "promotion skipped", slog.String("tenant", s), slog.Any("error", err))
+			r.deps.Log.DebugContext(ctx, "promotion skipped", slog.String("tenant", s), slog.Any("error", err))
 		case err != nil:
 			errs = append(errs, err)
 		case rep.Index != "":
-			r.Log.InfoContext(ctx, "tenant promoted to an index of its own", slog.String("tenant", s),
+			r.deps.Log.InfoContext(ctx, "tenant promoted to an index of its own", slog.String("tenant", s),
 				slog.String("index", rep.Index), slog.Int("documents", counts[s]), slog.Duration("took", rep.Took))
 			promoted = append(promoted, s)
 		}
@@ -283,25 +288,25 @@ func (r *Reindexer) PromoteLarge(ctx context.Context, schemas []string) ([]strin
 func (r *Reindexer) cleanUp(ctx context.Context, schema, idx string, cause error) bool {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	live, err := r.Search.Indices(dctx, schema)
+	live, err := r.deps.Search.Indices(dctx, schema)
 	switch {
 	case err != nil:
-		r.Log.WarnContext(ctx, "reindex: could not tell whether the new index is in service; left in place",
+		r.deps.Log.WarnContext(ctx, "reindex: could not tell whether the new index is in service; left in place",
 			slog.String("index", idx), slog.Any("error", err))
 		return false
 	case slices.Contains(live, idx):
-		r.Log.WarnContext(ctx, "reindex: swapped to the new index, but", slog.String("index", idx), slog.Any("error", cause))
+		r.deps.Log.WarnContext(ctx, "reindex: swapped to the new index, but", slog.String("index", idx), slog.Any("error", cause))
 		return true
 	}
-	if err := r.Search.DeleteIndex(dctx, schema, idx); err != nil {
-		r.Log.WarnContext(ctx, "reindex: could not delete the unfinished index", slog.String("index", idx), slog.Any("error", err))
+	if err := r.deps.Search.DeleteIndex(dctx, schema, idx); err != nil {
+		r.deps.Log.WarnContext(ctx, "reindex: could not delete the unfinished index", slog.String("index", idx), slog.Any("error", err))
 	}
 	return false
 }
 
 // write bulks ops into the new index; any per-item error fails the build.
 func (r *Reindexer) write(ctx context.Context, rep *Report, ops []search.Op) error {
-	out, errs, err := r.Search.ApplyToIndex(ctx, rep.Tenant, rep.Index, ops)
+	out, errs, err := r.deps.Search.ApplyToIndex(ctx, rep.Tenant, rep.Index, ops)
 	if err != nil {
 		return err
 	}
@@ -315,7 +320,7 @@ func (r *Reindexer) write(ctx context.Context, rep *Report, ops []search.Op) err
 
 // fromDB fills the new index from one REPEATABLE READ snapshot.
 func (r *Reindexer) fromDB(ctx context.Context, rep *Report, progress Progress) error {
-	return r.DB.ScanProducts(ctx, rep.Tenant, r.batch(), func(total int, page []domain.Product) error {
+	return r.deps.DB.ScanProducts(ctx, rep.Tenant, r.cfg.Batch, func(total int, page []domain.Product) error {
 		ops := make([]search.Op, len(page))
 		for i, p := range page {
 			ops[i] = search.IndexOp(search.DocFromProduct(p))
@@ -334,7 +339,7 @@ func (r *Reindexer) fromDB(ctx context.Context, rep *Report, progress Progress) 
 // exist are left out. It stops at the last event stored when it began.
 func (r *Reindexer) fromStream(ctx context.Context, rep *Report, progress Progress) error {
 	filter := events.Subject(rep.Tenant, "product.*")
-	stream, err := r.JS.Stream(ctx, events.StreamName)
+	stream, err := r.deps.JS.Stream(ctx, events.StreamName)
 	if errors.Is(err, jetstream.ErrStreamNotFound) { // no event was ever published
 		progress(0, 0)
 		return nil
@@ -355,7 +360,7 @@ func (r *Reindexer) fromStream(ctx context.Context, rep *Report, progress Progre
 		progress(0, 0)
 		return nil
 	}
-	cons, err := r.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{
+	cons, err := r.deps.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
@@ -366,9 +371,9 @@ func (r *Reindexer) fromStream(ctx context.Context, rep *Report, progress Progre
 		// left before the end is reached, wait once for stragglers.
 		var batch jetstream.MessageBatch
 		if waited {
-			batch, err = cons.Fetch(r.batch(), jetstream.FetchMaxWait(2*time.Second))
+			batch, err = cons.Fetch(r.cfg.Batch, jetstream.FetchMaxWait(2*time.Second))
 		} else {
-			batch, err = cons.FetchNoWait(r.batch())
+			batch, err = cons.FetchNoWait(r.cfg.Batch)
 		}
 		if err != nil {
 			return fmt.Errorf("fetch %s: %w", filter, err)
@@ -419,7 +424,7 @@ func (r *Reindexer) replay(ctx context.Context, rep *Report, evs []events.Envelo
 	for _, ev := range evs {
 		op, ok, err := OpOf(ev)
 		if err != nil {
-			r.Log.WarnContext(ctx, "reindex: event left out", slog.String("event_id", ev.ID), slog.Any("error", err))
+			r.deps.Log.WarnContext(ctx, "reindex: event left out", slog.String("event_id", ev.ID), slog.Any("error", err))
 		}
 		if err != nil || !ok {
 			rep.Skipped++
@@ -430,7 +435,7 @@ func (r *Reindexer) replay(ctx context.Context, rep *Report, evs []events.Envelo
 	if len(ops) == 0 {
 		return nil
 	}
-	live, err := Live(ctx, r.DB, rep.Tenant, ops)
+	live, err := Live(ctx, r.deps.DB, rep.Tenant, ops)
 	if err != nil {
 		return err
 	}
@@ -460,12 +465,12 @@ func (r *Reindexer) replay(ctx context.Context, rep *Report, evs []events.Envelo
 // a listed product missing from the database later was deleted for good
 // (ids are never reused), so deleting it is right.
 func (r *Reindexer) reconcile(ctx context.Context, schema string, rep *Report) error {
-	err := r.DB.ScanProducts(ctx, schema, r.batch(), func(_ int, page []domain.Product) error {
+	err := r.deps.DB.ScanProducts(ctx, schema, r.cfg.Batch, func(_ int, page []domain.Product) error {
 		ops := make([]search.Op, len(page))
 		for i, p := range page {
 			ops[i] = search.IndexOp(search.DocFromProduct(p))
 		}
-		out, errs, err := r.Search.ApplyOutcome(ctx, schema, ops)
+		out, errs, err := r.deps.Search.ApplyOutcome(ctx, schema, ops)
 		if err != nil {
 			return err
 		}
@@ -478,17 +483,17 @@ func (r *Reindexer) reconcile(ctx context.Context, schema string, rep *Report) e
 	if err != nil {
 		return err
 	}
-	if err := r.Search.Refresh(ctx, schema); err != nil {
+	if err := r.deps.Search.Refresh(ctx, schema); err != nil {
 		return err
 	}
-	return r.Search.EachVersion(ctx, schema, func(ids []string, versions []int64) error {
+	return r.deps.Search.EachVersion(ctx, schema, func(ids []string, versions []int64) error {
 		valid := make([]string, 0, len(ids))
 		for _, id := range ids {
 			if uuid.Validate(id) == nil {
 				valid = append(valid, id)
 			}
 		}
-		exists, err := r.DB.ProductVersions(ctx, schema, valid)
+		exists, err := r.deps.DB.ProductVersions(ctx, schema, valid)
 		if err != nil {
 			return err
 		}
@@ -503,7 +508,7 @@ func (r *Reindexer) reconcile(ctx context.Context, schema string, rep *Report) e
 		if len(ops) == 0 {
 			return nil
 		}
-		out, errs, err := r.Search.ApplyOutcome(ctx, schema, ops)
+		out, errs, err := r.deps.Search.ApplyOutcome(ctx, schema, ops)
 		if err != nil {
 			return err
 		}

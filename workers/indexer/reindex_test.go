@@ -116,7 +116,7 @@ func TestReindexFromTheDatabaseWhileSearching(t *testing.T) {
 	}
 	// 200 products against a threshold of 100: the rebuild promotes the
 	// tenant from its shared index to an index of its own.
-	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, Batch: 50, DedicatedAt: 100}
+	r := h.reindexer(indexer.ReindexerConfig{Batch: 50, DedicatedAt: 100})
 	start := time.Now()
 	rep, err := r.Reindex(ctx, h.schema, indexer.FromDB, progress)
 	if err != nil {
@@ -168,12 +168,12 @@ func TestReindexFromTheStream(t *testing.T) {
 	h.publish(evs...)
 	h.publish(other.envelope(events.ProductCreated, products[20], 1))
 	// Something that is not an envelope at all.
-	if _, err := h.js.PublishMsg(ctx, &nats.Msg{Subject: events.Subject(h.schema, events.ProductUpdated), Data: []byte("garbage")}); err != nil {
+	if _, err := h.JS.PublishMsg(ctx, &nats.Msg{Subject: events.Subject(h.schema, events.ProductUpdated), Data: []byte("garbage")}); err != nil {
 		t.Fatal(err)
 	}
 
 	var last [2]int
-	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, JS: h.js, Log: h.log, Batch: 20}
+	r := h.reindexer(indexer.ReindexerConfig{Batch: 20})
 	rep, err := r.Reindex(ctx, h.schema, indexer.FromStream, func(done, total int) { last = [2]int{done, total} })
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +199,7 @@ func TestReindexFromTheStream(t *testing.T) {
 func TestReindexOfAnUnknownTenantCreatesNothing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, search.Config{})
-	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log}
+	r := h.reindexer(indexer.ReindexerConfig{})
 	if _, err := r.Reindex(context.Background(), "nobody_here", indexer.FromDB, nil); domain.ErrorCode(err) != domain.ENOTFOUND {
 		t.Fatalf("got %v, want ENOTFOUND", err)
 	}
@@ -224,7 +224,7 @@ func TestAFailedReindexLeavesTheOldIndexServing(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	// A threshold of 1: the rebuild is a promotion into a new index.
-	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, DedicatedAt: 1}
+	r := h.reindexer(indexer.ReindexerConfig{DedicatedAt: 1})
 	rep, err := r.Reindex(ctx, h.schema, indexer.FromDB, func(int, int) { cancel() }) // interrupted half way
 	if err == nil {
 		t.Fatal("an interrupted rebuild succeeded")
@@ -263,7 +263,7 @@ func TestReindexPlacesATenantBySize(t *testing.T) {
 	rebuild := func(h *harness, source string) indexer.Report {
 		h.t.Helper()
 		s := h.searchContinuously("widget")
-		r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, JS: h.js, Log: h.log, DedicatedAt: 10, Batch: 3}
+		r := h.reindexer(indexer.ReindexerConfig{DedicatedAt: 10, Batch: 3})
 		rep, err := r.Reindex(ctx, h.schema, source, func(int, int) { s.waitSearches(h.t, 1) })
 		if err != nil {
 			h.t.Fatal(err)
@@ -362,7 +362,7 @@ func TestTwoRebuildsOfOneTenantNeverRunAtOnce(t *testing.T) {
 	for i := range 4 {
 		h.create(fmt.Sprintf("Widget %d", i))
 	}
-	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, Batch: 2}
+	r := h.reindexer(indexer.ReindexerConfig{Batch: 2})
 	var second error
 	var once sync.Once
 	if _, err := r.Reindex(ctx, h.schema, indexer.FromDB, func(int, int) {
@@ -385,14 +385,14 @@ func TestAFailedMoveBackToASharedIndexLeavesNothingThere(t *testing.T) {
 	for i := range 3 {
 		h.create(fmt.Sprintf("Widget %d", i))
 	}
-	own, err := (&indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, DedicatedAt: 1}).Reindex(ctx, h.schema, indexer.FromDB, nil)
+	own, err := h.reindexer(indexer.ReindexerConfig{DedicatedAt: 1}).Reindex(ctx, h.schema, indexer.FromDB, nil)
 	if err != nil || !own.Own {
 		t.Fatalf("%s (%v): want an index of its own", own, err)
 	}
 	// Back to a shared index (3 products of a threshold of 100), cut off
 	// after the first page.
 	cctx, cancel := context.WithCancel(ctx)
-	r := &indexer.Reindexer{DB: h.db.DB, Search: h.es, Log: h.log, DedicatedAt: 100, Batch: 1}
+	r := h.reindexer(indexer.ReindexerConfig{DedicatedAt: 100, Batch: 1})
 	rep, err := r.Reindex(cctx, h.schema, indexer.FromDB, func(int, int) { cancel() })
 	if err == nil || rep.Own || !h.es.IsShared(rep.Index) {
 		t.Fatalf("%s (%v): want an interrupted move to a shared index", rep, err)

@@ -3,7 +3,6 @@ package notifier_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -21,19 +20,19 @@ import (
 // event, and every row is pushed.
 func TestTwoCopiesShareTheWorkWithoutDuplicates(t *testing.T) {
 	w := newWorld(t)
-	first := w.notifier(w.db.DB)
+	first := w.notifier(w.DB)
 	cc := events.ConsumerConfig(w.durable)
 	cc.FilterSubject = ""
 	cc.FilterSubjects = []string{"tenant." + w.a + ".product.*", "tenant." + w.b + ".product.*"}
 	cc.InactiveThreshold = 5 * time.Minute
 	second, err := notifier.New(notifier.Config{ConsumerConfig: &cc, Batch: 10},
-		notifier.Deps{Store: w.db.DB, JS: w.js, NATS: w.nc, Log: slog.New(slog.DiscardHandler)})
+		notifier.Deps{Store: w.DB, JS: w.JS, NATS: w.Conn, Log: w.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	pushed := map[string]int{} // subject and notification id (ids are per tenant) -> pushes
-	sub, err := w.nc.Subscribe("push.>", func(m *nats.Msg) {
+	sub, err := w.Conn.Subscribe("push.>", func(m *nats.Msg) {
 		var n events.Notification
 		if json.Unmarshal(m.Data, &n) == nil {
 			mu.Lock()

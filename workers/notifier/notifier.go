@@ -43,7 +43,8 @@ type Publisher interface {
 // Config configures a Notifier. Zero values take the defaults.
 type Config struct {
 	// Consumer is the durable consumer's name; default
-	// events.ConsumerNotifier. Copies of the worker share it.
+	// events.ConsumerNotifier, or ConsumerConfig.Durable when
+	// ConsumerConfig is set. Copies of the worker share it.
 	Consumer string
 	// ConsumerConfig, when set, replaces the role's consumer definition
 	// (tests use a durable of their own, filtered to their tenant); its
@@ -56,7 +57,25 @@ type Config struct {
 	FlushTimeout time.Duration
 }
 
-// Deps are a Notifier's collaborators; all are required.
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults() Config {
+	if cfg.ConsumerConfig != nil {
+		cfg.Consumer = cfg.ConsumerConfig.Durable
+	}
+	if cfg.Consumer == "" {
+		cfg.Consumer = events.ConsumerNotifier
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 100
+	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = 5 * time.Second
+	}
+	return cfg
+}
+
+// Deps are a Notifier's collaborators. Store, JS and NATS are required;
+// Log defaults to slog.Default().
 type Deps struct {
 	Store Store
 	JS    jetstream.JetStream
@@ -71,24 +90,25 @@ type Notifier struct {
 	log  *slog.Logger
 }
 
-// ErrMissingDeps is returned by New when a dependency is nil.
-var ErrMissingDeps = errors.New("notifier: Store, JS, NATS and Log are required")
+// ErrMissingDependency is returned by New, wrapped with the name of the
+// field, when a required dependency is missing.
+var ErrMissingDependency = errors.New("notifier: missing dependency")
 
-// New returns a Notifier. Errors: ErrMissingDeps.
+// New returns a Notifier; see Config for the defaults. Errors:
+// ErrMissingDependency naming Deps.Store, Deps.JS or Deps.NATS.
 func New(cfg Config, deps Deps) (*Notifier, error) {
-	if deps.Store == nil || deps.JS == nil || deps.NATS == nil || deps.Log == nil {
-		return nil, ErrMissingDeps
+	switch {
+	case deps.Store == nil:
+		return nil, fmt.Errorf("%w: Deps.Store", ErrMissingDependency)
+	case deps.JS == nil:
+		return nil, fmt.Errorf("%w: Deps.JS", ErrMissingDependency)
+	case deps.NATS == nil:
+		return nil, fmt.Errorf("%w: Deps.NATS", ErrMissingDependency)
 	}
-	if cfg.ConsumerConfig != nil {
-		cfg.Consumer = cfg.ConsumerConfig.Durable
+	if deps.Log == nil {
+		deps.Log = slog.Default()
 	}
-	if cfg.Consumer == "" {
-		cfg.Consumer = events.ConsumerNotifier
-	}
-	if cfg.FlushTimeout <= 0 {
-		cfg.FlushTimeout = 5 * time.Second
-	}
-	return &Notifier{cfg: cfg, deps: deps, log: deps.Log.With(slog.String("worker", "notifier"))}, nil
+	return &Notifier{cfg: cfg.withDefaults(), deps: deps, log: deps.Log.With(slog.String("worker", "notifier"))}, nil
 }
 
 // Run consumes events until ctx is done; see runner.Runner.Run.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -20,22 +19,17 @@ import (
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
-	"github.com/tenantworks/saas/pkg/tenancy"
 	"github.com/tenantworks/saas/pkg/testenv"
-	"github.com/tenantworks/saas/schema"
 	"github.com/tenantworks/saas/workers/notifier"
 	"github.com/tenantworks/saas/workers/runner"
 )
 
-// world is a fresh database with two tenants on the shared NATS server.
-// Tenant A has two active staff users, an inactive staff user and a plain
-// user; tenant B has one staff user.
+// world is a world of the test's own (a fresh database, a private NATS
+// server) with two tenants. Tenant A has two active staff users, an
+// inactive staff user and a plain user; tenant B has one staff user.
 type world struct {
+	*testenv.World
 	t        *testing.T
-	db       *testenv.Database
-	mgr      *tenancy.Manager
-	nc       *nats.Conn
-	js       jetstream.JetStream
 	a, b     string // schemas
 	staff    []string
 	inactive string
@@ -46,53 +40,32 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	db := testenv.MustDatabase(t)
-	r, err := schema.NewRunner(db.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{t: t, db: db, mgr: tenancy.NewManager(db.DB, r, slog.New(slog.DiscardHandler))}
+	// A private server: test events never reach the shared stream.
+	w := &world{World: testenv.MustWorld(t, testenv.WithNATS()), t: t}
 	w.a = w.tenant("nta")
 	w.b = w.tenant("ntb")
 	w.staff = []string{w.user(w.a, "staff1@a.test", true), w.user(w.a, "staff2@a.test", true)}
 	w.inactive = w.user(w.a, "gone@a.test", true)
 	off := false
-	if _, err := db.DB.UpdateUser(context.Background(), w.a, w.inactive, postgres.UserPatch{IsActive: &off}); err != nil {
+	if _, err := w.DB.UpdateUser(context.Background(), w.a, w.inactive, postgres.UserPatch{IsActive: &off}); err != nil {
 		t.Fatal(err)
 	}
 	w.plain = w.user(w.a, "plain@a.test", false)
 	w.staffB = w.user(w.b, "staff@b.test", true)
-
-	// A private server: test events never reach the shared stream.
-	nc, err := events.Connect(testenv.MustNATSServer(t).URL, "notifier-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	w.nc = nc
-	if w.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := events.EnsureStreams(ctx, w.js, events.StreamConfig{}); err != nil {
-		t.Fatalf("%v (is NATS up? scripts/services.sh up)", err)
-	}
 	return w
 }
 
+// tenant creates a tenant named prefix and random letters.
 func (w *world) tenant(prefix string) string {
 	w.t.Helper()
 	name := prefix + "_" + testenv.RandomName(8)
-	if _, err := w.mgr.Create(context.Background(), tenancy.CreateParams{Schema: name, Name: prefix, Domain: strings.ReplaceAll(name, "_", "-") + ".test"}); err != nil {
-		w.t.Fatal(err)
-	}
+	w.MustTenant(w.t, name)
 	return name
 }
 
 func (w *world) user(schemaName, email string, staff bool) string {
 	w.t.Helper()
-	u, err := w.db.DB.CreateUser(context.Background(), schemaName, postgres.NewUser{Email: email, PasswordHash: "x", IsStaff: staff})
+	u, err := w.DB.CreateUser(context.Background(), schemaName, postgres.NewUser{Email: email, PasswordHash: "x", IsStaff: staff})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -112,10 +85,10 @@ func (w *world) notifier(store notifier.Store) *notifier.Notifier {
 	w.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = w.js.DeleteConsumer(ctx, events.StreamName, durable)
+		_ = w.JS.DeleteConsumer(ctx, events.StreamName, durable)
 	})
 	n, err := notifier.New(notifier.Config{ConsumerConfig: &cc, Batch: 10},
-		notifier.Deps{Store: store, JS: w.js, NATS: w.nc, Log: slog.New(slog.DiscardHandler)})
+		notifier.Deps{Store: store, JS: w.JS, NATS: w.Conn, Log: w.Log})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -125,7 +98,7 @@ func (w *world) notifier(store notifier.Store) *notifier.Notifier {
 // start runs a notifier until the test ends.
 func (w *world) start() {
 	w.t.Helper()
-	n := w.notifier(w.db.DB)
+	n := w.notifier(w.DB)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -159,7 +132,7 @@ func (w *world) publish(ev events.Envelope, msgID string) {
 	m.Header.Set(nats.MsgIdHdr, msgID)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := w.js.PublishMsg(ctx, m); err != nil {
+	if _, err := w.JS.PublishMsg(ctx, m); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -168,12 +141,12 @@ func (w *world) publish(ev events.Envelope, msgID string) {
 func (w *world) pushes(schemaName string) chan *nats.Msg {
 	w.t.Helper()
 	ch := make(chan *nats.Msg, 100)
-	sub, err := w.nc.ChanSubscribe(events.PushSubject(schemaName, "*"), ch)
+	sub, err := w.Conn.ChanSubscribe(events.PushSubject(schemaName, "*"), ch)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := w.nc.Flush(); err != nil {
+	if err := w.Conn.Flush(); err != nil {
 		w.t.Fatal(err)
 	}
 	return ch
@@ -192,7 +165,7 @@ func (w *world) rows(schemaName, eventID string) []row {
 	w.t.Helper()
 	ctx := context.Background()
 	var out []row
-	err := w.db.DB.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
+	err := w.DB.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id, user_id, kind, title, data, event_id FROM notifications WHERE event_id::text = $1 OR $1 = '' ORDER BY id`, eventID)
 		if err != nil {
 			return err
@@ -352,7 +325,7 @@ func TestRowsOfAnEarlierDeliveryArePushed(t *testing.T) {
 	w := newWorld(t)
 	pushA := w.pushes(w.a)
 	ev := productCreated(w.a, "Chair")
-	written, err := w.db.DB.NotifyActiveStaff(context.Background(), w.a, postgres.EventNotification{
+	written, err := w.DB.NotifyActiveStaff(context.Background(), w.a, postgres.EventNotification{
 		EventID: ev.ID, Kind: events.ProductCreated, Title: "New product: Chair", Data: json.RawMessage(`{}`)})
 	if err != nil || len(written) != 2 {
 		t.Fatalf("first delivery's insert = %d rows, %v", len(written), err)
@@ -378,7 +351,7 @@ func TestUndecodableEventGoesToTheDeadLetterStream(t *testing.T) {
 	bad := productCreated(w.a, "Broken")
 	bad.Payload = json.RawMessage(`"not a product"`)
 	w.publish(bad, bad.ID)
-	dlq, err := w.js.Stream(context.Background(), events.DLQStream)
+	dlq, err := w.JS.Stream(context.Background(), events.DLQStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,11 +368,11 @@ func TestUndecodableEventGoesToTheDeadLetterStream(t *testing.T) {
 func TestHandleMapsOutcomes(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	n := w.notifier(w.db.DB)
+	n := w.notifier(w.DB)
 
 	// A tenant deleted after its event was written.
 	dropped := w.tenant("ntgone")
-	if err := w.mgr.Delete(context.Background(), dropped); err != nil {
+	if err := w.Manager.Delete(context.Background(), dropped); err != nil {
 		t.Fatal(err)
 	}
 	// A database that does not answer: nothing listens on port 1.
@@ -459,10 +432,31 @@ func TestHandleMapsOutcomes(t *testing.T) {
 	}
 }
 
-func TestNewRequiresItsDependencies(t *testing.T) {
+func TestNewNamesTheMissingDependency(t *testing.T) {
 	t.Parallel()
-	_, err := notifier.New(notifier.Config{}, notifier.Deps{})
-	if !errors.Is(err, notifier.ErrMissingDeps) {
-		t.Fatalf("error = %v, want ErrMissingDeps", err)
+	store, js, nc := &postgres.DB{}, struct{ jetstream.JetStream }{}, &nats.Conn{} // never called
+	tests := []struct {
+		name    string
+		deps    notifier.Deps
+		missing string // "" when New must succeed
+	}{
+		{"no store is refused", notifier.Deps{JS: js, NATS: nc}, "Deps.Store"},
+		{"no stream is refused", notifier.Deps{Store: store, NATS: nc}, "Deps.JS"},
+		{"no NATS connection is refused", notifier.Deps{Store: store, JS: js}, "Deps.NATS"},
+		{"no logger takes the default", notifier.Deps{Store: store, JS: js, NATS: nc}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := notifier.New(notifier.Config{}, tt.deps)
+			if tt.missing == "" {
+				if err != nil || n == nil {
+					t.Fatalf("error %v, want none", err)
+				}
+				return
+			}
+			if !errors.Is(err, notifier.ErrMissingDependency) || !strings.Contains(err.Error(), tt.missing) || n != nil {
+				t.Fatalf("New = %v, %v; want ErrMissingDependency naming %s", n, err, tt.missing)
+			}
+		})
 	}
 }

@@ -36,7 +36,7 @@ func TestNotificationsCommitInIDOrder(t *testing.T) {
 			default:
 			}
 			for {
-				rows, err := w.db.DB.NotificationsAfter(ctx, w.a, user, last, 100)
+				rows, err := w.DB.NotificationsAfter(ctx, w.a, user, last, 100)
 				if err != nil {
 					readErr = err
 					return
@@ -59,7 +59,7 @@ func TestNotificationsCommitInIDOrder(t *testing.T) {
 	for range writers {
 		wg.Go(func() {
 			for range perWriter {
-				_, err := w.db.DB.NotifyActiveStaff(ctx, w.a, postgres.EventNotification{
+				_, err := w.DB.NotifyActiveStaff(ctx, w.a, postgres.EventNotification{
 					EventID: uuid.NewString(), Kind: "product.created", Title: "t", Data: json.RawMessage(`{}`)})
 				if err != nil {
 					t.Error(err)
@@ -76,7 +76,7 @@ func TestNotificationsCommitInIDOrder(t *testing.T) {
 	}
 	total := 0
 	for last := int64(0); ; {
-		all, err := w.db.DB.NotificationsAfter(ctx, w.a, user, last, 100)
+		all, err := w.DB.NotificationsAfter(ctx, w.a, user, last, 100)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/postgres"
 )
 
 func jsonEnvelope(env events.Envelope) ([]byte, error) {
@@ -14,4 +15,18 @@ func jsonEnvelope(env events.Envelope) ([]byte, error) {
 		return nil, fmt.Errorf("encode envelope %s: %w", env.ID, err)
 	}
 	return b, nil
+}
+
+// envelopeOf is the event an outbox row of tenant schemaName stands for.
+func envelopeOf(schemaName string, x postgres.OutboxRow) events.Envelope {
+	return events.Envelope{
+		ID:          x.EventID,
+		Type:        x.EventType,
+		Tenant:      schemaName,
+		AggregateID: x.AggregateID,
+		Version:     x.AggregateVersion,
+		OccurredAt:  x.OccurredAt,
+		RequestID:   x.RequestID,
+		Payload:     x.Payload,
+	}
 }

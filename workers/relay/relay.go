@@ -24,7 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -35,11 +34,13 @@ import (
 )
 
 // Channel is the LISTEN/NOTIFY channel of outbox writes.
-const Channel = "saas_outbox"
+const Channel = postgres.OutboxChannel
 
-// Config configures a Relay. Zero values take the defaults.
+// Config configures a Relay. Zero values take the defaults, except
+// DatabaseURL, which is required.
 type Config struct {
-	// DatabaseURL is used for the dedicated LISTEN connection.
+	// DatabaseURL is used for the dedicated LISTEN connection: a direct
+	// one, never through a transaction-mode pooler.
 	DatabaseURL string
 	// Workers is how many tenants are drained at once; default 4.
 	Workers int
@@ -55,20 +56,8 @@ type Config struct {
 	AfterPublish func(schemaName string, n int)
 }
 
-// Relay moves outbox rows to the stream.
-type Relay struct {
-	cfg Config
-	db  *postgres.DB
-	js  jetstream.JetStream
-	log *slog.Logger
-
-	mu     sync.Mutex
-	queued map[string]bool
-	queue  chan string
-}
-
-// New returns a Relay.
-func New(cfg Config, db *postgres.DB, js jetstream.JetStream, log *slog.Logger) *Relay {
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults() Config {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
@@ -81,8 +70,62 @@ func New(cfg Config, db *postgres.DB, js jetstream.JetStream, log *slog.Logger) 
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 10 * time.Second
 	}
-	return &Relay{cfg: cfg, db: db, js: js, log: log.With(slog.String("role", "relay")),
-		queued: map[string]bool{}, queue: make(chan string, 65536)}
+	return cfg
+}
+
+// Outbox is the relay's view of the tenants' outboxes. *postgres.DB is one.
+type Outbox interface {
+	// DrainOutbox publishes one batch of a tenant's outbox under the
+	// tenant's lock; see postgres.DB.DrainOutbox.
+	DrainOutbox(ctx context.Context, schemaName string, limit int, publish func([]postgres.OutboxRow) error) (int, error)
+	// ForgetPending drops a schema's pending markers.
+	ForgetPending(ctx context.Context, schemaName string) error
+	// PendingTenants lists the schemas with pending markers.
+	PendingTenants(ctx context.Context) ([]string, error)
+}
+
+var _ Outbox = (*postgres.DB)(nil)
+
+// Deps are a Relay's collaborators. DB and JS are required; Log defaults
+// to slog.Default().
+type Deps struct {
+	DB  Outbox
+	JS  jetstream.JetStream
+	Log *slog.Logger
+}
+
+// ErrMissingDependency is returned by New, wrapped with the name of the
+// field, when a required dependency is missing.
+var ErrMissingDependency = errors.New("relay: missing dependency")
+
+// Relay moves outbox rows to the stream.
+type Relay struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	queued map[string]bool
+	queue  chan string
+}
+
+// New returns a Relay; see Config for the defaults. Errors:
+// ErrMissingDependency naming Deps.DB, Deps.JS or Config.DatabaseURL (the
+// LISTEN connection's) when one is missing.
+func New(cfg Config, deps Deps) (*Relay, error) {
+	switch {
+	case deps.DB == nil:
+		return nil, fmt.Errorf("%w: Deps.DB", ErrMissingDependency)
+	case deps.JS == nil:
+		return nil, fmt.Errorf("%w: Deps.JS", ErrMissingDependency)
+	case cfg.DatabaseURL == "":
+		return nil, fmt.Errorf("%w: Config.DatabaseURL", ErrMissingDependency)
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	return &Relay{cfg: cfg.withDefaults(), deps: deps, log: deps.Log.With(slog.String("role", "relay")),
+		queued: map[string]bool{}, queue: make(chan string, 65536)}, nil
 }
 
 // Run relays until ctx is done and returns nil then. Database and NATS
@@ -90,7 +133,7 @@ func New(cfg Config, db *postgres.DB, js jetstream.JetStream, log *slog.Logger) 
 func (r *Relay) Run(ctx context.Context) error {
 	for attempt := uint64(1); ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := events.EnsureStreams(cctx, r.js, events.StreamConfig{})
+		err := events.EnsureStreams(cctx, r.deps.JS, events.StreamConfig{})
 		cancel()
 		if err == nil {
 			break
@@ -151,7 +194,7 @@ func (r *Relay) work(ctx context.Context) {
 		switch {
 		case err == nil:
 			delete(failures, s)
-		case errors.Is(err, errLocked):
+		case errors.Is(err, postgres.ErrOutboxLocked):
 			// Another relay is draining it; look again shortly in case it
 			// read its batch before our notification's commit.
 			r.enqueueAfter(ctx, s, 100*time.Millisecond)
@@ -166,26 +209,18 @@ func (r *Relay) work(ctx context.Context) {
 	}
 }
 
-var errLocked = errors.New("relay: tenant drained by another relay")
-
-type row struct {
-	id  int64
-	env events.Envelope
-}
-
 // drain publishes a tenant's pending events, a batch per transaction, until
 // none is left.
 func (r *Relay) drain(ctx context.Context, schemaName string) error {
 	if err := domain.ValidateSchemaName(schemaName); err != nil {
 		// Not a tenant schema (a notification we did not send): forget it.
-		_, _ = r.db.Pool.Exec(ctx, `DELETE FROM public.outbox_pending WHERE schema_name = $1`, schemaName)
+		_ = r.deps.DB.ForgetPending(ctx, schemaName)
 		return nil
 	}
 	for {
 		n, err := r.drainBatch(ctx, schemaName)
-		if postgres.HasCode(err, "42P01") || postgres.HasCode(err, "3F000") { // no such table / schema
-			_, err = r.db.Pool.Exec(ctx, `DELETE FROM public.outbox_pending WHERE schema_name = $1`, schemaName)
-			return err
+		if errors.Is(err, postgres.ErrNoSchema) { // the tenant is gone
+			return r.deps.DB.ForgetPending(ctx, schemaName)
 		}
 		if err != nil || n < r.cfg.Batch {
 			return err
@@ -193,64 +228,21 @@ func (r *Relay) drain(ctx context.Context, schemaName string) error {
 	}
 }
 
+// drainBatch publishes one batch of a tenant's outbox in one transaction
+// holding the tenant's lock (see postgres.DB.DrainOutbox): the rows are
+// deleted only once every one of them is acknowledged.
 func (r *Relay) drainBatch(ctx context.Context, schemaName string) (int, error) {
-	var published int
-	err := pgx.BeginFunc(ctx, r.db.Pool, func(tx pgx.Tx) error {
-		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended('saas.relay.' || $1, 0))`, schemaName).Scan(&locked); err != nil {
+	published, err := r.deps.DB.DrainOutbox(ctx, schemaName, r.cfg.Batch, func(rows []postgres.OutboxRow) error {
+		batch := make([]events.Envelope, len(rows))
+		for i, x := range rows {
+			batch[i] = envelopeOf(schemaName, x)
+		}
+		if err := r.publish(ctx, batch); err != nil {
 			return err
 		}
-		if !locked {
-			return errLocked
+		if r.cfg.AfterPublish != nil {
+			r.cfg.AfterPublish(schemaName, len(batch))
 		}
-		// Markers first: every marker seen here belongs to a committed
-		// write whose outbox row the read below is sure to see.
-		rows, err := tx.Query(ctx, `SELECT id FROM public.outbox_pending WHERE schema_name = $1`, schemaName)
-		if err != nil {
-			return err
-		}
-		markers, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		if err := postgres.SetSearchPath(ctx, tx, schemaName); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT id, event_id, event_type, aggregate_id, aggregate_version, payload, request_id, occurred_at
-			FROM outbox ORDER BY id LIMIT $1`, r.cfg.Batch)
-		if err != nil {
-			return err
-		}
-		batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
-			var x row
-			err := cr.Scan(&x.id, &x.env.ID, &x.env.Type, &x.env.AggregateID, &x.env.Version, &x.env.Payload, &x.env.RequestID, &x.env.OccurredAt)
-			x.env.Tenant = schemaName
-			return x, err
-		})
-		if err != nil {
-			return err
-		}
-		if len(batch) > 0 {
-			if err := r.publish(ctx, batch); err != nil {
-				return err
-			}
-			if r.cfg.AfterPublish != nil {
-				r.cfg.AfterPublish(schemaName, len(batch))
-			}
-			ids := make([]int64, len(batch))
-			for i, x := range batch {
-				ids[i] = x.id
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
-				return err
-			}
-		}
-		if len(batch) < r.cfg.Batch && len(markers) > 0 {
-			if _, err := tx.Exec(ctx, `DELETE FROM public.outbox_pending WHERE id = ANY($1)`, markers); err != nil {
-				return err
-			}
-		}
-		published = len(batch)
 		return nil
 	})
 	if err != nil {
@@ -263,20 +255,20 @@ func (r *Relay) drainBatch(ctx context.Context, schemaName string) (int, error) 
 }
 
 // publish sends a batch asynchronously, in order, and waits for every ack.
-func (r *Relay) publish(ctx context.Context, batch []row) error {
+func (r *Relay) publish(ctx context.Context, batch []events.Envelope) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
 	futures := make([]jetstream.PubAckFuture, 0, len(batch))
-	for _, x := range batch {
-		data, err := jsonEnvelope(x.env)
+	for _, env := range batch {
+		data, err := jsonEnvelope(env)
 		if err != nil {
 			return err
 		}
-		m := nats.NewMsg(events.Subject(x.env.Tenant, x.env.Type))
+		m := nats.NewMsg(events.Subject(env.Tenant, env.Type))
 		m.Data = data
-		f, err := r.js.PublishMsgAsync(m, jetstream.WithMsgID(x.env.ID), jetstream.WithExpectStream(events.StreamName))
+		f, err := r.deps.JS.PublishMsgAsync(m, jetstream.WithMsgID(env.ID), jetstream.WithExpectStream(events.StreamName))
 		if err != nil {
-			return fmt.Errorf("publish %s: %w", x.env.ID, err)
+			return fmt.Errorf("publish %s: %w", env.ID, err)
 		}
 		futures = append(futures, f)
 	}
@@ -308,16 +300,11 @@ func (r *Relay) sweepLoop(ctx context.Context) {
 }
 
 func (r *Relay) sweep(ctx context.Context) {
-	rows, err := r.db.Pool.Query(ctx, `SELECT DISTINCT schema_name FROM public.outbox_pending`)
+	schemas, err := r.deps.DB.PendingTenants(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.WarnContext(ctx, "sweep failed", slog.Any("error", err))
 		}
-		return
-	}
-	schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		r.log.WarnContext(ctx, "sweep failed", slog.Any("error", err))
 		return
 	}
 	for _, s := range schemas {
@@ -342,22 +329,7 @@ func (r *Relay) listen(ctx context.Context) {
 }
 
 func (r *Relay) listenOnce(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, r.cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
-		return err
-	}
-	r.sweep(ctx)
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		r.enqueue(n.Payload)
-	}
+	return postgres.ListenOutbox(ctx, r.cfg.DatabaseURL, func() { r.sweep(ctx) }, r.enqueue)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

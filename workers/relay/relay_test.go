@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,63 +19,31 @@ import (
 	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
-	"github.com/tenantworks/saas/pkg/tenancy"
 	"github.com/tenantworks/saas/pkg/testenv"
-	"github.com/tenantworks/saas/schema"
 	"github.com/tenantworks/saas/workers/relay"
 )
 
+// fixture is a world of the test's own: a fresh database and a private
+// NATS server, which a test may stop and start again.
 type fixture struct {
-	t    *testing.T
-	db   *testenv.Database
-	nats *testenv.NATSServer
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	mgr  *tenancy.Manager
+	*testenv.World
+	t *testing.T
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db := testenv.MustDatabase(t)
-	ns := testenv.MustNATSServer(t)
-	nc, err := events.Connect(ns.URL, "relay-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runner, err := schema.NewRunner(db.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{t: t, db: db, nats: ns, nc: nc, js: js, mgr: tenancy.NewManager(db.DB, runner, slog.New(slog.DiscardHandler))}
+	return &fixture{World: testenv.MustWorld(t, testenv.WithNATS()), t: t}
 }
 
+// tenants creates n tenants named prefix and a number, and returns their
+// schema names.
 func (f *fixture) tenants(n int, prefix string) []string {
 	f.t.Helper()
 	names := make([]string, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 8)
 	for i := range n {
 		names[i] = fmt.Sprintf("%s%05d", prefix, i)
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			_, err := f.mgr.Create(context.Background(), tenancy.CreateParams{Schema: names[i], Name: names[i], Domain: names[i] + ".test"})
-			errs <- err
-		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			f.t.Fatal(err)
-		}
-	}
+	f.MustTenants(f.t, names...)
 	return names
 }
 
@@ -83,15 +51,19 @@ func (f *fixture) tenants(n int, prefix string) []string {
 // cancelled from a hook).
 func (f *fixture) startRelay(ctx context.Context, cfg relay.Config) (stop func()) {
 	f.t.Helper()
-	cfg.DatabaseURL = f.db.URL
+	cfg.DatabaseURL = f.URL
 	if cfg.Sweep == 0 {
 		cfg.Sweep = 200 * time.Millisecond
+	}
+	r, err := relay.New(cfg, relay.Deps{DB: f.DB, JS: f.JS, Log: f.Log})
+	if err != nil {
+		f.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := relay.New(cfg, f.db.DB, f.js, slog.New(slog.DiscardHandler)).Run(ctx); err != nil {
+		if err := r.Run(ctx); err != nil {
 			f.t.Errorf("relay: %v", err)
 		}
 	}()
@@ -110,7 +82,7 @@ func (f *fixture) startRelay(ctx context.Context, cfg relay.Config) (stop func()
 // catalog writes products as the API does (no cache in front).
 func (f *fixture) catalog() *catalog.Service {
 	f.t.Helper()
-	c, err := catalog.New(catalog.Deps{Store: f.db.DB})
+	c, err := catalog.New(catalog.Deps{Store: f.DB})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -136,7 +108,7 @@ func (f *fixture) streamEvents(tenant string) []events.Envelope {
 	if tenant != "" {
 		filter = events.TenantSubjects(tenant)
 	}
-	s, err := f.js.Stream(ctx, events.StreamName)
+	s, err := f.JS.Stream(ctx, events.StreamName)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -151,7 +123,7 @@ func (f *fixture) streamEvents(tenant string) []events.Envelope {
 	if n == 0 {
 		return nil
 	}
-	c, err := f.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	c, err := f.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -182,7 +154,7 @@ func (f *fixture) streamEvents(tenant string) []events.Envelope {
 
 func (f *fixture) streamCount() uint64 {
 	f.t.Helper()
-	s, err := f.js.Stream(context.Background(), events.StreamName)
+	s, err := f.JS.Stream(context.Background(), events.StreamName)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return 0
@@ -211,13 +183,13 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 func (f *fixture) pending(schemaName string) int {
 	f.t.Helper()
 	var n int
-	err := f.db.DB.Pool.QueryRow(context.Background(),
+	err := f.DB.Pool.QueryRow(context.Background(),
 		`SELECT (SELECT count(*) FROM public.outbox_pending WHERE schema_name = $1)`, schemaName).Scan(&n)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	var rows int
-	_ = f.db.DB.InTenant(context.Background(), schemaName, func(tx pgx.Tx) error {
+	_ = f.DB.InTenant(context.Background(), schemaName, func(tx pgx.Tx) error {
 		return tx.QueryRow(context.Background(), `SELECT count(*) FROM outbox`).Scan(&rows)
 	})
 	return n + rows
@@ -298,12 +270,12 @@ func TestRelayDoesNotSkipOutOfOrderCommits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tx1, err := f.db.DB.Pool.Begin(ctx)
+	tx1, err := f.DB.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	insert(tx1, "first") // takes the lower outbox id
-	tx2, err := f.db.DB.Pool.Begin(ctx)
+	tx2, err := f.DB.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +299,7 @@ func TestRelayCatchesUpAfterNATSOutage(t *testing.T) {
 	f.create(s, "BEFORE")
 	waitFor(t, 10*time.Second, "the first event", func() bool { return f.streamCount() == 1 })
 
-	f.nats.Stop()
+	f.NATS.Stop()
 	for i := range 15 {
 		f.create(s, fmt.Sprintf("DURING-%02d", i))
 	}
@@ -335,7 +307,7 @@ func TestRelayCatchesUpAfterNATSOutage(t *testing.T) {
 	if f.pending(s) == 0 {
 		t.Fatal("events were marked done while NATS was down")
 	}
-	f.nats.Start(t)
+	f.NATS.Start(t)
 	f.create(s, "AFTER")
 	waitFor(t, 30*time.Second, "every event after NATS returned", func() bool {
 		return f.pending(s) == 0 && f.streamCount() == 17
@@ -403,7 +375,7 @@ func TestTwoRelaysLoseNothingAndKeepTenantOrder(t *testing.T) {
 func (f *fixture) latency(active []string, n int) time.Duration {
 	f.t.Helper()
 	seen := make(chan string, 1024)
-	sub, err := f.nc.Subscribe("tenant.>", func(m *nats.Msg) {
+	sub, err := f.Conn.Subscribe("tenant.>", func(m *nats.Msg) {
 		var ev events.Envelope
 		if json.Unmarshal(m.Data, &ev) == nil {
 			seen <- ev.AggregateID
@@ -453,5 +425,36 @@ func TestIdleTenantsDoNotSlowTheRelay(t *testing.T) {
 	// Generous: twice the small case plus scheduling noise on a busy machine.
 	if withIdle > 2*base+20*time.Millisecond {
 		t.Fatalf("2000 idle tenants slowed the relay: %s vs %s", withIdle, base)
+	}
+}
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	t.Parallel()
+	db, js := &postgres.DB{}, struct{ jetstream.JetStream }{} // never called
+	url := relay.Config{DatabaseURL: "postgres://localhost/x"}
+	tests := []struct {
+		name    string
+		cfg     relay.Config
+		deps    relay.Deps
+		missing string // "" when New must succeed
+	}{
+		{"no database is refused", url, relay.Deps{JS: js}, "Deps.DB"},
+		{"no stream is refused", url, relay.Deps{DB: db}, "Deps.JS"},
+		{"no URL for the LISTEN connection is refused", relay.Config{}, relay.Deps{DB: db, JS: js}, "Config.DatabaseURL"},
+		{"no logger takes the default", url, relay.Deps{DB: db, JS: js}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := relay.New(tt.cfg, tt.deps)
+			if tt.missing == "" {
+				if err != nil || r == nil {
+					t.Fatalf("error %v, want none", err)
+				}
+				return
+			}
+			if !errors.Is(err, relay.ErrMissingDependency) || !strings.Contains(err.Error(), tt.missing) || r != nil {
+				t.Fatalf("New = %v, %v; want ErrMissingDependency naming %s", r, err, tt.missing)
+			}
+		})
 	}
 }
