@@ -102,7 +102,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	users := cache.NewUsers(rdb, db, time.Minute, a.log)
-	srv := a.newServer(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true, BenchCeiling: os.Getenv("SAAS_BENCH_CEILING") == "1", WebDir: os.Getenv("WEB_DIR")}, api.Deps{
+	srv := a.newServer(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true, WebDir: os.Getenv("WEB_DIR")}, api.Deps{
 		Log: a.log,
 		Checks: map[string]api.Pinger{
 			"postgres":      db,

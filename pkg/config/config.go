@@ -34,6 +34,11 @@ type Config struct {
 	JWTSecret                string
 	LogLevel                 string
 	LogFormat                string // "auto", "text" or "json"
+	// BenchCeiling (SAAS_BENCH_CEILING, a boolean, default false) serves
+	// GET /api/_bench/fixed/, a fixed product-sized body behind the tenant
+	// API's middleware: the ceiling bench/api measures the cached retrieve
+	// against. Refused in production.
+	BenchCeiling bool
 }
 
 // FromEnv reads the configuration, applying defaults, and validates it.
@@ -64,6 +69,13 @@ func FromEnv() (Config, error) {
 			*dst = n
 		}
 	}
+	if v := get("SAAS_BENCH_CEILING", ""); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SAAS_BENCH_CEILING must be true or false (1 or 0), not %q", v))
+		}
+		c.BenchCeiling = b
+	}
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
@@ -90,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.Production() && (c.JWTSecret == DefaultJWTSecret || len(c.JWTSecret) < 32) {
 		errs = append(errs, errors.New("JWT_SECRET must be set to a random value of at least 32 characters in production"))
+	}
+	if c.Production() && c.BenchCeiling {
+		errs = append(errs, errors.New("SAAS_BENCH_CEILING is for benchmarks: not in production"))
 	}
 	for name, v := range map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "NATS_URL": c.NatsURL, "ELASTICSEARCH_URL": c.ElasticsearchURL} {
 		if u, err := url.Parse(v); err != nil || u.Scheme == "" {
