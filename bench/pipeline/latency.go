@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,6 +108,9 @@ func runLatency(ctx context.Context, s *pipeline, base string, o options) (laten
 	var pollWG sync.WaitGroup
 	var pollErr atomic.Value
 	searchURL := s.ElasticsearchURL() + "/" + s.Search().Alias(s.live.schema) + "/_search?filter_path=hits.hits._id"
+	// A document's _id is tenant-qualified, <schema>:<product id>, as
+	// pkg/search stores it (tenants share indices).
+	idPrefix := s.live.schema + ":"
 	pollWG.Go(func() {
 		t := time.NewTicker(o.poll)
 		defer t.Stop()
@@ -119,7 +123,7 @@ func runLatency(ctx context.Context, s *pipeline, base string, o options) (laten
 			tr.mu.Lock()
 			ids := make([]string, 0, len(tr.pending))
 			for id := range tr.pending {
-				ids = append(ids, id)
+				ids = append(ids, idPrefix+id)
 			}
 			tr.mu.Unlock()
 			if len(ids) == 0 {
@@ -147,9 +151,10 @@ func runLatency(ctx context.Context, s *pipeline, base string, o options) (laten
 			res.searches++
 			res.searchTime = append(res.searchTime, at.Sub(sent))
 			for _, h := range out.Hits.Hits {
-				if sm, ok := tr.pending[h.ID]; ok {
+				id := strings.TrimPrefix(h.ID, idPrefix)
+				if sm, ok := tr.pending[id]; ok {
 					sm.found = at
-					delete(tr.pending, h.ID)
+					delete(tr.pending, id)
 				}
 			}
 			tr.mu.Unlock()
