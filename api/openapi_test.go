@@ -57,11 +57,11 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	})
 }
 
-// routeSet returns the routes of a server built with cfg, as "METHOD
-// /openapi/{path}".
-func routeSet(t *testing.T, cfg api.Config) map[string]bool {
+// routeSet returns the routes of a server built with cfg and opts, as
+// "METHOD /openapi/{path}".
+func routeSet(t *testing.T, cfg api.Config, opts ...api.Option) map[string]bool {
 	t.Helper()
-	srv := api.New(cfg, api.Deps{Log: slog.New(slog.DiscardHandler)})
+	srv := api.New(cfg, api.Deps{Log: slog.New(slog.DiscardHandler)}, opts...)
 	out := map[string]bool{}
 	for _, r := range srv.Routes() {
 		p, err := openAPIPath(r.Path)
@@ -82,7 +82,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			documented[method+" "+path] = true
 		}
 	}
-	// Built without BenchCeiling: the server every deployment runs. Paths
+	// Built without options: the server every deployment runs. Paths
 	// are compared exactly, so /health and /health/ are two routes, each of
 	// which must be documented on its own.
 	routes := routeSet(t, api.Config{PublicDomain: publicDomain})
@@ -101,8 +101,9 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			}
 		}
 	})
-	t.Run("the benchmark's ceiling route is the only route BenchCeiling adds, and it is not documented", func(t *testing.T) {
-		bench := routeSet(t, api.Config{PublicDomain: publicDomain, BenchCeiling: true})
+	t.Run("a route added with WithRoute is the only extra route, and it is not documented", func(t *testing.T) {
+		bench := routeSet(t, api.Config{PublicDomain: publicDomain},
+			api.WithRoute(http.MethodGet, "/api/_bench/fixed/", http.NotFoundHandler()))
 		var extra []string
 		for r := range bench {
 			if !routes[r] {
@@ -110,7 +111,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			}
 		}
 		if want := []string{"GET /api/_bench/fixed/"}; !slices.Equal(extra, want) {
-			t.Errorf("BenchCeiling adds %v, want %v", extra, want)
+			t.Errorf("WithRoute adds %v, want %v", extra, want)
 		}
 		for _, r := range extra {
 			if documented[r] {

@@ -39,10 +39,6 @@ type Config struct {
 	BodyLimit string
 	// AccessLog logs one line per request.
 	AccessLog bool
-	// BenchCeiling registers GET /api/_bench/fixed/, a fixed product-sized
-	// body behind the tenant and authentication middleware: the ceiling of
-	// the cached-retrieve benchmark (bench/api). Never set it in production.
-	BenchCeiling bool
 	// WebDir is the folder of the built web client, served at / on the
 	// public domain and every tenant domain while it holds an index.html;
 	// default DefaultWebDir ("web/dist"), relative to the working directory.
@@ -115,10 +111,12 @@ type Server struct {
 	// cursors seals page cursors with a key derived from the token secret,
 	// so every API node opens every other's.
 	cursors *auth.Cursors
+
+	extra []extraRoute // WithRoute
 }
 
-// New builds the server and its routes.
-func New(cfg Config, deps Deps) *Server {
+// New builds the server and its routes, and those opts add.
+func New(cfg Config, deps Deps, opts ...Option) *Server {
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "1M"
 	}
@@ -129,6 +127,9 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{cfg: cfg, log: deps.Log, deps: deps, echo: echo.New()}
 	if deps.Tokens != nil {
 		s.cursors = deps.Tokens.Cursors()
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
@@ -187,9 +188,8 @@ func (s *Server) routes() {
 	staff.PATCH("/catalog/products/:id/", s.patchProduct)
 	staff.DELETE("/catalog/products/:id/", s.deleteProduct)
 
-	if s.cfg.BenchCeiling {
-		fixed := []byte(`{"id":"01970000-0000-7000-8000-000000000000","sku":"BENCH-FIXED-0001","name":"Benchmark product","description":"A fixed product-shaped body, served by the cached-retrieve benchmark's ceiling route.","price":"19.99","currency":"EUR","stock":100,"version":1,"created_at":"2025-01-01T00:00:00.123456Z","updated_at":"2025-01-01T00:00:00.123456Z"}` + "\n")
-		user.GET("/_bench/fixed/", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, fixed) })
+	for _, r := range s.extra {
+		s.echo.Add(r.method, r.path, echo.WrapHandler(r.h), s.tenantOnly, s.authenticated)
 	}
 
 	s.notificationRoutes(user)

@@ -2,11 +2,12 @@
 # scripts/apifuzz.sh — fuzz the running API against its own OpenAPI document
 # with Schemathesis.
 #
-# It builds saas, sets up a throwaway deployment (a fresh database on the
-# shared PostgreSQL, a Redis database number and an Elasticsearch index
-# prefix of its own, a private nats-server, then a tenant with a staff user
-# and a platform superuser made with the saas CLI), starts `saas api` on a
-# free loopback port, signs in through the API, then runs `schemathesis run`
+# It sets up a throwaway deployment with bench/cmd/stack (a fresh database on
+# the shared PostgreSQL, a private nats-server and redis-server, an
+# Elasticsearch index prefix of its own, saas built from this checkout, then
+# a tenant with a staff user and a platform superuser made with the saas
+# CLI), with `saas api` on a free loopback port, signs in through the API,
+# then runs `schemathesis run`
 # on /api/openapi.json twice: the tenant operations on the tenant's host with
 # the staff token, and the platform operations on the public domain with the
 # superuser token. Every answer must not be a server error and must match
@@ -23,8 +24,9 @@
 #                         depends on the change alone (explore with new seeds
 #                         by running it locally)
 #   APIFUZZ_TIMEOUT       hard limit of each of the two runs (default 900 s)
-#   APIFUZZ_REDIS_DB      Redis database number of the run (default 14; web
-#                         e2e uses 12, bench:pipeline 13)
+#   APIFUZZ_REDIS_DB      a database number of the shared Redis for the run
+#                         (it must be empty; flushed at the end) instead of a
+#                         redis-server of its own (the default)
 #   APIFUZZ_WORKERS       concurrent Schemathesis workers (default 1: with more,
 #                         Python 3.11 can fail in ast.parse, racing in Hypothesis)
 #   SERVICES_DIR          where the tool's virtualenv is kept
@@ -101,114 +103,65 @@ fi
   { echo "$venv has not schemathesis $SCHEMATHESIS_VERSION: check $REQUIREMENTS" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------
-# A throwaway deployment.
+# A throwaway deployment: bench/cmd/stack runs `saas api` on a stack of its
+# own, with a tenant, its staff user and a platform superuser made with the
+# saas CLI, prints where they are as one JSON line, and removes everything
+# when its standard input closes.
 # ---------------------------------------------------------------------------
 work=$(mktemp -d)
-suffix=$(tr -dc 'a-z0-9' </dev/urandom | head -c 10 || true)
-db_name="apifuzz_$suffix"
-tenant_schema="fuzz_$suffix"
-es_prefix="apifuzz_$suffix"
-tenant_host="fuzz-$suffix.localhost"
 public_host="localhost"
-staff_email="staff@$tenant_host"
-admin_email="admin@$tenant_host"
-password=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
-base_db_url=$DATABASE_URL
-server_pid=""
-nats_pid=""
+stack_pid=""
+stack_in=""
 failures=()
 
 cleanup() {
   local rc=$?
   set +e
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid"
-    for _ in $(seq 1 150); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null
-    wait "$server_pid" 2>/dev/null
+  if [ -n "$stack_in" ]; then
+    # End of its standard input: the stack stops the server and removes
+    # the database, indices, NATS and Redis it made.
+    eval "exec $stack_in>&-" 2>/dev/null
   fi
-  if [ -x "$work/saas" ] && [ -n "${saas_env_ready:-}" ]; then
-    # Every tenant of this database, the fuzzer's own included, goes the
-    # way users' tenants go: schema, search index and cache keys.
-    for s in $("$work/saas" tenant list 2>/dev/null | awk 'NR > 1 {print $1}'); do
-      "$work/saas" tenant delete --schema "$s" >/dev/null 2>&1 ||
-        log "could not delete tenant $s"
-    done
+  if [ -n "$stack_pid" ]; then
+    wait "$stack_pid" 2>/dev/null
   fi
-  if [ -n "${REDIS_URL:-}" ] && [ -n "${saas_env_ready:-}" ]; then
-    # The platform's sign-in rate limit bucket of this address.
-    redis-cli -u "$REDIS_URL" DEL public:login:127.0.0.1 >/dev/null 2>&1
-  fi
-  if [ -n "$nats_pid" ] && kill -0 "$nats_pid" 2>/dev/null; then
-    kill -TERM "$nats_pid"
-    wait "$nats_pid" 2>/dev/null
-  fi
-  # Indexes a half-made tenant could have left (the prefix is this run's).
-  for idx in $(curl -sf -m 10 "$ELASTICSEARCH_URL/_cat/indices/${es_prefix}_*?h=index" 2>/dev/null); do
-    curl -sf -m 10 -X DELETE "$ELASTICSEARCH_URL/$idx" >/dev/null || log "could not delete index $idx"
-  done
-  psql "$base_db_url" -XAtq -c "DROP DATABASE IF EXISTS \"$db_name\" WITH (FORCE)" >/dev/null ||
-    log "could not drop database $db_name"
   rm -rf "$work"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "building saas"
-go build -o "$work/saas" ./cmd/saas
-
-log "creating database $db_name"
-psql "$base_db_url" -XAtq -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db_name\"" >/dev/null
-# with_path URL PATH: URL with its path replaced.
-with_path() {
-  "$venv/bin/python" - "$1" "$2" <<'PY'
-import sys, urllib.parse
-u = urllib.parse.urlsplit(sys.argv[1])
-print(urllib.parse.urlunsplit(u._replace(path="/" + sys.argv[2])))
+log "building the stack command"
+go build -o "$work/stack" ./bench/cmd/stack
+stack_args=(-name apifuzz -roles api -demo -logs "$work")
+if [ -n "${APIFUZZ_REDIS_DB:-}" ]; then
+  stack_args+=(-redis-db "$APIFUZZ_REDIS_DB")
+fi
+coproc STACK { exec "$work/stack" "${stack_args[@]}"; }
+stack_pid=$STACK_PID
+stack_in=${STACK[1]}
+if ! IFS= read -r -t 600 stack_json <&"${STACK[0]}" || [ -z "$stack_json" ]; then
+  echo "the stack did not come up (see above)" >&2
+  exit 1
+fi
+printf '%s\n' "$stack_json" >"$work/stack.json"
+# base, server_pid, server_log, DATABASE_URL, the tenant and the accounts.
+eval "$("$venv/bin/python" - "$work/stack.json" <<'PY'
+import json, shlex, sys
+d = json.load(open(sys.argv[1]))
+demo = d["demo"]
+for k, v in {
+    "base": d["url"], "server_pid": d["roles"]["api"]["pid"], "server_log": d["roles"]["api"]["log"],
+    "DATABASE_URL": d["env"]["DATABASE_URL"],
+    "tenant_schema": demo["schema"], "tenant_host": demo["domain"],
+    "staff_email": demo["staff"]["email"], "staff_password": demo["staff"]["password"],
+    "admin_email": demo["superuser"]["email"], "admin_password": demo["superuser"]["password"],
+}.items():
+    print(f"{k}={shlex.quote(str(v))}")
 PY
-}
-free_port() {
-  "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-DATABASE_URL=$(with_path "$base_db_url" "$db_name")
-REDIS_URL=$(with_path "$REDIS_URL" "${APIFUZZ_REDIS_DB:-14}")
-port=$(free_port)
-export DATABASE_URL REDIS_URL
+)"
+log "saas api on $base, tenant $tenant_schema ($tenant_host)"
 
-# A NATS server of its own: tenants made and dropped by the platform run are
-# announced there, not to every API process of the machine.
-nats_bin=""
-for d in "${SERVICES_DIR:-/var/lib/saas-services}/bin" ${PATH//:/ }; do
-  [ -x "$d/nats-server" ] && { nats_bin="$d/nats-server"; break; }
-done
-[ -n "$nats_bin" ] || { echo "nats-server not found: run scripts/services.sh up first" >&2; exit 1; }
-nats_port=$(free_port)
-"$nats_bin" -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats" >"$work/nats.log" 2>&1 &
-nats_pid=$!
-export NATS_URL="nats://127.0.0.1:$nats_port"
-for i in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break
-  if ! kill -0 "$nats_pid" 2>/dev/null || [ "$i" = 100 ]; then
-    echo "nats-server did not come up:" >&2
-    tail -n 20 "$work/nats.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-export ELASTICSEARCH_INDEX_PREFIX="$es_prefix"
-export HTTP_ADDR="127.0.0.1:$port"
-export PUBLIC_DOMAIN="$public_host"
-export JWT_SECRET
-JWT_SECRET=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 48 || true)
-export APP_ENV=development LOG_LEVEL=warn LOG_FORMAT=text
-saas_env_ready=1
-
-saas() { "$work/saas" "$@" >&2; }
-saas migrate --shared
-saas tenant create --schema "$tenant_schema" --name "API fuzz" --domain "$tenant_host"
-saas user create --tenant "$tenant_schema" --email "$staff_email" --password "$password" --staff
-saas superuser create --email "$admin_email" --password "$password"
 # A few notifications, written as the notifier worker writes them (no worker
 # runs here), so that reading and marking them is exercised too.
 psql "$DATABASE_URL" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<SQL
@@ -217,35 +170,22 @@ SELECT gen_random_uuid(), u.id, 'product.created', 'Product ' || g || ' created'
 FROM "$tenant_schema".users u, generate_series(1, 5) g WHERE u.is_staff;
 SQL
 
-log "starting saas api on $HTTP_ADDR"
-"$work/saas" api >"$work/server.log" 2>&1 &
-server_pid=$!
-base="http://$HTTP_ADDR"
-for i in $(seq 1 300); do
-  curl -sf -m 1 -H "Host: $public_host" "$base/health/" >/dev/null 2>&1 && break
-  if ! kill -0 "$server_pid" 2>/dev/null || [ "$i" = 300 ]; then
-    echo "saas api did not come up:" >&2
-    tail -n 50 "$work/server.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-
-# token HOST EMAIL PATH: signs in through the API and prints the bearer token.
+# token HOST EMAIL PASSWORD PATH: signs in through the API and prints the
+# bearer token.
 token() {
   local code
   code=$(curl -sS -m 10 -o "$work/token.json" -w '%{http_code}' -H "Host: $1" \
     -H 'Content-Type: application/json' \
-    -d "{\"email\": \"$2\", \"password\": \"$password\"}" "$base$3")
+    -d "{\"email\": \"$2\", \"password\": \"$3\"}" "$base$4")
   if [ "$code" != 200 ]; then
     echo "sign-in of $2 on $1 answered $code: $(cat "$work/token.json")" >&2
-    tail -n 20 "$work/server.log" >&2
+    tail -n 20 "$server_log" >&2
     return 1
   fi
   "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["token"])' <"$work/token.json"
 }
-staff_token=$(token "$tenant_host" "$staff_email" /api/auth/token)
-admin_token=$(token "$public_host" "$admin_email" /api/platform/auth/token)
+staff_token=$(token "$tenant_host" "$staff_email" "$staff_password" /api/auth/token)
+admin_token=$(token "$public_host" "$admin_email" "$admin_password" /api/platform/auth/token)
 
 # ---------------------------------------------------------------------------
 # The runs.
@@ -282,7 +222,7 @@ fuzz() {
   fi
   if ! kill -0 "$server_pid" 2>/dev/null; then
     echo "saas api died during the $name run:" >&2
-    tail -n 50 "$work/server.log" >&2
+    tail -n 50 "$server_log" >&2
     exit 1
   fi
 }
@@ -292,9 +232,9 @@ fuzz tenant "$tenant_host" "$staff_token" tenant
 fuzz platform "$public_host" "$admin_token" public
 
 # An internal error the answers did not show (a 5xx is caught above).
-if grep -q 'level=ERROR' "$work/server.log"; then
+if grep -q 'level=ERROR' "$server_log"; then
   echo "saas api logged errors during the runs:" >&2
-  grep 'level=ERROR' "$work/server.log" | tail -n 30 >&2
+  grep 'level=ERROR' "$server_log" | tail -n 30 >&2
   failures+=("server log")
 fi
 if [ "${#failures[@]}" -gt 0 ]; then

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tenantworks/saas/bench/internal/benchenv"
+	"github.com/tenantworks/saas/pkg/cache"
 )
 
 // The product every create writes (the SKU aside), on both sides.
@@ -125,7 +126,7 @@ func (b *bench) once(ctx context.Context, method, path string, body []byte) (int
 func (b *bench) cachedProduct(ctx context.Context) (string, int, error) {
 	status, fixed, err := b.once(ctx, http.MethodGet, "/api/_bench/fixed/", nil)
 	if err != nil || status != http.StatusOK {
-		return "", 0, fmt.Errorf("ceiling route: status %d, %v (is api.Config.BenchCeiling wired to SAAS_BENCH_CEILING?)", status, err)
+		return "", 0, fmt.Errorf("ceiling route: status %d, %v (does saas serve it with SAAS_BENCH_CEILING=1?)", status, err)
 	}
 	// The body's length varies with the timestamps (trailing zeros of the
 	// fraction are dropped), so create until one fits.
@@ -156,7 +157,7 @@ func (b *bench) cachedProduct(ctx context.Context) (string, int, error) {
 				return "", 0, fmt.Errorf("get product: status %d, %d bytes, %v", status, len(got), err)
 			}
 		}
-		n, err := b.env.rdb.Exists(ctx, b.env.keys.Product(b.env.schema, p.ID)).Result()
+		n, err := b.env.rdb.Exists(ctx, cache.Keys{}.Product(b.env.schema, p.ID)).Result()
 		if err != nil || n != 1 {
 			return "", 0, fmt.Errorf("product %s is not in the Redis cache (%d, %v)", p.ID, n, err)
 		}
@@ -167,7 +168,7 @@ func (b *bench) cachedProduct(ctx context.Context) (string, int, error) {
 
 // drive runs one API workload (see drive) and records the CPU it cost.
 func (b *bench) drive(ctx context.Context, name string, clients int, warmup, window time.Duration, do request) result {
-	pid := b.srv.cmd.Process.Pid
+	pid := b.srv.PID()
 	before := sampleCPU(pid)
 	r := drive(ctx, name, clients, warmup, window, b.o.maxRequests, do)
 	r.cpu = before.until(sampleCPU(pid))
@@ -181,7 +182,7 @@ func (b *bench) drive(ctx context.Context, name string, clients int, warmup, win
 func (b *bench) measure(ctx context.Context) (*report, error) {
 	o := b.o
 	rep := &report{}
-	_ = b.env.db.Pool.QueryRow(ctx, "SHOW server_version").Scan(&rep.pgVersion)
+	_ = b.env.DB().Pool.QueryRow(ctx, "SHOW server_version").Scan(&rep.pgVersion)
 	rep.loadBefore = benchenv.LoadAvg()
 	defer func() { rep.loadAfter = benchenv.LoadAvg() }()
 
@@ -253,11 +254,11 @@ func (b *bench) check(ctx context.Context, r result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := b.srv.exited(); err != nil {
+	if err := b.srv.Exited(); err != nil {
 		return err
 	}
 	if r.ok == 0 {
-		return fmt.Errorf("%s: no successful request (%d errors)\n%s", r.name, r.errors, b.srv.logTail())
+		return fmt.Errorf("%s: no successful request (%d errors)\n%s", r.name, r.errors, b.srv.LogTail(4000))
 	}
 	return nil
 }

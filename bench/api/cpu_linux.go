@@ -6,11 +6,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// clockTick is USER_HZ, the unit of /proc CPU times: 100 on every Linux
-// architecture Go supports.
-const clockTick = 10 * time.Millisecond
+	"github.com/tenantworks/saas/bench/internal/benchenv"
+)
 
 // sampleCPU reads the machine's CPU counters (/proc/stat), the server
 // process's CPU time (/proc/<pid>/stat) and this process's (getrusage).
@@ -28,18 +26,7 @@ func sampleCPU(serverPID int) cpuSample {
 			}
 		}
 	}
-	if serverPID > 0 {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(serverPID) + "/stat"); err == nil {
-			if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
-				f := strings.Fields(string(b)[i+1:])
-				if len(f) > 12 {
-					u, _ := strconv.ParseUint(f[11], 10, 64)
-					k, _ := strconv.ParseUint(f[12], 10, 64)
-					s.server = time.Duration(u+k) * clockTick
-				}
-			}
-		}
-	}
+	s.server = benchenv.ProcessCPU(serverPID)
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 )
 
 // result is one measured workload: the requests that completed inside the
@@ -53,13 +55,7 @@ func (r result) perRequest(d time.Duration) time.Duration {
 func (r result) rps() float64 { return float64(r.ok) / r.window.Seconds() }
 
 // pct returns the p-th percentile (nearest rank) of the latencies.
-func (r result) pct(p float64) time.Duration {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	i := int(float64(len(r.lat))*p/100+0.999999) - 1
-	return r.lat[min(max(i, 0), len(r.lat)-1)]
-}
+func (r result) pct(p float64) time.Duration { return benchenv.Percentile(r.lat, p) }
 
 // newClient returns an HTTP client that keeps one connection per worker
 // alive, never uses a proxy and does not ask for compression.

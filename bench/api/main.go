@@ -7,7 +7,7 @@
 //     concurrency and duration on the same database;
 //   - cached retrieve (GET /api/catalog/products/{id}/ of a product in the
 //     Redis cache) against GET /api/_bench/fixed/, a fixed body of the same
-//     size behind the same middleware (api.Config.BenchCeiling).
+//     size behind the same middleware (served with SAAS_BENCH_CEILING=1).
 //
 // It creates a fresh database (shared migrations, one tenant, one staff
 // user), builds the saas binary and runs `saas api` as a separate process,
@@ -117,24 +117,26 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	defer os.RemoveAll(tmp)
 
+	ovl, err := writeOverlay(ctx, tmp)
+	if err != nil {
+		return err
+	}
+	env, err := setup(ctx, ovl)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	logf("database %s, tenant %s (%s)", env.DatabaseName(), env.schema, env.host)
+
 	logf("building saas")
-	bin, err := buildServer(ctx, tmp)
+	if _, err := env.Binary(ctx); err != nil {
+		return err
+	}
+	srv, err := startServer(ctx, env, o)
 	if err != nil {
 		return err
 	}
-
-	env, err := setup(ctx)
-	if err != nil {
-		return err
-	}
-	defer env.cleanup()
-	logf("database %s, tenant %s (%s)", env.dbName, env.schema, env.host)
-
-	srv, err := startServer(ctx, bin, tmp, env, o)
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
+	defer srv.Stop()
 
 	b := &bench{o: o, env: env, srv: srv, tmp: tmp, pgbench: pgb}
 	rep, err := b.measure(ctx)

@@ -77,7 +77,7 @@ func (b *bench) runPgbench(ctx context.Context) (result, string, error) {
 		"-T", strconv.Itoa(int((total + time.Second - 1) / time.Second)),
 		"-l", "--log-prefix", prefix,
 		"-f", script,
-		b.env.dbURL,
+		b.env.DatabaseURL(),
 	}
 	cctx, cancel := context.WithTimeout(ctx, total+60*time.Second)
 	defer cancel()
@@ -85,11 +85,11 @@ func (b *bench) runPgbench(ctx context.Context) (result, string, error) {
 	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	before := sampleCPU(b.srv.cmd.Process.Pid)
+	before := sampleCPU(b.srv.PID())
 	if err := cmd.Run(); err != nil {
 		return result{}, "", fmt.Errorf("pgbench: %w\n%s%s", err, stdout.String(), stderr.String())
 	}
-	use := before.until(sampleCPU(b.srv.cmd.Process.Pid))
+	use := before.until(sampleCPU(b.srv.PID()))
 	use.client = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	tps := "?"
 	if m := tpsRE.FindStringSubmatch(stdout.String()); m != nil {

@@ -35,7 +35,7 @@ type backlogResult struct {
 // tenant (postgres.DB.CreateProduct, product and outbox row in one
 // transaction, as the API does), drain the outbox into the stream with
 // the relay alone, stop it, then time `saas worker indexer` alone.
-func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error) {
+func runBacklog(ctx context.Context, s *pipeline, o options) (backlogResult, error) {
 	r := backlogResult{n: o.backlog}
 	t := s.backlog.schema
 
@@ -45,7 +45,7 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	desc, price, cur, stock, name := "Written by bench/pipeline for the indexer backlog", "19.99", "EUR", int64(10), "Backlog product"
-	cat, err := catalog.New(catalog.Deps{Store: s.db})
+	cat, err := catalog.New(catalog.Deps{Store: s.DB()})
 	if err != nil {
 		return backlogResult{}, err
 	}
@@ -74,7 +74,7 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 	}
 	r.insertTime = time.Since(start)
 
-	nc, err := events.Connect(s.natsURL, "bench-pipeline")
+	nc, err := events.Connect(s.NATSURL(), "bench-pipeline")
 	if err != nil {
 		return r, err
 	}
@@ -100,12 +100,12 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 	}
 
 	// 2. The relay alone, until the tenant's outbox is empty and its
-	// events are all in the stream. `saas relay` is what should run here,
-	// but the CLI does not register it (cmd/saas/relay.go defines
-	// newRelayCmd; root.go never adds it): "unknown command". So the same
-	// code runRelay would run, relay.New(...).Run with DATABASE_URL, runs
-	// in this process, on its own pool, and is stopped before the indexer.
-	rdb, err := postgres.Open(ctx, postgres.Config{URL: s.dbURL})
+	// events are all in the stream. The code `saas relay` runs (runRelay:
+	// relay.New(...).Run with DATABASE_URL) runs in this process, on its
+	// own pool, as it did when the CLI did not register `saas relay` yet
+	// and the results below were measured; it is stopped before the
+	// indexer starts.
+	rdb, err := postgres.Open(ctx, postgres.Config{URL: s.DatabaseURL()})
 	if err != nil {
 		return r, err
 	}
@@ -114,7 +114,7 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 	defer stopRelay()
 	var relayWG sync.WaitGroup
 	var relayErr atomic.Value
-	rl, err := relay.New(relay.Config{DatabaseURL: s.dbURL}, relay.Deps{DB: rdb, JS: js, Log: slog.New(slog.DiscardHandler)})
+	rl, err := relay.New(relay.Config{DatabaseURL: s.DatabaseURL()}, relay.Deps{DB: rdb, JS: js, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return r, err
 	}
@@ -131,7 +131,7 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 		}
 		if n >= uint64(o.backlog) {
 			var left int64
-			if err := s.db.InTenant(ctx, t, func(tx pgx.Tx) error {
+			if err := s.DB().InTenant(ctx, t, func(tx pgx.Tx) error {
 				return tx.QueryRow(ctx, "SELECT count(*) FROM outbox").Scan(&left)
 			}); err != nil {
 				return r, err
@@ -167,14 +167,14 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 
 	// 3. saas worker indexer alone, from process start until the alias
 	// counts every product after a _refresh.
-	alias := s.esURL + "/" + s.es.Alias(t)
-	ix, err := s.startSaas([]string{"worker", "indexer"})
+	alias := s.ElasticsearchURL() + "/" + s.Search().Alias(t)
+	ix, err := s.Start(ctx, "indexer")
 	if err != nil {
 		return r, err
 	}
-	defer ix.stop()
+	defer ix.Stop()
 	for {
-		if err := ix.exited(); err != nil {
+		if err := ix.Exited(); err != nil {
 			return r, err
 		}
 		if ctx.Err() != nil {
@@ -186,7 +186,7 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 				return r, err
 			}
 			if ci.NumPending == 0 && ci.NumAckPending == 0 {
-				r.ackedTime = time.Since(ix.started)
+				r.ackedTime = time.Since(ix.Started())
 			}
 		}
 		if r.ackedTime != 0 {
@@ -200,13 +200,13 @@ func runBacklog(ctx context.Context, s *stack, o options) (backlogResult, error)
 				return r, err
 			}
 			if c.Count >= o.backlog {
-				r.searchableTime = time.Since(ix.started)
+				r.searchableTime = time.Since(ix.Started())
 				break
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ix.stop()
+	ix.Stop()
 	r.docsPerSecond = float64(o.backlog) / r.searchableTime.Seconds()
 	r.docsPerSecondAcks = float64(o.backlog) / r.ackedTime.Seconds()
 	return r, nil

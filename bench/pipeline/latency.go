@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 )
 
 // sample is one product written by the paced writer.
@@ -47,7 +50,7 @@ type tracker struct {
 
 // runLatency writes products at o.rate for o.warmup+o.duration, with a
 // staff WebSocket client and one search poller watching.
-func runLatency(ctx context.Context, s *stack, base string, o options) (latencyResult, error) {
+func runLatency(ctx context.Context, s *pipeline, base string, o options) (latencyResult, error) {
 	var res latencyResult
 	tr := &tracker{byID: map[string]*sample{}, pending: map[string]*sample{}, early: map[string]time.Time{}}
 
@@ -104,7 +107,10 @@ func runLatency(ctx context.Context, s *stack, base string, o options) (latencyR
 	defer stopPoll()
 	var pollWG sync.WaitGroup
 	var pollErr atomic.Value
-	searchURL := s.esURL + "/" + s.es.Alias(s.live.schema) + "/_search?filter_path=hits.hits._id"
+	searchURL := s.ElasticsearchURL() + "/" + s.Search().Alias(s.live.schema) + "/_search?filter_path=hits.hits._id"
+	// A document's _id is tenant-qualified, <schema>:<product id>, as
+	// pkg/search stores it (tenants share indices).
+	idPrefix := s.live.schema + ":"
 	pollWG.Go(func() {
 		t := time.NewTicker(o.poll)
 		defer t.Stop()
@@ -117,7 +123,7 @@ func runLatency(ctx context.Context, s *stack, base string, o options) (latencyR
 			tr.mu.Lock()
 			ids := make([]string, 0, len(tr.pending))
 			for id := range tr.pending {
-				ids = append(ids, id)
+				ids = append(ids, idPrefix+id)
 			}
 			tr.mu.Unlock()
 			if len(ids) == 0 {
@@ -145,9 +151,10 @@ func runLatency(ctx context.Context, s *stack, base string, o options) (latencyR
 			res.searches++
 			res.searchTime = append(res.searchTime, at.Sub(sent))
 			for _, h := range out.Hits.Hits {
-				if sm, ok := tr.pending[h.ID]; ok {
+				id := strings.TrimPrefix(h.ID, idPrefix)
+				if sm, ok := tr.pending[id]; ok {
 					sm.found = at
-					delete(tr.pending, h.ID)
+					delete(tr.pending, id)
 				}
 			}
 			tr.mu.Unlock()
@@ -304,18 +311,8 @@ func postProduct(ctx context.Context, client *http.Client, base string, t tenant
 	return p.ID, t0, nil
 }
 
-// pct returns the nearest-rank percentile q (0..1) of ds, sorting it.
-func pct(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	i := int(q*float64(len(ds))+0.999999) - 1
-	if i < 0 {
-		i = 0
-	}
-	if i >= len(ds) {
-		i = len(ds) - 1
-	}
-	return ds[i]
+// pct sorts ds and returns its nearest-rank percentile p (in percent).
+func pct(ds []time.Duration, p float64) time.Duration {
+	slices.Sort(ds)
+	return benchenv.Percentile(ds, p)
 }

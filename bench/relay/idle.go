@@ -3,20 +3,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/bench/internal/benchenv"
+	"github.com/tenantworks/saas/bench/internal/stack"
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
@@ -50,12 +47,12 @@ const appName = "bench_relay_idle"
 // products at o.rate a second.
 func runIdle(ctx context.Context, o idleOptions, natsServer string) error {
 	fmt.Fprintf(os.Stderr, "load average at start: %s\n", benchenv.LoadAvg())
-	st, err := newStack(ctx, natsServer)
+	st, err := stack.New(ctx, stack.Options{Name: "bench_relay", NATSServer: natsServer})
 	if err != nil {
 		return err
 	}
-	defer st.close()
-	natsURL, dbURL, db, mgr := st.natsURL, st.dbURL, st.db, st.mgr
+	defer st.Close()
+	natsURL, db, mgr := st.NATSURL(), st.DB(), st.Manager()
 	start := time.Now()
 	active, err := createTenants(ctx, mgr, o)
 	if err != nil {
@@ -64,38 +61,17 @@ func runIdle(ctx context.Context, o idleOptions, natsServer string) error {
 	created := time.Since(start)
 	fmt.Fprintf(os.Stderr, "created %d tenants in %s\n", o.idle+o.active, created.Round(time.Second))
 
-	dir, err := os.MkdirTemp("", "bench-relay-idle")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bin, err := benchenv.BuildSaas(ctx, dir, "")
-	if err != nil {
-		return err
-	}
-	u, _ := url.Parse(dbURL)
+	u, _ := url.Parse(st.DatabaseURL())
 	q := u.Query()
 	q.Set("application_name", appName)
 	u.RawQuery = q.Encode()
-	relayCmd := exec.Command(bin, "relay")
-	relayCmd.Env = append(os.Environ(), "DATABASE_URL="+u.String(), "NATS_URL="+natsURL, "LOG_LEVEL=warn", "LOG_FORMAT=text", "APP_ENV=development")
-	var relayLog bytes.Buffer
-	relayCmd.Stdout, relayCmd.Stderr = &relayLog, &relayLog
-	relayCmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := relayCmd.Start(); err != nil {
+	relayProc, err := st.Start(ctx, "relay", "DATABASE_URL="+u.String())
+	if err != nil {
 		return err
 	}
 	defer func() {
-		_ = relayCmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = relayCmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = relayCmd.Process.Kill()
-			<-done
-		}
-		if s := strings.TrimSpace(relayLog.String()); s != "" {
+		relayProc.Stop()
+		if s := strings.TrimSpace(relayProc.LogTail(1 << 20)); s != "" {
 			fmt.Fprintf(os.Stderr, "relay log:\n%s\n", s)
 		}
 	}()
@@ -121,7 +97,7 @@ func runIdle(ctx context.Context, o idleOptions, natsServer string) error {
 	}
 	time.Sleep(o.settle)
 
-	pid := relayCmd.Process.Pid
+	pid := relayProc.PID()
 	idleCPU, err := cpuOver(ctx, db, pid, o.idleWindow, nil)
 	if err != nil {
 		return err
@@ -208,7 +184,7 @@ func cpuOver(ctx context.Context, db *postgres.DB, pid int, d time.Duration, dur
 	if err != nil {
 		return cpu{}, err
 	}
-	r0 := procCPU(pid)
+	r0 := benchenv.ProcessCPU(pid)
 	t0 := time.Now()
 	if during != nil {
 		wctx, cancel := context.WithTimeout(ctx, d)
@@ -221,7 +197,7 @@ func cpuOver(ctx context.Context, db *postgres.DB, pid int, d time.Duration, dur
 		case <-time.After(d):
 		}
 	}
-	c := cpu{wall: time.Since(t0), relay: procCPU(pid) - r0}
+	c := cpu{wall: time.Since(t0), relay: benchenv.ProcessCPU(pid) - r0}
 	after, err := backendCPU(ctx, db)
 	if err != nil {
 		return cpu{}, err
@@ -245,33 +221,9 @@ func backendCPU(ctx context.Context, db *postgres.DB) (map[int]time.Duration, er
 	}
 	out := map[int]time.Duration{}
 	for _, p := range pids {
-		out[int(p)] = procCPU(int(p))
+		out[int(p)] = benchenv.ProcessCPU(int(p))
 	}
 	return out, nil
-}
-
-// clockTick is USER_HZ, the unit of /proc CPU times: 100 on every Linux
-// architecture Go supports.
-const clockTick = 10 * time.Millisecond
-
-// procCPU is the user plus system CPU time of process pid, from
-// /proc/<pid>/stat; zero when it cannot be read.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseUint(f[11], 10, 64)
-	s, _ := strconv.ParseUint(f[12], 10, 64)
-	return time.Duration(u+s) * clockTick
 }
 
 // activeWindow has each active tenant write a product every 1/o.rate
@@ -373,6 +325,5 @@ func activeWindow(ctx context.Context, db *postgres.DB, nc *nats.Conn, pid int, 
 }
 
 func pctD(sorted []time.Duration, p int) time.Duration {
-	i := (len(sorted)*p+99)/100 - 1
-	return sorted[max(i, 0)].Round(10 * time.Microsecond)
+	return benchenv.Percentile(sorted, float64(p)).Round(10 * time.Microsecond)
 }

@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -38,11 +37,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tenantworks/saas/bench/internal/benchenv"
+	"github.com/tenantworks/saas/bench/internal/stack"
 	"github.com/tenantworks/saas/events"
-	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
-	"github.com/tenantworks/saas/schema"
 	"github.com/tenantworks/saas/workers/relay"
 )
 
@@ -84,12 +81,12 @@ func run() error {
 		return fmt.Errorf("-mode must be throughput or idle, not %q", *mode)
 	}
 
-	st, err := newStack(ctx, *natsServer)
+	st, err := stack.New(ctx, stack.Options{Name: "bench_relay", NATSServer: *natsServer})
 	if err != nil {
 		return err
 	}
-	defer st.close()
-	natsURL, dbURL, db, mgr := st.natsURL, st.dbURL, st.db, st.mgr
+	defer st.Close()
+	natsURL, dbURL, db, mgr := st.NATSURL(), st.DatabaseURL(), st.DB(), st.Manager()
 	log := slog.New(slog.DiscardHandler)
 	var names []string
 	for i := range *nTenants {
@@ -202,89 +199,4 @@ func parseRate(out string) (float64, error) {
 	}
 	// The summary (last) line is the aggregate.
 	return strconv.ParseFloat(strings.ReplaceAll(m[len(m)-1][1], ",", ""), 64)
-}
-
-// stack is what both modes run on: a private nats-server and a fresh,
-// migrated database with its tenant manager.
-type stack struct {
-	natsURL, dbURL string
-	db             *postgres.DB
-	mgr            *tenancy.Manager
-	closers        []func()
-}
-
-func (s *stack) close() {
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		s.closers[i]()
-	}
-}
-
-func newStack(ctx context.Context, natsServer string) (_ *stack, err error) {
-	s := &stack{}
-	defer func() {
-		if err != nil {
-			s.close()
-		}
-	}()
-	srvBin, err := benchenv.FindBinary("nats-server", natsServer)
-	if err != nil {
-		return nil, err
-	}
-	natsURL, stopNATS, err := startNATS(ctx, srvBin)
-	if err != nil {
-		return nil, err
-	}
-	s.natsURL, s.closers = natsURL, append(s.closers, stopNATS)
-	dbURL, dropDB, err := benchenv.FreshDatabase(ctx, "bench_relay")
-	if err != nil {
-		return nil, err
-	}
-	s.dbURL, s.closers = dbURL, append(s.closers, dropDB)
-	if s.db, err = postgres.Open(ctx, postgres.Config{URL: dbURL}); err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, s.db.Close)
-	runner, err := schema.NewRunner(dbURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := runner.MigrateShared(ctx); err != nil {
-		return nil, err
-	}
-	s.mgr = tenancy.NewManager(s.db, runner, slog.New(slog.DiscardHandler))
-	return s, nil
-}
-
-func startNATS(ctx context.Context, bin string) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir, err := os.MkdirTemp("", "bench-relay-nats")
-	if err != nil {
-		return "", nil, err
-	}
-	cmd := exec.Command(bin, "-js", "-sd", dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = os.RemoveAll(dir)
-	}
-	u := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return u, stop, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			stop()
-			return "", nil, errors.New("nats-server did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -98,9 +98,9 @@ type committed struct {
 	created map[string]bool   // event ids of product.created
 }
 
-func (s *stack) committed(ctx context.Context, schemaName string) (committed, error) {
+func (s *soak) committed(ctx context.Context, schemaName string) (committed, error) {
 	c := committed{events: map[string]string{}, created: map[string]bool{}}
-	rows, err := s.db.Pool.Query(ctx, fmt.Sprintf("SELECT event_id::text, event_type FROM %s.soak_outbox_log",
+	rows, err := s.DB().Pool.Query(ctx, fmt.Sprintf("SELECT event_id::text, event_type FROM %s.soak_outbox_log",
 		pgx.Identifier{schemaName}.Sanitize()))
 	if err != nil {
 		return c, err
@@ -121,7 +121,7 @@ func (s *stack) committed(ctx context.Context, schemaName string) (committed, er
 
 // checkStream reads the whole stream: each committed event is there
 // exactly once, and nothing else; the dead-letter stream is empty.
-func (s *stack) checkStream(ctx context.Context, js jetstream.JetStream, all map[string]committed, f *findings) (int, error) {
+func (s *soak) checkStream(ctx context.Context, js jetstream.JetStream, all map[string]committed, f *findings) (int, error) {
 	want := map[string]string{} // event id -> subject prefix (its tenant)
 	for schemaName, c := range all {
 		for id := range c.events {
@@ -199,16 +199,16 @@ func (s *stack) checkStream(ctx context.Context, js jetstream.JetStream, all map
 }
 
 // checkIndex compares each tenant's search index with its products table.
-func (s *stack) checkIndex(ctx context.Context, schemaName string, f *findings) error {
+func (s *soak) checkIndex(ctx context.Context, schemaName string, f *findings) error {
 	db, err := s.productVersions(ctx, schemaName)
 	if err != nil {
 		return err
 	}
-	if err := s.es.Refresh(ctx, schemaName); err != nil {
+	if err := s.Search().Refresh(ctx, schemaName); err != nil {
 		return err
 	}
 	idx := map[string]int64{}
-	err = s.es.EachVersion(ctx, schemaName, func(ids []string, versions []int64) error {
+	err = s.Search().EachVersion(ctx, schemaName, func(ids []string, versions []int64) error {
 		for i, id := range ids {
 			idx[id] = versions[i]
 		}
@@ -241,8 +241,8 @@ func (s *stack) checkIndex(ctx context.Context, schemaName string, f *findings) 
 	return nil
 }
 
-func (s *stack) productVersions(ctx context.Context, schemaName string) (map[string]int64, error) {
-	rows, err := s.db.Pool.Query(ctx, fmt.Sprintf("SELECT id::text, version FROM %s.products", pgx.Identifier{schemaName}.Sanitize()))
+func (s *soak) productVersions(ctx context.Context, schemaName string) (map[string]int64, error) {
+	rows, err := s.DB().Pool.Query(ctx, fmt.Sprintf("SELECT id::text, version FROM %s.products", pgx.Identifier{schemaName}.Sanitize()))
 	if err != nil {
 		return nil, err
 	}
@@ -280,8 +280,8 @@ type cachedPage struct {
 
 // checkCache compares every cached product, and every list page cached
 // under a tenant's current generation, with the database.
-func (s *stack) checkCache(ctx context.Context, f *findings) (items, pages int, err error) {
-	rdb := redis.NewClient(&redis.Options{Addr: s.redis.addr})
+func (s *soak) checkCache(ctx context.Context, f *findings) (items, pages int, err error) {
+	rdb := redis.NewClient(&redis.Options{Addr: s.Redis().Addr()})
 	defer rdb.Close()
 	keys := cache.Keys{} // the default prefix, which stack.env sets
 	iter := rdb.Scan(ctx, 0, keys.Prefix()+":*", 1000).Iterator()
@@ -306,7 +306,7 @@ func (s *stack) checkCache(ctx context.Context, f *findings) (items, pages int, 
 				f.fail("cache %s: undecodable: %v", key, err)
 				continue
 			}
-			p, err := s.db.GetProduct(ctx, schemaName, id)
+			p, err := s.DB().GetProduct(ctx, schemaName, id)
 			if domain.ErrorCode(err) == domain.ENOTFOUND {
 				f.fail("cache %s: product deleted in the database, still cached (version %d)", key, cp.Version)
 				continue
@@ -344,7 +344,7 @@ func (s *stack) checkCache(ctx context.Context, f *findings) (items, pages int, 
 				f.fail("cache %s: undecodable: %v", key, err)
 				continue
 			}
-			ps, next, err := s.db.ListProducts(ctx, schemaName, postgres.ListParams{Limit: limit, Ordering: parts[1], Cursor: parts[3]})
+			ps, next, err := s.DB().ListProducts(ctx, schemaName, postgres.ListParams{Limit: limit, Ordering: parts[1], Cursor: parts[3]})
 			if err != nil {
 				return items, pages, err
 			}
@@ -370,13 +370,13 @@ func sameProduct(a, b domain.Product) bool {
 
 // checkNotifications: every staff user holds exactly one notification per
 // created product, and what their WebSocket received is exactly that.
-func (s *stack) checkNotifications(ctx context.Context, l *load, all map[string]committed, f *findings) (stored, received int, err error) {
+func (s *soak) checkNotifications(ctx context.Context, l *load, all map[string]committed, f *findings) (stored, received int, err error) {
 	byUser := map[string]map[int64]bool{} // user id -> notification ids in the database
 	for _, t := range s.tenants {
 		c := all[t.schema]
 		for _, u := range t.staff {
-			rows, err := s.db.Pool.Query(ctx, fmt.Sprintf("SELECT id, event_id::text FROM %s.notifications WHERE user_id = $1",
-				pgx.Identifier{t.schema}.Sanitize()), u.id)
+			rows, err := s.DB().Pool.Query(ctx, fmt.Sprintf("SELECT id, event_id::text FROM %s.notifications WHERE user_id = $1",
+				pgx.Identifier{t.schema}.Sanitize()), u.ID)
 			if err != nil {
 				return stored, received, err
 			}
@@ -397,13 +397,13 @@ func (s *stack) checkNotifications(ctx context.Context, l *load, all map[string]
 				return stored, received, err
 			}
 			stored += len(ids)
-			byUser[u.id] = ids
+			byUser[u.ID] = ids
 			bad := 0
 			for ev := range c.created {
 				if n := perEvent[ev]; n != 1 {
 					bad++
 					if bad <= 3 {
-						f.fail("notifications %s/%s: %d for created event %s, want 1", t.schema, u.email, n, ev)
+						f.fail("notifications %s/%s: %d for created event %s, want 1", t.schema, u.Email, n, ev)
 					}
 				}
 			}
@@ -411,12 +411,12 @@ func (s *stack) checkNotifications(ctx context.Context, l *load, all map[string]
 				if !c.created[ev] {
 					bad++
 					if bad <= 3 {
-						f.fail("notifications %s/%s: one for event %s, which created nothing", t.schema, u.email, ev)
+						f.fail("notifications %s/%s: one for event %s, which created nothing", t.schema, u.Email, ev)
 					}
 				}
 			}
 			if bad > 3 {
-				f.fail("notifications %s/%s: %d wrong in all", t.schema, u.email, bad)
+				f.fail("notifications %s/%s: %d wrong in all", t.schema, u.Email, bad)
 			}
 		}
 	}
@@ -426,7 +426,7 @@ func (s *stack) checkNotifications(ctx context.Context, l *load, all map[string]
 		missing := 0
 		for _, w := range l.listeners {
 			w.mu.Lock()
-			for id := range byUser[w.u.id] {
+			for id := range byUser[w.u.ID] {
 				if w.got[id] == 0 {
 					missing++
 				}
@@ -442,17 +442,17 @@ func (s *stack) checkNotifications(ctx context.Context, l *load, all map[string]
 	}
 	for _, w := range l.listeners {
 		w.mu.Lock()
-		want := byUser[w.u.id]
+		want := byUser[w.u.ID]
 		bad := 0
 		for id, n := range w.got {
 			received += n
 			if n > 1 {
 				bad++
-				f.fail("websocket %s: notification %d received %d times", w.u.email, id, n)
+				f.fail("websocket %s: notification %d received %d times", w.u.Email, id, n)
 			}
 			if !want[id] {
 				bad++
-				f.fail("websocket %s: notification %d is not this user's", w.u.email, id)
+				f.fail("websocket %s: notification %d is not this user's", w.u.Email, id)
 			}
 			if bad > 3 {
 				break
@@ -466,7 +466,7 @@ func (s *stack) checkNotifications(ctx context.Context, l *load, all map[string]
 		}
 		if len(missing) > 0 {
 			slices.Sort(missing)
-			f.fail("websocket %s: %d of %d notifications never received: ids %v", w.u.email, len(missing), len(want), missing[:min(len(missing), 5)])
+			f.fail("websocket %s: %d of %d notifications never received: ids %v", w.u.Email, len(missing), len(want), missing[:min(len(missing), 5)])
 		}
 		w.mu.Unlock()
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/events"
 )
 
@@ -28,7 +28,7 @@ type fault struct {
 	key        string // what -skip names
 	name       string
 	dependency bool
-	inject     func(ctx context.Context, s *stack) error
+	inject     func(ctx context.Context, s *soak) error
 }
 
 // window is when a fault was in force, and how long the pipeline took to
@@ -42,12 +42,15 @@ type window struct {
 }
 
 func killRole(name string) fault {
-	return fault{key: name, name: "kill -9 " + name, inject: func(ctx context.Context, s *stack) error {
+	return fault{key: name, name: "kill -9 " + name, inject: func(ctx context.Context, s *soak) error {
 		p := s.roles[name]
-		p.kill9()
+		s.mu.Lock()
+		s.kills[name]++
+		s.mu.Unlock()
+		p.Kill()
 		// A moment down, as a supervisor's restart would take.
 		time.Sleep(time.Second)
-		return p.start(ctx)
+		return p.Start(ctx)
 	}}
 }
 
@@ -67,35 +70,36 @@ func faults(o options) []fault {
 
 // restartNATS restarts the single node gracefully, or kills -9 one node
 // of a cluster (each time the next one) and restarts it 10 s later.
-func restartNATS(ctx context.Context, s *stack) error {
-	if len(s.nats) == 1 {
-		s.nats[0].kill(syscall.SIGTERM)
+func restartNATS(ctx context.Context, s *soak) error {
+	nodes := s.NATS()
+	if len(nodes) == 1 {
+		nodes[0].Stop()
 		time.Sleep(2 * time.Second)
-		return s.nats[0].start(ctx)
+		return nodes[0].Start(ctx)
 	}
 	s.mu.Lock()
-	v := s.nats[s.natsVictim%len(s.nats)]
+	v := nodes[s.natsVictim%len(nodes)]
 	s.natsVictim++
 	s.mu.Unlock()
-	v.kill(syscall.SIGKILL)
+	v.Kill()
 	time.Sleep(10 * time.Second)
-	return v.start(ctx)
+	return v.Start(ctx)
 }
 
-func stopRedis(ctx context.Context, s *stack) error {
-	s.redis.kill(syscall.SIGTERM)
+func stopRedis(ctx context.Context, s *soak) error {
+	s.Redis().Stop()
 	if err := sleep(ctx, s.o.outage); err != nil {
-		return errors.Join(err, s.redis.start(context.Background()))
+		return errors.Join(err, s.Redis().Start(context.Background()))
 	}
-	return s.redis.start(ctx)
+	return s.Redis().Start(ctx)
 }
 
 // stopElasticsearch stops the shared Elasticsearch's process with SIGSTOP
 // and continues it after the outage: clients see it hang, not refuse, the
 // harder case (every call must time out). Its data and other users' indices
 // are untouched.
-func stopElasticsearch(ctx context.Context, s *stack) error {
-	pid, err := esPID(ctx, s.esURL)
+func stopElasticsearch(ctx context.Context, s *soak) error {
+	pid, err := esPID(ctx, s.ElasticsearchURL())
 	if err != nil {
 		return err
 	}
@@ -108,7 +112,7 @@ func stopElasticsearch(ctx context.Context, s *stack) error {
 	}
 	// Whatever happens, Elasticsearch is continued.
 	defer func() { _ = proc.Signal(syscall.SIGCONT) }()
-	s.defer_(func() { _ = proc.Signal(syscall.SIGCONT) })
+	s.Defer(func() { _ = proc.Signal(syscall.SIGCONT) })
 	return sleep(ctx, s.o.outage)
 }
 
@@ -143,15 +147,15 @@ func esPID(ctx context.Context, base string) (int, error) {
 
 // terminateBackends ends every PostgreSQL connection to the soak's
 // database (the roles' pools reconnect).
-func terminateBackends(ctx context.Context, s *stack) error {
-	conn, err := pgx.Connect(ctx, s.adminURL)
+func terminateBackends(ctx context.Context, s *soak) error {
+	conn, err := pgx.Connect(ctx, s.AdminURL())
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
 	var n int
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = $1 AND pid <> pg_backend_pid()) t`, s.dbName).Scan(&n)
+		WHERE datname = $1 AND pid <> pg_backend_pid()) t`, s.DatabaseName()).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("pg_terminate_backend: %w", err)
 	}
@@ -170,7 +174,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // schedule runs every fault o.repeat times, one after the other, spread
 // over the load's duration, and measures each one's catch-up.
-func schedule(ctx context.Context, s *stack, mon *monitor, o options, loadStart time.Time) []*window {
+func schedule(ctx context.Context, s *soak, mon *monitor, o options, loadStart time.Time) []*window {
 	kinds := faults(o)
 	var plan []fault
 	for range o.repeat {
@@ -209,7 +213,7 @@ func schedule(ctx context.Context, s *stack, mon *monitor, o options, loadStart 
 // monitor watches the pipeline: the relay's backlog in the database and
 // the consumers' progress in the stream.
 type monitor struct {
-	s  *stack
+	s  *soak
 	js jetstream.JetStream
 }
 
@@ -277,7 +281,7 @@ func (m *monitor) unpublishedBefore(ctx context.Context, t time.Time) (int, erro
 			pgx.Identifier{tn.schema}.Sanitize())
 	}
 	var n int
-	err := m.s.db.Pool.QueryRow(ctx, "SELECT coalesce(sum(n), 0)::int FROM ("+strings.Join(parts, " UNION ALL ")+") x", t).Scan(&n)
+	err := m.s.DB().Pool.QueryRow(ctx, "SELECT coalesce(sum(n), 0)::int FROM ("+strings.Join(parts, " UNION ALL ")+") x", t).Scan(&n)
 	return n, err
 }
 
@@ -286,8 +290,6 @@ func durationStats(ds []time.Duration) (maxD, p99 time.Duration) {
 	if len(ds) == 0 {
 		return 0, 0
 	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	idx := (99*len(s)+99)/100 - 1
-	return s[len(s)-1], s[min(max(idx, 0), len(s)-1)]
+	s := slices.Sorted(slices.Values(ds))
+	return s[len(s)-1], benchenv.Percentile(s, 99)
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/tenantworks/saas/bench/internal/stack"
 )
 
 // answer is one HTTP answer the load got.
@@ -31,7 +33,7 @@ type answer struct {
 // load drives the writers, readers and WebSocket listeners, and keeps
 // what they saw.
 type load struct {
-	s      *stack
+	s      *soak
 	client *http.Client
 
 	mu        sync.Mutex
@@ -45,7 +47,7 @@ type load struct {
 	listeners []*listener
 }
 
-func newLoad(s *stack) *load {
+func newLoad(s *soak) *load {
 	l := &load{
 		s: s,
 		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
@@ -102,7 +104,7 @@ func (l *load) do(ctx context.Context, op string, t *tenant, method, path string
 		return 0, nil
 	}
 	req.Host = t.host
-	req.Header.Set("Authorization", "Bearer "+t.staff[0].token)
+	req.Header.Set("Authorization", "Bearer "+t.staff[0].Token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -238,7 +240,7 @@ func (l *load) paced(ctx context.Context, rate float64, inflight int, f func(con
 // the web client, each connection asks for ?since=<highest id seen>.
 type listener struct {
 	t *tenant
-	u *user
+	u stack.User
 
 	mu       sync.Mutex
 	got      map[int64]int // notification id -> times received
@@ -266,7 +268,7 @@ func (w *listener) once(ctx context.Context, base string) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	conn, res, err := websocket.Dial(dctx, u, &websocket.DialOptions{
 		Host:       w.t.host,
-		HTTPHeader: http.Header{"Authorization": {"Bearer " + w.u.token}},
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + w.u.Token}},
 	})
 	cancel()
 	if err != nil {

@@ -10,19 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/events"
 )
-
-// childAttrs makes the kernel kill a child if the soak dies without
-// cleaning up.
-func childAttrs() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
 
 // report is what a run did and found.
 type report struct {
@@ -56,8 +49,8 @@ func run(ctx context.Context, o options) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.cleanup()
-	nc, err := events.Connect(s.natsURL(), "soak")
+	defer s.Close()
+	nc, err := events.Connect(s.NATSURL(), "soak")
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +162,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		rep.connects += w.connects
 		for code, n := range w.refused {
 			if code != 503 {
-				f.fail("websocket %s: upgrade refused with %d ×%d", w.u.email, code, n)
+				f.fail("websocket %s: upgrade refused with %d ×%d", w.u.Email, code, n)
 			}
 		}
 		w.mu.Unlock()
@@ -180,13 +173,15 @@ func run(ctx context.Context, o options) (*report, error) {
 
 	stopSup()
 	supWG.Wait()
-	for name, p := range s.roles {
-		rep.restarts[name] = p.restarts
-		if p.maxRSS > o.maxRSS {
-			f.fail("%s used %d MiB of memory, bound %d MiB", name, p.maxRSS>>20, o.maxRSS>>20)
+	s.mu.Lock()
+	for name := range s.roles {
+		rep.restarts[name] = s.kills[name]
+		if s.maxRSS[name] > o.maxRSS {
+			f.fail("%s used %d MiB of memory, bound %d MiB", name, s.maxRSS[name]>>20, o.maxRSS>>20)
 		}
-		rep.maxRSS[name] = p.maxRSS
+		rep.maxRSS[name] = s.maxRSS[name]
 	}
+	s.mu.Unlock()
 	for name, n := range rep.crashes {
 		f.fail("%s exited by itself %d times", name, n)
 	}
@@ -206,7 +201,7 @@ func run(ctx context.Context, o options) (*report, error) {
 
 // supervise restarts roles that exited without being killed by a fault,
 // and samples their resident memory, every half second.
-func supervise(ctx context.Context, s *stack, rep *report) {
+func supervise(ctx context.Context, s *soak, rep *report) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -216,15 +211,15 @@ func supervise(ctx context.Context, s *stack, rep *report) {
 		case <-t.C:
 		}
 		for name, p := range s.roles {
-			if rss := residentBytes(p.pid()); rss > 0 {
-				p.mu.Lock()
-				p.maxRSS = max(p.maxRSS, rss)
-				p.mu.Unlock()
+			if rss := residentBytes(p.PID()); rss > 0 {
+				s.mu.Lock()
+				s.maxRSS[name] = max(s.maxRSS[name], rss)
+				s.mu.Unlock()
 			}
-			if p.crashed() {
+			if p.Crashed() {
 				rep.crashes[name]++
 				logf("%s exited by itself; restarting it", name)
-				if err := p.start(ctx); err != nil {
+				if err := p.Start(ctx); err != nil {
 					logf("restart %s: %v", name, err)
 				}
 			}

@@ -33,7 +33,7 @@ func (a *app) newServer(cfg api.Config, deps api.Deps) *api.Server {
 		delete(deps.Checks, "elasticsearch")
 		return api.NewPush(cfg, deps)
 	}
-	return api.New(cfg, deps)
+	return api.New(cfg, deps, a.serverOptions()...)
 }
 
 // pushHub returns the process's WebSocket push node. When ctx ends it

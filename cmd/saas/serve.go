@@ -111,7 +111,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	srv := a.newServer(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true, BenchCeiling: os.Getenv("SAAS_BENCH_CEILING") == "1", WebDir: os.Getenv("WEB_DIR"),
+	srv := a.newServer(api.Config{PublicDomain: a.cfg.PublicDomain, AccessLog: true, WebDir: os.Getenv("WEB_DIR"),
 		ReadTimeout: a.cfg.HTTPReadTimeout, TrustedProxies: a.cfg.TrustedProxies}, api.Deps{
 		Log: a.log,
 		Checks: map[string]api.Pinger{

@@ -55,6 +55,11 @@ type Config struct {
 	// (TRUSTED_PROXIES, comma-separated CIDRs, default none: the client is
 	// the peer).
 	TrustedProxies []netip.Prefix
+	// BenchCeiling (SAAS_BENCH_CEILING, a boolean, default false) serves
+	// GET /api/_bench/fixed/, a fixed product-sized body behind the tenant
+	// API's middleware: the ceiling bench/api measures the cached retrieve
+	// against. Refused in production.
+	BenchCeiling bool
 }
 
 // MetricsOff is the METRICS_ADDR that serves no metrics.
@@ -107,6 +112,13 @@ func FromEnv() (Config, error) {
 		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
 	c.TrustedProxies = prefixes
+	if v := get("SAAS_BENCH_CEILING", ""); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SAAS_BENCH_CEILING must be true or false (1 or 0), not %q", v))
+		}
+		c.BenchCeiling = b
+	}
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
@@ -161,6 +173,9 @@ func (c Config) Validate() error {
 	}
 	if c.Production() && (c.JWTSecret == DefaultJWTSecret || len(c.JWTSecret) < 32) {
 		errs = append(errs, errors.New("JWT_SECRET must be set to a random value of at least 32 characters in production"))
+	}
+	if c.Production() && c.BenchCeiling {
+		errs = append(errs, errors.New("SAAS_BENCH_CEILING is for benchmarks: not in production"))
 	}
 	for name, v := range map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "NATS_URL": c.NatsURL, "ELASTICSEARCH_URL": c.ElasticsearchURL} {
 		if u, err := url.Parse(v); err != nil || u.Scheme == "" {

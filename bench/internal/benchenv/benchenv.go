@@ -9,11 +9,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,4 +137,44 @@ func FreshDatabase(ctx context.Context, prefix string) (string, func(), error) {
 	}
 	u.Path = "/" + name
 	return u.String(), drop, nil
+}
+
+// Percentile returns the nearest-rank p-th percentile (0 < p <= 100) of
+// sorted, which must be in ascending order: the smallest value that at
+// least p% of the values are at or below. Every benchmark's percentiles
+// are this one. Zero when sorted is empty.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p * float64(len(sorted)) / 100))
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+// clockTick is USER_HZ, the unit of /proc CPU times: 100 on every Linux
+// architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// ProcessCPU is the user plus system CPU time of process pid, from
+// /proc/<pid>/stat; zero when it cannot be read (the process is gone, or
+// this is not Linux).
+func ProcessCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseUint(f[11], 10, 64)
+	s, _ := strconv.ParseUint(f[12], 10, 64)
+	return time.Duration(u+s) * clockTick
 }

@@ -1,9 +1,0 @@
-package main
-
-import "syscall"
-
-// childAttrs makes the kernel kill a child (saas, nats-server) if this
-// process dies without cleaning up (SIGKILL, OOM).
-func childAttrs() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
