@@ -559,6 +559,117 @@ async function main() {
     await until('its domain to stop answering', async () => (await get(s.port, fresh.domain, '/')).status === 404, 10_000);
   }, p);
 
+  const tenantRows = p.getByTestId('tenants-table').locator('tbody tr');
+  const schemas = async () => Promise.all((await tenantRows.all()).map((r) => r.getAttribute('data-schema')));
+  const mainNav = (pg) => pg.getByRole('navigation', { name: 'Main' });
+
+  await step('the tenant list searches as one types (debounced), and keeps its search in the URL', async () => {
+    await p.getByRole('heading', { name: 'Tenants', exact: true }).waitFor();
+    const lists = [];
+    const onReq = (r) => {
+      const u = new URL(r.url());
+      if (u.pathname === '/api/platform/tenants/' && r.method() === 'GET') lists.push(u);
+    };
+    p.on('request', onReq);
+    // Part of globex's domain only (not of its schema or name), in capitals.
+    const word = '-GLOBEX.LOCALHOST';
+    const box = p.getByRole('searchbox', { name: 'Search tenants' });
+    await box.pressSequentially(word, { delay: 40 });
+    await until('the URL to keep the search', async () => new URL(p.url()).searchParams.get('q') === word);
+    await until('globex alone in the list', async () => (await schemas()).join() === globex.schema);
+    p.off('request', onReq);
+    const searched = lists.filter((u) => u.searchParams.has('q'));
+    assert.equal(searched.at(-1)?.searchParams.get('q'), word);
+    assert.ok(searched.length <= 4, `typing ${word.length} keys sent ${searched.length} searches`);
+    await shot(p, 'platform-search');
+    // A reload shows the same list.
+    await p.reload();
+    await until('the same list after a reload', async () => (await schemas()).join() === globex.schema);
+    assert.equal(await box.inputValue(), word);
+    // The Tenants link is the whole list again, its box emptied.
+    await mainNav(p).getByRole('link', { name: 'Tenants' }).click();
+    await until('every tenant again', async () => (await schemas()).length === 2);
+    assert.equal(await box.inputValue(), '');
+  }, p);
+
+  await step('the tenant list sorts by a column and pages with the next cursor, its size and sort in the URL', async () => {
+    await p.goto(s.url('localhost', '/?limit=1&ordering=-schema'));
+    const table = p.getByTestId('tenants-table');
+    await until('globex first, by schema descending', async () => (await schemas()).join() === globex.schema);
+    assert.equal(await table.locator('th', { hasText: 'Schema' }).getAttribute('aria-sort'), 'descending');
+    assert.equal(await p.getByLabel('Per page').inputValue(), '1');
+    await p.getByRole('button', { name: 'Next →' }).click();
+    await p.getByText('Page 2').waitFor();
+    await until('acme on page 2', async () => (await schemas()).join() === acme.schema);
+    assert.equal(await p.getByRole('button', { name: 'Next →' }).isDisabled(), true, 'two tenants, two pages');
+    await p.getByRole('button', { name: '← Previous' }).click();
+    await until('globex on page 1 again', async () => (await schemas()).join() === globex.schema);
+    // Another sort starts again at page 1, and the URL says so.
+    await p.getByRole('button', { name: 'Next →' }).click();
+    await p.getByText('Page 2').waitFor();
+    await table.getByRole('button', { name: 'Schema' }).click();
+    await until('sorted by schema, ascending', async () => new URL(p.url()).searchParams.get('ordering') === 'schema');
+    await until('acme first, on page 1', async () => (await schemas()).join() === acme.schema && (await p.getByText('Page 1').count()) === 1);
+    assert.equal(new URL(p.url()).searchParams.get('limit'), '1');
+    const m = await ctxP.newPage();
+    await m.setViewportSize({ width: 360, height: 740 });
+    await m.goto(s.url('localhost', '/?q=globex&state=active'));
+    await m.getByTestId('tenants-table').waitFor();
+    assert.equal(await overflows(m), false, 'the tenant list is wider than 360 px');
+    await shot(m, 'mobile-tenants');
+    await m.close();
+  }, p);
+
+  await step('the admin finds a tenant by searching and suspends it; its signed-in user is told so on their next action', async () => {
+    await p.goto(s.url('localhost', '/'));
+    await p.getByRole('searchbox', { name: 'Search tenants' }).fill(globex.name.toLowerCase());
+    await until('globex found by its name', async () => (await schemas()).join() === globex.schema);
+    await p.locator(`tr[data-schema="${globex.schema}"]`).getByRole('link').click();
+    await p.getByRole('heading', { name: globex.name }).waitFor();
+    await p.getByRole('button', { name: 'Suspend tenant…' }).click();
+    const dialog = p.getByRole('dialog', { name: `Suspend ${globex.name}?` });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await p.locator('h1 .tag-state-active').count(), 1, 'cancel suspends nothing');
+    await p.getByRole('button', { name: 'Suspend tenant…' }).click();
+    await dialog.getByRole('button', { name: 'Suspend tenant' }).click();
+    await p.locator('h1 .tag-state-suspended').waitFor();
+    await p.getByTestId('suspended').getByRole('button', { name: 'Resume tenant' }).waitFor();
+    await shot(p, 'platform-suspended');
+    // Dave has been signed in on globex all along: his next click is refused, plainly.
+    await d.keyboard.press('Escape');
+    await mainNav(d).getByRole('link', { name: 'Users' }).click();
+    await d.getByRole('main').getByRole('alert').filter({ hasText: 'This workspace is suspended' }).first().waitFor();
+    await shot(d, 'tenant-suspended');
+    // Signing in is refused the same way.
+    const f = await ctxP.newPage();
+    await signIn(f, s.url(globex.domain), dave, pw);
+    await f.getByRole('alert').filter({ hasText: 'This workspace is suspended' }).waitFor();
+    await f.close();
+    // The list marks it, and its state filter finds it alone.
+    await mainNav(p).getByRole('link', { name: 'Tenants' }).click();
+    await p.getByLabel('State').selectOption('suspended');
+    await until('the state in the URL', async () => new URL(p.url()).searchParams.get('state') === 'suspended');
+    await until('globex alone, suspended', async () => (await schemas()).join() === globex.schema);
+    await p.locator(`tr[data-schema="${globex.schema}"] .tag-state-suspended`).waitFor();
+  }, p);
+
+  await step('the admin resumes it, and the user works again', async () => {
+    await p.locator(`tr[data-schema="${globex.schema}"]`).getByRole('link').click();
+    await p.getByRole('button', { name: 'Resume tenant' }).click();
+    await p.locator('h1 .tag-state-active').waitFor();
+    await p.getByText(`Resumed ${globex.schema}`).waitFor();
+    await d.getByRole('main').getByRole('alert').filter({ hasText: 'This workspace is suspended' }).getByRole('button', { name: 'Retry' }).first().click();
+    await d.locator(`li[data-email="${dave}"]`).waitFor();
+    assert.equal(await d.getByText('This workspace is suspended').count(), 0);
+    // Its live notifications come back on their own too: the socket kept
+    // retrying with its backoff, so the next try may be half a minute away.
+    await until('dave’s bell to be live again', async () => (await liveState(d)) === 'Live', 60_000);
+    await p.goBack();
+    await until('no suspended tenant left', async () => (await p.getByText('No tenant is suspended.').count()) === 1);
+  }, d);
+
   await step('no page threw an uncaught error', async () => {
     assert.deepEqual(pageErrors, []);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, apiErrorFrom, describe as describeError, formErrors, isStaleWrite, networkError } from './errors';
+import { ApiError, apiErrorFrom, describe as describeError, formErrors, isStaleWrite, isTenantSuspended, networkError, suspendedMessage } from './errors';
 
 const headers = (h: Record<string, string>) => new Headers(h);
 
@@ -95,5 +95,27 @@ describe('describe', () => {
       'Something went wrong on the server (request r1). Try again.',
     );
     expect(describeError(apiErrorFrom(403, { error: { code: 'forbidden', message: 'staff only' } }))).toBe('Staff only.');
+  });
+});
+
+describe('a suspended workspace', () => {
+  const suspended = apiErrorFrom(403, { error: { code: 'tenant_suspended', message: 'this tenant is suspended' } });
+
+  it('is told apart from a plain 403', () => {
+    expect(isTenantSuspended(suspended)).toBe(true);
+    expect(isTenantSuspended(apiErrorFrom(403, { error: { code: 'forbidden', message: 'staff only' } }))).toBe(false);
+    expect(isTenantSuspended(apiErrorFrom(403, '<html>Forbidden</html>'))).toBe(false);
+    expect(isTenantSuspended(new Error('tenant_suspended'))).toBe(false);
+    expect(isTenantSuspended(null)).toBe(false);
+  });
+
+  it('reads as what it means for the user, not as the server’s words', () => {
+    expect(describeError(suspended)).toBe(suspendedMessage);
+    expect(suspendedMessage).toMatch(/^This workspace is suspended/);
+    expect(suspendedMessage).toMatch(/data is kept/);
+  });
+
+  it('is the whole line of a form, sign-in included', () => {
+    expect(formErrors(suspended, ['email', 'password'])).toEqual({ form: suspendedMessage, fields: {} });
   });
 });

@@ -94,6 +94,19 @@ export function isStaleWrite(err: unknown): boolean {
   return err instanceof ApiError && err.status === 409 && 'If-Match' in err.details;
 }
 
+/**
+ * isTenantSuspended reports the answer of a suspended workspace: every
+ * route of a tenant (sign-in too) answers 403 tenant_suspended until the
+ * platform resumes it.
+ */
+export function isTenantSuspended(err: unknown): boolean {
+  return err instanceof ApiError && err.code === 'tenant_suspended';
+}
+
+/** What a user of a suspended workspace reads, whatever they were doing. */
+export const suspendedMessage =
+  'This workspace is suspended: nobody can sign in or use it until it is resumed. Its data is kept. Contact your administrator.';
+
 function capitalize(s: string): string {
   return s ? s[0].toUpperCase() + s.slice(1) : s;
 }
@@ -117,6 +130,7 @@ export function describe(err: unknown): string {
     return err instanceof Error && err.message ? sentence(capitalize(err.message)) : 'Something went wrong.';
   }
   if (isStaleWrite(err)) return 'Someone else saved this product first.';
+  if (isTenantSuspended(err)) return suspendedMessage;
   switch (err.code) {
     case 'network':
       return err.message;

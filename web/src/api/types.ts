@@ -2,7 +2,7 @@
 // schema.gen.ts, which `npm run gen:types` generates from api/openapi.json
 // (the server's OpenAPI document) and `npm run check:types` keeps current:
 // never write a shape of the API by hand here, alias the generated one.
-import type { components } from './schema.gen';
+import type { components, operations } from './schema.gen';
 
 type Schemas = components['schemas'];
 type Parameters = components['parameters'];
@@ -46,3 +46,11 @@ export type DomainPatch = Schemas['DomainPatch'];
 export type Tenant = Schemas['Tenant'];
 export type TenantCreate = Schemas['TenantCreate'];
 export type TenantPatch = Schemas['TenantPatch'];
+/** Where a tenant is in its life: only active ones are served. */
+export type TenantState = Tenant['state'];
+
+type TenantListQuery = NonNullable<operations['platformListTenants']['parameters']['query']>;
+/** A sort of the platform's tenant list: a key, '-' first for descending. */
+export type TenantOrdering = NonNullable<TenantListQuery['ordering']>;
+/** A key the tenant list sorts by. */
+export type TenantOrderKey = Exclude<TenantOrdering, `-${string}`>;

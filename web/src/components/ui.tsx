@@ -221,17 +221,26 @@ export function ConfirmDialog({
 
 /**
  * useCursorStack keeps the cursors of the pages visited, so that a list
- * paginated with `next` cursors can also go back.
+ * paginated with `next` cursors can also go back. A cursor belongs to the
+ * list it came from: with a key (the list's filters and sort), a new key
+ * starts again at the first page, whatever changed it (a control of the
+ * page, the back button, a link).
  */
-export function useCursorStack() {
-  const [stack, setStack] = useState<string[]>(['']);
+export function useCursorStack(key = '') {
+  const [state, setState] = useState<{ key: string; stack: string[] }>({ key, stack: [''] });
+  const stack = state.key === key ? state.stack : [''];
+  const current = (s: { key: string; stack: string[] }) => (s.key === key ? s.stack : ['']);
   return {
     cursor: stack[stack.length - 1],
     page: stack.length,
     hasPrev: stack.length > 1,
-    next: (c: string) => setStack((s) => [...s, c]),
-    prev: () => setStack((s) => (s.length > 1 ? s.slice(0, -1) : s)),
-    reset: () => setStack(['']),
+    next: (c: string) => setState((s) => ({ key, stack: [...current(s), c] })),
+    prev: () =>
+      setState((s) => {
+        const st = current(s);
+        return { key, stack: st.length > 1 ? st.slice(0, -1) : st };
+      }),
+    reset: () => setState({ key, stack: [''] }),
   };
 }
 

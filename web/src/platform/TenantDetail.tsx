@@ -1,20 +1,21 @@
 import { useState, type FormEvent } from 'react';
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, formErrors } from '../api/errors';
-import type { Domain, DomainCreate, DomainPatch, Page, Tenant, TenantPatch } from '../api/types';
+import type { Domain, DomainCreate, DomainPatch, Tenant, TenantPatch } from '../api/types';
 import { useApi } from '../auth';
 import { ConfirmDialog, ErrorLine, Field, Loading, Notice } from '../components/ui';
 import { formatDateTime } from '../format';
-import { StateTag, tenantKeys, tenantURL } from './Tenants';
+import { putTenant, resumeTenant, suspendTenant, tenantKeys, tenantPath } from './tenants';
+import { StateTag, tenantURL } from './Tenants';
 
-/** TenantDetail shows one tenant: rename it, manage its domains, delete it. */
+/** TenantDetail shows one tenant: rename it, manage its domains, suspend or resume it, delete it. */
 export function TenantDetail() {
   const { schema = '' } = useParams();
   const api = useApi();
   const q = useQuery({
     queryKey: tenantKeys.item(schema),
-    queryFn: ({ signal }) => api.get<Tenant>(`/api/platform/tenants/${encodeURIComponent(schema)}/`, { signal }),
+    queryFn: ({ signal }) => api.get<Tenant>(tenantPath(schema), { signal }),
   });
   if (q.isPending) return <div className="page"><Loading label="Loading tenant…" /></div>;
   if (q.isError) {
@@ -32,10 +33,7 @@ export function TenantDetail() {
 
 function useTenantUpdate() {
   const qc = useQueryClient();
-  return (t: Tenant) => {
-    qc.setQueryData(tenantKeys.item(t.schema), t);
-    qc.setQueryData<Page<Tenant>>(tenantKeys.list, (old) => (old ? { ...old, results: old.results.map((x) => (x.schema === t.schema ? t : x)) } : old));
-  };
+  return (t: Tenant) => putTenant(qc, t.schema, t);
 }
 
 function TenantView({ tenant }: { tenant: Tenant }) {
@@ -52,10 +50,8 @@ function TenantView({ tenant }: { tenant: Tenant }) {
     setBusy(true);
     setDeleteError(null);
     try {
-      await api.send<void>('DELETE', `/api/platform/tenants/${tenant.schema}/`);
-      qc.setQueryData<Page<Tenant>>(tenantKeys.list, (old) => (old ? { ...old, results: old.results.filter((x) => x.schema !== tenant.schema) } : old));
-      qc.removeQueries({ queryKey: tenantKeys.item(tenant.schema) });
-      void qc.invalidateQueries({ queryKey: tenantKeys.list });
+      await api.send<void>('DELETE', tenantPath(tenant.schema));
+      putTenant(qc, tenant.schema, null);
       navigate('/', { state: { flash: `Deleted ${tenant.schema}, with its schema, search index and cached data.` } });
     } catch (err) {
       setDeleteError(err);
@@ -74,6 +70,7 @@ function TenantView({ tenant }: { tenant: Tenant }) {
       <p className="muted">
         Schema <span className="mono">{tenant.schema}</span> · migrations at version {tenant.schema_version} · created {formatDateTime(tenant.created_at)}
       </p>
+      <Suspension tenant={tenant} onChanged={update} />
       <Rename tenant={tenant} onSaved={update} />
       <Domains tenant={tenant} onChanged={update} />
       <section className="card danger-zone">
@@ -127,7 +124,7 @@ function Rename({ tenant, onSaved }: { tenant: Tenant; onSaved: (t: Tenant) => v
     setError(null);
     setDone(false);
     try {
-      const t = await api.send<Tenant>('PATCH', `/api/platform/tenants/${tenant.schema}/`, { name } satisfies TenantPatch);
+      const t = await api.send<Tenant>('PATCH', tenantPath(tenant.schema), { name } satisfies TenantPatch);
       onSaved(t);
       setDone(true);
     } catch (err) {
@@ -150,7 +147,6 @@ function Rename({ tenant, onSaved }: { tenant: Tenant; onSaved: (t: Tenant) => v
 
 function Domains({ tenant, onChanged }: { tenant: Tenant; onChanged: (t: Tenant) => void }) {
   const api = useApi();
-  const qc = useQueryClient();
   const [domain, setDomain] = useState('');
   const [primary, setPrimary] = useState(false);
   const [busy, setBusy] = useState<string | null>(null);
@@ -158,9 +154,7 @@ function Domains({ tenant, onChanged }: { tenant: Tenant; onChanged: (t: Tenant)
   const errs = formErrors(error?.on === '+' ? error.err : null, ['domain', 'is_primary'], { is_primary: 'Primary' });
 
   const refresh = async () => {
-    const t = await api.get<Tenant>(`/api/platform/tenants/${tenant.schema}/`);
-    onChanged(t);
-    void qc.invalidateQueries({ queryKey: tenantKeys.list });
+    onChanged(await api.get<Tenant>(tenantPath(tenant.schema)));
   };
   const run = async (on: string, f: () => Promise<unknown>) => {
     setBusy(on);
@@ -178,13 +172,13 @@ function Domains({ tenant, onChanged }: { tenant: Tenant; onChanged: (t: Tenant)
   };
   const add = async (e: FormEvent) => {
     e.preventDefault();
-    const ok = await run('+', () => api.send<Domain>('POST', `/api/platform/tenants/${tenant.schema}/domains/`, { domain, is_primary: primary } satisfies DomainCreate));
+    const ok = await run('+', () => api.send<Domain>('POST', `${tenantPath(tenant.schema)}domains/`, { domain, is_primary: primary } satisfies DomainCreate));
     if (ok) {
       setDomain('');
       setPrimary(false);
     }
   };
-  const path = (d: string) => `/api/platform/tenants/${tenant.schema}/domains/${encodeURIComponent(d)}/`;
+  const path = (d: string) => `${tenantPath(tenant.schema)}domains/${encodeURIComponent(d)}/`;
 
   return (
     <section className="card">
@@ -226,7 +220,89 @@ function Domains({ tenant, onChanged }: { tenant: Tenant; onChanged: (t: Tenant)
         </button>
       </form>
       <ErrorLine message={errs.form} />
-      {tenant.state !== 'active' ? <Notice kind="warning">Domains can only change while the tenant is active.</Notice> : null}
+      {tenant.state !== 'active' && tenant.state !== 'suspended' ? <Notice kind="warning">Domains can only change while the tenant is active or suspended.</Notice> : null}
+    </section>
+  );
+}
+
+/**
+ * Suspension suspends an active tenant (after a confirmation) and resumes a
+ * suspended one. While suspended, every request of its users (sign-in too)
+ * is refused and its live notifications close; its data, search index and
+ * domains are kept.
+ */
+function Suspension({ tenant, onChanged }: { tenant: Tenant; onChanged: (t: Tenant) => void }) {
+  const api = useApi();
+  const [confirming, setConfirming] = useState(false);
+  const [done, setDone] = useState<string | null>(null);
+  const suspend = useMutation({
+    mutationFn: () => suspendTenant(api, tenant.schema),
+    onSuccess: (t) => {
+      onChanged(t);
+      setConfirming(false);
+      setDone(`Suspended ${t.schema}.`);
+    },
+  });
+  const resume = useMutation({
+    mutationFn: () => resumeTenant(api, tenant.schema),
+    onSuccess: (t) => {
+      onChanged(t);
+      setDone(`Resumed ${t.schema}: its users can sign in again.`);
+    },
+  });
+
+  if (tenant.state === 'suspended') {
+    return (
+      <section className="card suspended-card" aria-label="Suspended" data-testid="suspended">
+        <h2>Suspended</h2>
+        <p>
+          Its users cannot sign in or use it: every request answers that the workspace is suspended, and its live notifications are closed. Its data,
+          search index and domains are kept.
+        </p>
+        <div className="actions">
+          <button type="button" className="btn btn-primary" disabled={resume.isPending} onClick={() => resume.mutate()}>
+            {resume.isPending ? 'Resuming…' : 'Resume tenant'}
+          </button>
+        </div>
+        <ErrorLine error={resume.error} />
+        {done ? <p className="small success-text" role="status">{done}</p> : null}
+      </section>
+    );
+  }
+  if (tenant.state !== 'active') return null;
+  return (
+    <section className="card">
+      <h2>Suspend this tenant</h2>
+      <p>Its users are refused at once, sign-in too, until it is resumed; nothing of it is deleted.</p>
+      <div className="actions">
+        <button
+          type="button"
+          className="btn btn-danger-quiet"
+          onClick={() => {
+            suspend.reset();
+            setDone(null);
+            setConfirming(true);
+          }}
+        >
+          Suspend tenant…
+        </button>
+      </div>
+      {done ? <p className="small success-text" role="status">{done}</p> : null}
+      <ConfirmDialog
+        open={confirming}
+        title={`Suspend ${tenant.name}?`}
+        confirmLabel="Suspend tenant"
+        busy={suspend.isPending}
+        error={suspend.error}
+        onConfirm={() => suspend.mutate()}
+        onCancel={() => setConfirming(false)}
+      >
+        <p>
+          The users of <strong>{tenant.name}</strong> are refused at once, on{' '}
+          {tenant.domains.length === 1 ? 'its domain' : `its ${tenant.domains.length} domains`}: every page says the workspace is suspended, and
+          their live notifications close. Its data, search index and domains are kept; resume it here at any time.
+        </p>
+      </ConfirmDialog>
     </section>
   );
 }

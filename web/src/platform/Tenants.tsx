@@ -1,13 +1,27 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { Link } from 'react-router';
+import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link, useSearchParams } from 'react-router';
+import { cursorOf } from '../api/client';
 import { formErrors } from '../api/errors';
-import type { Page, Tenant, TenantCreate } from '../api/types';
+import type { Tenant, TenantCreate, TenantOrderKey } from '../api/types';
 import { useApi } from '../auth';
-import { Empty, ErrorLine, Field, Loading, Notice, RetryError, useFlash } from '../components/ui';
+import { Empty, ErrorLine, Field, Loading, Notice, Pager, RetryError, useCursorStack, useFlash } from '../components/ui';
 import { formatDateTime } from '../format';
-
-export const tenantKeys = { list: ['tenants'] as const, item: (s: string) => ['tenants', s] as const };
+import { useDebounced } from '../useDebounced';
+import {
+  fetchTenants,
+  isFiltered,
+  listKey,
+  maxSearch,
+  nextOrdering,
+  pageSizes,
+  putTenant,
+  readTenantParams,
+  tenantKeys,
+  tenantStates,
+  withTenantParam,
+  type TenantListParams,
+} from './tenants';
 
 /** tenantURL is where a tenant's app answers: its domain, on this page's port. */
 export function tenantURL(domain: string): string {
@@ -15,18 +29,50 @@ export function tenantURL(domain: string): string {
 }
 
 export function StateTag({ state }: { state: Tenant['state'] | 'creating' }) {
-  return <span className={`tag tag-state-${state}`}>{state}</span>;
+  return (
+    <span className={`tag tag-state-${state}`} data-state={state}>
+      {state}
+    </span>
+  );
 }
 
-/** Tenants lists every tenant and creates new ones. */
+/** searchDebounceMs is how long typing must pause before the list is searched. */
+export const searchDebounceMs = 300;
+
+const columns: { key: TenantOrderKey | null; label: string; className?: string }[] = [
+  { key: 'schema', label: 'Schema' },
+  { key: 'name', label: 'Name' },
+  { key: null, label: 'State' },
+  { key: null, label: 'Domains' },
+  { key: 'created_at', label: 'Created', className: 'hide-narrow' },
+];
+
+/** Tenants lists the tenants, a page at a time (searched, filtered, sorted), and creates new ones. */
 export function Tenants() {
   const api = useApi();
   const flash = useFlash();
+  const [searchParams, setSearchParams] = useSearchParams();
+  const params = readTenantParams(searchParams);
+  // A new search, filter, sort or size starts again at page 1, however
+  // it came (a control here, the back button, the Tenants link).
+  const pages = useCursorStack(listKey(params));
   const q = useQuery({
-    queryKey: tenantKeys.list,
-    queryFn: ({ signal }) => api.get<Page<Tenant>>('/api/platform/tenants/', { signal }),
+    queryKey: tenantKeys.list(params, pages.cursor),
+    queryFn: ({ signal }) => fetchTenants(api, params, pages.cursor, signal),
+    placeholderData: keepPreviousData,
   });
   const [creating, setCreating] = useState<{ schema: string; name: string; domain: string } | null>(null);
+
+  // From the latest parameters, not this render's: two quick changes must both stick.
+  const setParam = <K extends keyof TenantListParams>(key: K, value: TenantListParams[K]) =>
+    setSearchParams((prev) => withTenantParam(prev, key, value), { replace: true });
+  const sortBy = (key: TenantOrderKey) => setParam('ordering', nextOrdering(params.ordering, key));
+  const clearFilters = () =>
+    setSearchParams((prev) => withTenantParam(withTenantParam(prev, 'q', ''), 'state', ''), { replace: true });
+
+  const next = cursorOf(q.data?.next);
+  const filtered = isFiltered(params);
+  const pending = creating && !filtered && q.data && !q.data.results.some((t) => t.schema === creating.schema) ? creating : null;
   return (
     <div className="page">
       <div className="page-head">
@@ -35,64 +81,167 @@ export function Tenants() {
       {flash ? <Notice kind="success">{flash}</Notice> : null}
       <CreateTenant onProgress={setCreating} />
       <h2>All tenants</h2>
+      <div className="filters tenant-filters" role="search" aria-label="Tenants">
+        <SearchBox value={params.q} onSearch={(v) => setParam('q', v)} />
+        <label>
+          State{' '}
+          <select value={params.state} onChange={(e) => setParam('state', e.target.value as TenantListParams['state'])}>
+            <option value="">Any state</option>
+            {tenantStates.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
       {q.isPending ? (
         <Loading label="Loading tenants…" />
-      ) : q.isError ? (
+      ) : q.isError && !q.data ? (
         <RetryError error={q.error} onRetry={q.refetch} />
-      ) : q.data.results.length === 0 && !creating ? (
-        <Empty>No tenants yet. Create the first one above.</Empty>
+      ) : q.data.results.length === 0 && pages.page === 1 && !pending ? (
+        filtered ? (
+          <Empty>
+            <p>
+              No tenant {params.q.trim() ? <>matches “{params.q.trim()}”</> : null}
+              {params.q.trim() && params.state ? ' and ' : null}
+              {params.state ? <>is {params.state}</> : null}.
+            </p>
+            <button type="button" className="btn" onClick={clearFilters}>
+              Clear the search and filter
+            </button>
+          </Empty>
+        ) : (
+          <Empty>No tenants yet. Create the first one above.</Empty>
+        )
       ) : (
-        <div className="table-wrap">
-          <table className="table" data-testid="tenants-table">
-            <thead>
-              <tr>
-                <th>Schema</th>
-                <th>Name</th>
-                <th>State</th>
-                <th>Domains</th>
-                <th className="hide-narrow">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {creating && !q.data.results.some((t) => t.schema === creating.schema) ? (
-                <tr className="row-pending">
-                  <td className="mono">{creating.schema}</td>
-                  <td>{creating.name}</td>
-                  <td>
-                    <StateTag state="creating" />
-                  </td>
-                  <td>{creating.domain}</td>
-                  <td className="hide-narrow" />
+        <>
+          {q.isError ? <ErrorLine error={q.error} /> : null}
+          <div className="table-wrap">
+            <table className="table" aria-busy={q.isFetching} data-testid="tenants-table">
+              <thead>
+                <tr>
+                  {columns.map((c) => {
+                    if (!c.key) {
+                      return (
+                        <th key={c.label} className={c.className}>
+                          {c.label}
+                        </th>
+                      );
+                    }
+                    const key = c.key;
+                    const dir = params.ordering === key ? 'ascending' : params.ordering === `-${key}` ? 'descending' : undefined;
+                    return (
+                      <th key={key} className={c.className} aria-sort={dir ?? 'none'}>
+                        <button type="button" className="sort" onClick={() => sortBy(key)}>
+                          {c.label}
+                          <span className="sort-mark" aria-hidden="true">
+                            {dir === 'ascending' ? '▲' : dir === 'descending' ? '▼' : ''}
+                          </span>
+                        </button>
+                      </th>
+                    );
+                  })}
                 </tr>
-              ) : null}
-              {q.data.results.map((t) => (
-                <tr key={t.schema} data-schema={t.schema}>
-                  <td className="mono">
-                    <Link to={`/tenants/${t.schema}`}>{t.schema}</Link>
-                  </td>
-                  <td>{t.name}</td>
-                  <td>
-                    <StateTag state={t.state} />
-                  </td>
-                  <td>
-                    {t.domains.map((d) => (
-                      <span key={d.domain} className="domain">
-                        {d.domain}
-                        {d.is_primary ? <span className="tag">primary</span> : null}
-                      </span>
-                    ))}
-                  </td>
-                  <td className="hide-narrow">{formatDateTime(t.created_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+              </thead>
+              <tbody>
+                {pending ? (
+                  <tr className="row-pending">
+                    <td className="mono">{pending.schema}</td>
+                    <td>{pending.name}</td>
+                    <td>
+                      <StateTag state="creating" />
+                    </td>
+                    <td>{pending.domain}</td>
+                    <td className="hide-narrow" />
+                  </tr>
+                ) : null}
+                {q.data.results.map((t) => (
+                  <tr key={t.schema} data-schema={t.schema} className={t.state === 'suspended' ? 'row-suspended' : undefined}>
+                    <td className="mono">
+                      <Link to={`/tenants/${t.schema}`}>{t.schema}</Link>
+                    </td>
+                    <td>{t.name}</td>
+                    <td>
+                      <StateTag state={t.state} />
+                    </td>
+                    <td>
+                      {t.domains.map((d) => (
+                        <span key={d.domain} className="domain">
+                          {d.domain}
+                          {d.is_primary ? <span className="tag">primary</span> : null}
+                        </span>
+                      ))}
+                    </td>
+                    <td className="hide-narrow">{formatDateTime(t.created_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {q.data.results.length === 0 && !pending ? <Empty>No more tenants.</Empty> : null}
+          <div className="list-foot">
+            <Pager
+              page={pages.page}
+              hasPrev={pages.hasPrev}
+              hasNext={!!next}
+              onPrev={pages.prev}
+              onNext={() => next && pages.next(next)}
+              busy={q.isFetching}
+            />
+            <label className="page-size">
+              Per page{' '}
+              <select value={params.limit} onChange={(e) => setParam('limit', Number(e.target.value))}>
+                {(pageSizes.includes(params.limit) ? pageSizes : [...pageSizes, params.limit].sort((a, b) => a - b)).map((n) => (
+                  <option key={n} value={n}>
+                    {n}
+                  </option>
+                ))}
+              </select>
+            </label>
+          </div>
+        </>
       )}
     </div>
   );
 }
 
+/**
+ * SearchBox is the list's search: the URL gets what was typed once typing
+ * pauses, and the box follows the URL when it changes otherwise (the back
+ * button, the Tenants link).
+ */
+function SearchBox({ value, onSearch }: { value: string; onSearch: (v: string) => void }) {
+  const [text, setText] = useState(value);
+  const debounced = useDebounced(text, searchDebounceMs);
+  // The URL changed: unless it is the search sent from here, show it (set
+  // while rendering, as React advises for state that follows a value).
+  const [seen, setSeen] = useState(value);
+  if (seen !== value) {
+    setSeen(value);
+    if (value !== debounced) setText(value);
+  }
+  // Send what was typed once it has settled; not while the box is still
+  // catching up with a URL changed elsewhere (debounced lags behind text).
+  useEffect(() => {
+    if (debounced === text && debounced !== value) onSearch(debounced);
+  }, [debounced, text, value, onSearch]);
+  return (
+    <label className="search-field">
+      Search{' '}
+      <input
+        type="search"
+        aria-label="Search tenants"
+        placeholder="Schema, name or domain"
+        value={text}
+        maxLength={maxSearch}
+        onChange={(e) => setText(e.target.value)}
+        autoComplete="off"
+        spellCheck={false}
+      />
+    </label>
+  );
+}
 
 function CreateTenant({ onProgress }: { onProgress: (t: { schema: string; name: string; domain: string } | null) => void }) {
   const api = useApi();
@@ -139,8 +288,7 @@ function CreateTenant({ onProgress }: { onProgress: (t: { schema: string; name: 
       setName('');
       setDomain('');
       setDomainTouched(false);
-      qc.setQueryData<Page<Tenant>>(tenantKeys.list, (old) => (old ? { ...old, results: [...old.results.filter((x) => x.schema !== t.schema), t] } : old));
-      void qc.invalidateQueries({ queryKey: tenantKeys.list });
+      putTenant(qc, t.schema, t);
     } catch (err) {
       setError(err);
     } finally {

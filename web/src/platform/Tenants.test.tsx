@@ -1,0 +1,104 @@
+import type { ReactElement } from 'react';
+import { renderToStaticMarkup } from 'react-dom/server';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { MemoryRouter, Route, Routes } from 'react-router';
+import { describe, expect, it, vi } from 'vitest';
+import type { Page, Tenant } from '../api/types';
+import { TenantDetail } from './TenantDetail';
+import { Tenants } from './Tenants';
+import { readTenantParams, tenantKeys } from './tenants';
+
+vi.mock('../auth', () => ({
+  useApi: () => ({ get: () => new Promise(() => undefined), send: () => new Promise(() => undefined) }),
+}));
+vi.stubGlobal('location', new URL('http://localhost:8080/'));
+
+function tenant(schema: string, state: Tenant['state']): Tenant {
+  return {
+    schema,
+    name: `${schema} inc`,
+    state,
+    schema_version: 3,
+    created_at: '2026-01-02T03:04:05Z',
+    updated_at: '2026-01-02T03:04:05Z',
+    domains: [{ domain: `${schema}.example.com`, is_primary: true }],
+  } as Tenant;
+}
+
+/** render shows a page at url, with the list's first page (for that URL) or a tenant already loaded. */
+function render(url: string, page: ReactElement, seed: (qc: QueryClient) => void): string {
+  const qc = new QueryClient();
+  seed(qc);
+  return renderToStaticMarkup(
+    <QueryClientProvider client={qc}>
+      <MemoryRouter initialEntries={[url]}>
+        <Routes>
+          <Route path="/" element={page} />
+          <Route path="/tenants/:schema" element={page} />
+        </Routes>
+      </MemoryRouter>
+    </QueryClientProvider>,
+  );
+}
+
+const listOf = (url: string, results: Tenant[], next: string | null = null) => (qc: QueryClient) =>
+  qc.setQueryData<Page<Tenant>>(tenantKeys.list(readTenantParams(new URL(url, 'http://x').searchParams), ''), { results, next });
+
+describe('Tenants', () => {
+  it('shows the search, filter, sort and page size its URL holds', () => {
+    const url = '/?q=glob&state=suspended&ordering=-name&limit=10';
+    const html = render(url, <Tenants />, listOf(url, [tenant('globex', 'suspended')], 'http://localhost/api/platform/tenants/?cursor=c2'));
+    expect(html).toMatch(/<input type="search" aria-label="Search tenants"[^>]* value="glob"/);
+    expect(html).toContain('<option value="suspended" selected="">suspended</option>');
+    expect(html).toMatch(/<th aria-sort="descending"><button type="button" class="sort">Name/);
+    expect(html).toMatch(/<th class="hide-narrow" aria-sort="none"><button type="button" class="sort">Created/);
+    expect(html).toContain('<option value="10" selected="">10</option>');
+    expect(html).toContain('Page 1');
+  });
+
+  it('sorts oldest first by default, and marks a suspended tenant', () => {
+    const html = render('/', <Tenants />, listOf('/', [tenant('acme', 'active'), tenant('globex', 'suspended')]));
+    expect(html).toMatch(/<th class="hide-narrow" aria-sort="ascending"><button type="button" class="sort">Created/);
+    expect(html).toMatch(/<tr data-schema="globex" class="row-suspended">.*<span class="tag tag-state-suspended" data-state="suspended">suspended<\/span>/);
+    expect(html).toMatch(/<tr data-schema="acme">.*tag-state-active/);
+    // One page only: no pager.
+    expect(html).not.toContain('Next →');
+  });
+
+  it('says what found nothing, and offers to clear it', () => {
+    const url = '/?q=%20nope%20&state=suspended';
+    const html = render(url, <Tenants />, listOf(url, []));
+    expect(html).toContain('No tenant matches “nope” and is suspended.');
+    expect(html).toContain('Clear the search and filter');
+  });
+
+  it('an empty unfiltered list asks for the first tenant', () => {
+    const html = render('/', <Tenants />, listOf('/', []));
+    expect(html).toContain('No tenants yet. Create the first one above.');
+  });
+});
+
+describe('TenantDetail', () => {
+  const item = (t: Tenant) => (qc: QueryClient) => qc.setQueryData(tenantKeys.item(t.schema), t);
+
+  it('offers to suspend an active tenant, after a confirmation', () => {
+    const html = render('/tenants/acme', <TenantDetail />, item(tenant('acme', 'active')));
+    expect(html).toContain('Suspend tenant…');
+    expect(html).not.toContain('Resume tenant');
+    expect(html).toContain('Suspend acme inc?');
+  });
+
+  it('shows a suspended tenant as such, with the way to resume it', () => {
+    const html = render('/tenants/globex', <TenantDetail />, item(tenant('globex', 'suspended')));
+    expect(html).toMatch(/<h1>globex inc <span class="tag tag-state-suspended" data-state="suspended">suspended<\/span><\/h1>/);
+    expect(html).toContain('Resume tenant');
+    expect(html).not.toContain('Suspend tenant…');
+    expect(html).not.toContain('Domains can only change');
+  });
+
+  it('neither suspends nor resumes a tenant being deleted', () => {
+    const html = render('/tenants/gone', <TenantDetail />, item(tenant('gone', 'deleting')));
+    expect(html).not.toContain('Suspend tenant…');
+    expect(html).not.toContain('Resume tenant');
+  });
+});
