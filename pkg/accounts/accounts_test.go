@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenantworks/saas/pkg/accounts"
+	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
@@ -240,4 +243,11 @@ func TestNewNeedsAStore(t *testing.T) {
 	if _, err := accounts.New(accounts.Deps{}); !errors.Is(err, accounts.ErrNoStore) {
 		t.Fatalf("New without a store = %v, want ErrNoStore", err)
 	}
+}
+
+func TestMain(m *testing.M) {
+	// bcrypt's production cost takes seconds a hash under -race on a busy
+	// machine; these tests are about rules, not the cost.
+	auth.PasswordCost = bcrypt.MinCost
+	os.Exit(m.Run())
 }
