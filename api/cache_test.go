@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
 )
 
 func TestReadsAreCached(t *testing.T) {
