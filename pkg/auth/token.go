@@ -23,23 +23,54 @@ const PlatformAudience = "_platform" // starts with "_": never a schema name
 
 const issuer = "saas"
 
-// Tokens issues and verifies HS256 tokens.
-type Tokens struct {
-	secret []byte
-	ttl    time.Duration
-	now    func() time.Time
+// MinSecretLen is the shortest secret, in bytes, that signs or verifies a
+// token: an HS256 key of less than 32 bytes is weaker than the hash.
+const MinSecretLen = 32
+
+// ErrWeakSecret is returned by CheckSecret, and by Issue when the signing
+// secret is shorter than MinSecretLen.
+var ErrWeakSecret = errors.New("auth: a token secret must be at least 32 bytes")
+
+// CheckSecret returns ErrWeakSecret when secret cannot sign or verify
+// tokens: shorter than MinSecretLen (empty included).
+func CheckSecret(secret string) error {
+	if len(secret) < MinSecretLen {
+		return ErrWeakSecret
+	}
+	return nil
 }
 
-// NewTokens returns a Tokens signing with secret; ttl 0 means 12 hours.
-func NewTokens(secret string, ttl time.Duration) *Tokens {
+// Tokens issues and verifies HS256 tokens.
+type Tokens struct {
+	secret   []byte   // signs and verifies
+	previous [][]byte // verify only: secrets being rotated out
+	ttl      time.Duration
+	now      func() time.Time
+}
+
+// NewTokens returns a Tokens that signs with secret and verifies with it
+// and with each of previous (the secrets being rotated out: a token they
+// signed stays valid until it expires, and no new one is signed with them).
+// ttl 0 means 12 hours. There is no default secret: a secret shorter than
+// MinSecretLen signs nothing (Issue returns ErrWeakSecret) and verifies
+// nothing; check configured secrets with CheckSecret first.
+func NewTokens(secret string, ttl time.Duration, previous ...string) *Tokens {
 	if ttl <= 0 {
 		ttl = 12 * time.Hour
 	}
-	return &Tokens{secret: []byte(secret), ttl: ttl, now: time.Now}
+	t := &Tokens{secret: []byte(secret), ttl: ttl, now: time.Now}
+	for _, p := range previous {
+		t.previous = append(t.previous, []byte(p))
+	}
+	return t
 }
 
-// Issue returns a signed token for the user in tenant and its expiry.
+// Issue returns a token for the user in tenant, signed with the current
+// secret, and its expiry. Errors: ErrWeakSecret.
 func (t *Tokens) Issue(tenant, userID string, staff bool) (string, time.Time, error) {
+	if err := CheckSecret(string(t.secret)); err != nil {
+		return "", time.Time{}, err
+	}
 	now := t.now().UTC().Truncate(time.Second)
 	exp := now.Add(t.ttl)
 	c := Claims{
@@ -64,11 +95,11 @@ func (t *Tokens) Issue(tenant, userID string, staff bool) (string, time.Time, er
 var ErrBadToken = &domain.Error{Code: domain.EUNAUTHORIZED, Message: "invalid or expired token"}
 
 // Verify checks the signature (HS256 only: "none" and every other algorithm
-// are refused), expiry, issuer and that the token is bound to tenant. Errors
-// wrap ErrBadToken.
+// are refused) against the current secret and the previous ones, expiry,
+// issuer and that the token is bound to tenant. Errors wrap ErrBadToken.
 func (t *Tokens) Verify(token, tenant string) (Claims, error) {
 	var c Claims
-	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.secret, nil },
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.keys() },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(issuer),
 		jwt.WithAudience(tenant),
@@ -82,4 +113,19 @@ func (t *Tokens) Verify(token, tenant string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: %w", ErrBadToken, errors.New("token of another tenant"))
 	}
 	return c, nil
+}
+
+// keys returns the verification keys: the current secret, then the
+// previous ones, leaving out any too short to be trusted.
+func (t *Tokens) keys() (jwt.VerificationKeySet, error) {
+	var ks jwt.VerificationKeySet
+	for _, k := range append([][]byte{t.secret}, t.previous...) {
+		if CheckSecret(string(k)) == nil {
+			ks.Keys = append(ks.Keys, k)
+		}
+	}
+	if len(ks.Keys) == 0 {
+		return ks, ErrWeakSecret
+	}
+	return ks, nil
 }
