@@ -108,8 +108,10 @@ type Principal struct {
 }
 
 // Authenticate checks credentials in realm: Platform for superusers, else
-// a tenant's schema. Errors: ERATELIMITED (with RetryAfter) past the limit,
-// EINVALID for a malformed email or an empty password, ErrBadCredentials.
+// a tenant's schema. A password longer than bcrypt's 72 bytes never
+// matches (bcrypt would compare its first 72 bytes only). Errors:
+// ERATELIMITED (with RetryAfter) past the limit, EINVALID for a malformed
+// email or an empty password, ErrBadCredentials.
 func (s *Service) Authenticate(ctx context.Context, realm string, c Credentials) (Principal, error) {
 	if err := s.limit(ctx, realm, c.ClientAddr); err != nil {
 		return Principal{}, err
