@@ -30,6 +30,10 @@ func (s *Server) issueToken(c echo.Context) error {
 func (s *Server) signIn(c echo.Context, realm, audience string) error {
 	var req tokenRequest
 	if err := decodeJSON(c, &req); err != nil {
+		// A malformed attempt counts too (and costs no password hash).
+		if lerr := s.deps.Accounts.Limit(c.Request().Context(), realm, c.RealIP()); lerr != nil {
+			return lerr
+		}
 		return err
 	}
 	p, err := s.deps.Accounts.Authenticate(c.Request().Context(), realm,

@@ -154,6 +154,14 @@ func (s *Service) Authenticate(ctx context.Context, realm string, c Credentials)
 	return p, nil
 }
 
+// Limit counts one sign-in attempt from addr in realm without checking
+// anything, for an attempt refused before its credentials could be read
+// (a malformed body): every attempt counts. Authenticate counts its own.
+// Errors: ERATELIMITED (with RetryAfter).
+func (s *Service) Limit(ctx context.Context, realm, addr string) error {
+	return s.limit(ctx, realm, addr)
+}
+
 func (s *Service) limit(ctx context.Context, realm, addr string) error {
 	if s.limiter == nil {
 		return nil
