@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenantworks/saas/pkg/accounts"
+	"github.com/tenantworks/saas/pkg/auth"
 )
 
 type tokenRequest struct {
@@ -41,7 +42,7 @@ func (s *Server) signIn(c echo.Context, realm, audience string) error {
 	if err != nil {
 		return err
 	}
-	tok, exp, err := s.deps.Tokens.Issue(audience, p.ID, p.Staff)
+	tok, exp, err := s.deps.Tokens.IssueFor(audience, auth.Subject{ID: p.ID, Staff: p.Staff, Generation: p.Generation})
 	if err != nil {
 		return err
 	}

@@ -273,7 +273,7 @@ func (s *Server) pushNotifications(c echo.Context) error {
 		log.DebugContext(r.Context(), "websocket accept failed", slog.Any("error", err))
 		return nil // Accept has answered the request
 	}
-	pc := &pushConn{s: s, hub: hub, ps: ps, conn: conn, schema: t.Schema, userID: p.UserID, log: log, sent: newSentIDs()}
+	pc := &pushConn{s: s, hub: hub, ps: ps, conn: conn, schema: t.Schema, userID: p.UserID, gen: p.Generation, log: log, sent: newSentIDs()}
 	// The request's context carries the tenant and the request id for the
 	// logs; the connection ends on its own terms, not the request's.
 	pc.serve(context.WithoutCancel(r.Context()), since, catchUp)
@@ -304,6 +304,7 @@ var (
 	closeGoingAway   = closeReason{code: websocket.StatusGoingAway, text: "server shutting down"}
 	closeTooSlow     = closeReason{code: StatusTooSlow, text: "too slow"}
 	closeDeactivated = closeReason{code: websocket.StatusPolicyViolation, text: "user deactivated"}
+	closeRevoked     = closeReason{code: websocket.StatusPolicyViolation, text: "token revoked"}
 	closeUnavailable = closeReason{code: websocket.StatusTryAgainLater, text: "notifications unavailable"}
 	closeAbrupt      = closeReason{abrupt: true}
 )
@@ -316,6 +317,7 @@ type pushConn struct {
 	conn   *websocket.Conn
 	schema string
 	userID string
+	gen    int64 // the token's generation: a password change since revokes it
 	log    *slog.Logger
 	sent   *sentIDs
 	high   int64 // the highest id sent, or ?since= if greater
@@ -434,7 +436,8 @@ func (pc *pushConn) send(ctx context.Context, n events.Notification) error {
 }
 
 // keepAlive pings the client every interval and checks that its user is
-// still active; it reports on stop why the connection must end.
+// still active and its token not revoked by a password change; it reports
+// on stop why the connection must end.
 func (pc *pushConn) keepAlive(ctx context.Context, stop chan<- closeReason) {
 	every := pc.hub.cfg.PingInterval
 	t := time.NewTicker(every)
@@ -450,6 +453,10 @@ func (pc *pushConn) keepAlive(ctx context.Context, stop chan<- closeReason) {
 		ua, err := pc.s.deps.Users.GetUserAuth(ctx, pc.schema, pc.userID)
 		if domain.ErrorCode(err) == domain.ENOTFOUND || (err == nil && !ua.Active) {
 			stop <- closeDeactivated
+			return
+		}
+		if err == nil && pc.gen < ua.Generation {
+			stop <- closeRevoked
 			return
 		}
 		pctx, cancel := context.WithTimeout(ctx, every)

@@ -67,7 +67,7 @@ func TestTenantCommands(t *testing.T) {
 		code     int
 		contains string
 	}{
-		{"shared migrations apply", []string{"migrate", "--shared"}, 0, "shared schema at version 2"},
+		{"shared migrations apply", []string{"migrate", "--shared"}, 0, "shared schema at version 3"},
 		{"a tenant is created", []string{"tenant", "create", "--schema", "acme", "--name", "Acme", "--domain", "acme.localhost"}, 0, "created tenant acme"},
 		{"a taken schema is a conflict", []string{"tenant", "create", "--schema", "acme", "--name", "Other", "--domain", "other.localhost"}, 3, "schema already exists"},
 		{"a taken domain is a conflict", []string{"tenant", "create", "--schema", "other", "--name", "Other", "--domain", "ACME.localhost"}, 3, "domain already in use"},

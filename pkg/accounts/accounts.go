@@ -1,8 +1,13 @@
 // Package accounts holds the use cases of tenant users and platform
 // superusers: creating them, one sign-in for both (rate limited, timed the
-// same whether or not the account exists), password rules, and the flag
-// changes that every request is judged by. The HTTP handlers and the CLI
-// call it alike.
+// same whether or not the account exists), password rules and changes, and
+// the flag changes that every request is judged by. The HTTP handlers and
+// the CLI call it alike.
+//
+// Every password change or reset moves the account to its next token
+// generation (a counter stored with it, carried in each token): the
+// per-request check refuses a token of an older generation, so the change
+// revokes every token issued before it, with no same-second ambiguity.
 package accounts
 
 import (
@@ -26,11 +31,13 @@ const Platform = "public"
 type Store interface {
 	CreateUser(ctx context.Context, schemaName string, u postgres.NewUser) (domain.User, error)
 	UserCredentials(ctx context.Context, schemaName, email string) (domain.User, string, error)
+	UserCredentialsByID(ctx context.Context, schemaName, id string) (domain.User, string, error)
 	GetUser(ctx context.Context, schemaName, id string) (domain.User, error)
 	UpdateUser(ctx context.Context, schemaName, id string, p postgres.UserPatch) (domain.User, error)
-	SetUserPassword(ctx context.Context, schemaName, id, passwordHash string) error
+	SetUserPassword(ctx context.Context, schemaName, id, passwordHash string, ifGeneration int64) (domain.User, error)
 	CreateSuperuser(ctx context.Context, email, passwordHash string) (domain.Superuser, error)
 	SuperuserCredentials(ctx context.Context, email string) (domain.Superuser, string, error)
+	SetSuperuserPassword(ctx context.Context, id, passwordHash string) (domain.Superuser, error)
 }
 
 // Limiter counts sign-in attempts per key (pkg/cache.Limiter).
@@ -105,6 +112,9 @@ type Principal struct {
 	ID    string
 	Email string
 	Staff bool // always true for a superuser
+	// Generation is the account's token generation, read with the password
+	// hash: the token issued for this sign-in carries it.
+	Generation int64
 }
 
 // Authenticate checks credentials in realm: Platform for superusers, else
@@ -135,11 +145,11 @@ func (s *Service) Authenticate(ctx context.Context, realm string, c Credentials)
 	if realm == Platform {
 		var su domain.Superuser
 		su, hash, err = s.store.SuperuserCredentials(ctx, email)
-		p, active = Principal{ID: su.ID, Email: su.Email, Staff: true}, su.IsActive
+		p, active = Principal{ID: su.ID, Email: su.Email, Staff: true, Generation: su.TokenGeneration}, su.IsActive
 	} else {
 		var u domain.User
 		u, hash, err = s.store.UserCredentials(ctx, realm, email)
-		p, active = Principal{ID: u.ID, Email: u.Email, Staff: u.IsStaff}, u.IsActive
+		p, active = Principal{ID: u.ID, Email: u.Email, Staff: u.IsStaff, Generation: u.TokenGeneration}, u.IsActive
 	}
 	switch {
 	case domain.ErrorCode(err) == domain.ENOTFOUND:
@@ -287,13 +297,17 @@ func (s *Service) storeFlags(ctx context.Context, schemaName string, u domain.Us
 			slog.String("tenant", schemaName), slog.String("user", u.ID))
 		return
 	}
-	if err := s.flags.Store(context.WithoutCancel(ctx), schemaName, u.ID, postgres.UserAuth{Active: u.IsActive, Staff: u.IsStaff}); err != nil {
+	ua := postgres.UserAuth{Active: u.IsActive, Staff: u.IsStaff, Generation: u.TokenGeneration}
+	if err := s.flags.Store(context.WithoutCancel(ctx), schemaName, u.ID, ua); err != nil {
 		s.log.WarnContext(ctx, "could not update the cached user flags; they expire on their own",
 			slog.String("tenant", schemaName), slog.String("user", u.ID), slog.Any("error", err))
 	}
 }
 
-// SetPassword replaces a user's password. Errors: EINVALID, ENOTFOUND.
+// SetPassword replaces a user's password (a reset by staff or an operator)
+// and revokes every token of the user issued before: the user moves to the
+// next token generation, and once committed the new one overwrites the
+// cached flags. Errors: EINVALID, ENOTFOUND.
 func (s *Service) SetPassword(ctx context.Context, schemaName, id, password string) error {
 	if err := domain.ValidatePassword(password); err != nil {
 		return err
@@ -307,8 +321,29 @@ func (s *Service) SetPassword(ctx context.Context, schemaName, id, password stri
 	if err != nil {
 		return fmt.Errorf("accounts: hash password: %w", err)
 	}
-	if err := s.store.SetUserPassword(ctx, schemaName, u.ID, hash); err != nil {
+	u, err = s.store.SetUserPassword(ctx, schemaName, u.ID, hash, postgres.AnyGeneration)
+	if err != nil {
 		return fmt.Errorf("accounts: set password: %w", err)
 	}
+	s.storeFlags(ctx, schemaName, u)
 	return nil
+}
+
+// SetSuperuserPassword replaces a platform superuser's password (a reset by
+// an operator) and revokes every platform token they hold: the superuser
+// moves to the next token generation, which the platform routes read on
+// every request. Errors: EINVALID, ENOTFOUND.
+func (s *Service) SetSuperuserPassword(ctx context.Context, id, password string) (domain.Superuser, error) {
+	if err := domain.ValidatePassword(password); err != nil {
+		return domain.Superuser{}, err
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return domain.Superuser{}, fmt.Errorf("accounts: hash password: %w", err)
+	}
+	su, err := s.store.SetSuperuserPassword(ctx, id, hash)
+	if err != nil {
+		return domain.Superuser{}, fmt.Errorf("accounts: set superuser password: %w", err)
+	}
+	return su, nil
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/tenantworks/saas/pkg/accounts"
+	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/testenv"
 )
 
 func TestAPasswordPastBcryptsLimitCannotSignIn(t *testing.T) {
@@ -32,5 +34,68 @@ func TestAPasswordPastBcryptsLimitCannotSignIn(t *testing.T) {
 				t.Fatalf("%s: the 72 bytes and %q: %v, want ErrBadCredentials", realm, suffix, err)
 			}
 		}
+	}
+}
+
+func TestAPasswordResetMovesTheUserToTheNextTokenGeneration(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil, 0)
+	ctx := t.Context()
+	u, err := w.svc.CreateUser(ctx, w.schema, accounts.NewUser{Email: "reset@x.test", Password: password, IsStaff: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := w.svc.Authenticate(ctx, w.schema, accounts.Credentials{Email: "reset@x.test", Password: password})
+	if err != nil || p.Generation != 0 {
+		t.Fatalf("a new user signs in at %+v, %v; want generation 0", p, err)
+	}
+	for gen := int64(1); gen <= 2; gen++ {
+		if err := w.svc.SetPassword(ctx, w.schema, u.ID, "another-password"); err != nil {
+			t.Fatal(err)
+		}
+		// The cache gets the new generation, with the flags unchanged, so
+		// the next request with an older token is refused.
+		if got := w.flags.got[w.schema+"/"+u.ID]; got.Generation != gen || !got.Active || !got.Staff {
+			t.Fatalf("reset %d: cached %+v, want generation %d, active, staff", gen, got, gen)
+		}
+		p, err = w.svc.Authenticate(ctx, w.schema, accounts.Credentials{Email: "reset@x.test", Password: "another-password"})
+		if err != nil || p.Generation != gen {
+			t.Fatalf("reset %d: sign-in = %+v, %v; want generation %d", gen, p, err, gen)
+		}
+	}
+	if _, err := w.svc.Authenticate(ctx, w.schema, accounts.Credentials{Email: "reset@x.test", Password: password}); !errors.Is(err, accounts.ErrBadCredentials) {
+		t.Fatalf("the old password: %v, want ErrBadCredentials", err)
+	}
+	// Flags changed later keep the generation: a deactivation must not
+	// bring older tokens back.
+	if _, err := w.svc.UpdateUser(ctx, w.schema, "someone-else", u.ID, accounts.UserChange{IsStaff: new(bool)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.flags.got[w.schema+"/"+u.ID]; got.Generation != 2 || got.Staff {
+		t.Fatalf("after a flag change: cached %+v, want generation 2, not staff", got)
+	}
+}
+
+func TestASuperuserPasswordResetMovesThemToTheNextTokenGeneration(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil, 0)
+	ctx := t.Context()
+	email := "root-" + testenv.RandomName(6) + "@x.test"
+	su, err := w.svc.CreateSuperuser(ctx, email, password)
+	if err != nil || su.TokenGeneration != 0 {
+		t.Fatalf("create = %+v, %v; want generation 0", su, err)
+	}
+	su, err = w.svc.SetSuperuserPassword(ctx, su.ID, "another-password")
+	if err != nil || su.TokenGeneration != 1 {
+		t.Fatalf("reset = %+v, %v; want generation 1", su, err)
+	}
+	if p, err := w.svc.Authenticate(ctx, accounts.Platform, accounts.Credentials{Email: email, Password: "another-password"}); err != nil || p.Generation != 1 {
+		t.Fatalf("sign-in = %+v, %v; want generation 1", p, err)
+	}
+	if _, err := w.svc.SetSuperuserPassword(ctx, su.ID, strings.Repeat("p", 73)); domain.ErrorCode(err) != domain.EINVALID {
+		t.Fatalf("a 73-byte password: %v, want invalid", err)
+	}
+	if _, err := w.svc.SetSuperuserPassword(ctx, "0197a000-0000-7000-8000-000000000000", "another-password"); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("an unknown superuser: %v, want not found", err)
 	}
 }

@@ -81,3 +81,20 @@ func TestNoWeakSecretSignsOrVerifies(t *testing.T) {
 		t.Fatalf("CheckSecret of %d bytes = %v, want nil", MinSecretLen, err)
 	}
 }
+
+func TestATokenCarriesItsGeneration(t *testing.T) {
+	t.Parallel()
+	tk := NewTokens(randomSecret(), time.Hour)
+	tok, _, err := tk.IssueFor("acme", Subject{ID: "u", Staff: true, Generation: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tk.Verify(tok, "acme")
+	if err != nil || c.Subject != "u" || !c.Staff || c.Generation != 7 {
+		t.Fatalf("Verify = %+v, %v; want user u, staff, generation 7", c, err)
+	}
+	tok = mustIssue(t, tk, "acme", "u", false)
+	if c, err := tk.Verify(tok, "acme"); err != nil || c.Generation != 0 {
+		t.Fatalf("Issue's token = %+v, %v; want generation 0", c, err)
+	}
+}
