@@ -59,6 +59,17 @@ func TestRevocationHasNoSameSecondHole(t *testing.T) {
 			}
 		})
 	}
+	sameSecond("a change revokes the token of just before, not the one of just after", func(a fixture) (string, string) {
+		before := e.signIn(a.Host, a.UserEmail, testPassword)
+		r := e.do(changePassword(a.Host, before, testPassword, "same-second-password"))
+		if r.Code != http.StatusOK {
+			t.Fatalf("change = %d %s", r.Code, r.Raw)
+		}
+		if fresh, _ := r.JSON["token"].(string); e.status(a.Host, fresh) != http.StatusOK {
+			t.Error("the change's fresh token is refused")
+		}
+		return before, e.signIn(a.Host, a.UserEmail, "same-second-password")
+	})
 	sameSecond("a staff reset revokes the token of just before, not the one of just after", func(a fixture) (string, string) {
 		before := e.signIn(a.Host, a.UserEmail, testPassword)
 		if got := e.status(a.Host, before); got != http.StatusOK { // cached as valid

@@ -173,18 +173,24 @@ func (s *Service) Limit(ctx context.Context, realm, addr string) error {
 }
 
 func (s *Service) limit(ctx context.Context, realm, addr string) error {
+	return s.allow(ctx, realm+":login:"+addr, "sign-in")
+}
+
+// allow counts one attempt of what on key. Past the limit it returns
+// ERATELIMITED with RetryAfter; with the limiter down, nil (logged).
+func (s *Service) allow(ctx context.Context, key, what string) error {
 	if s.limiter == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	retry, err := s.limiter.Allow(ctx, realm+":login:"+addr)
+	retry, err := s.limiter.Allow(ctx, key)
 	if err != nil {
-		s.log.WarnContext(ctx, "sign-in rate limiter unavailable; attempt allowed", slog.Any("error", err))
+		s.log.WarnContext(ctx, what+" rate limiter unavailable; attempt allowed", slog.Any("error", err))
 		return nil
 	}
 	if retry > 0 {
-		return &domain.Error{Code: domain.ERATELIMITED, Message: "too many sign-in attempts; retry later", RetryAfter: retry}
+		return &domain.Error{Code: domain.ERATELIMITED, Message: "too many " + what + " attempts; retry later", RetryAfter: retry}
 	}
 	return nil
 }
@@ -327,6 +333,74 @@ func (s *Service) SetPassword(ctx context.Context, schemaName, id, password stri
 	}
 	s.storeFlags(ctx, schemaName, u)
 	return nil
+}
+
+// PasswordChange is a signed-in user's change of their own password.
+type PasswordChange struct {
+	// UserID and Generation are the caller's, from the token the request
+	// came with.
+	UserID     string
+	Generation int64
+	Current    string
+	New        string
+}
+
+// ErrWrongPassword is ChangePassword's answer to a current password that
+// does not match: a 422 naming the field, not a 401, since the caller's
+// token is fine.
+var ErrWrongPassword = &domain.Error{Code: domain.EINVALID, Message: "invalid password change",
+	Details: map[string]string{"current": "is not your current password"}}
+
+// ChangePassword changes a signed-in user's own password in a tenant once
+// the current one is checked, and revokes every token of the user issued
+// before: it returns the user as committed, at the next token generation,
+// which the caller's new token must carry. Attempts are limited per user
+// as sign-in attempts are per address (a stolen token cannot be used to
+// guess the password). The change applies only while the account is still
+// at the caller's generation: a change made meanwhile (or a token older
+// than the last one) revokes the caller's token instead. Errors:
+// ERATELIMITED (with RetryAfter), EINVALID naming current (missing) or new
+// (8 characters to 72 bytes), ErrWrongPassword, auth.ErrBadToken when the
+// caller's token was revoked or its user is gone or inactive.
+func (s *Service) ChangePassword(ctx context.Context, schemaName string, ch PasswordChange) (domain.User, error) {
+	if err := s.allow(ctx, schemaName+":password:"+ch.UserID, "password change"); err != nil {
+		return domain.User{}, err
+	}
+	details := map[string]string{}
+	if ch.Current == "" {
+		details["current"] = "is required"
+	}
+	if err := domain.ValidatePassword(ch.New); err != nil {
+		details["new"] = domain.ErrorDetails(err)["password"]
+	}
+	if len(details) > 0 {
+		return domain.User{}, &domain.Error{Code: domain.EINVALID, Message: "invalid password change", Details: details}
+	}
+	u, hash, err := s.store.UserCredentialsByID(ctx, schemaName, ch.UserID)
+	switch {
+	case domain.ErrorCode(err) == domain.ENOTFOUND:
+		return domain.User{}, auth.ErrBadToken
+	case err != nil:
+		return domain.User{}, fmt.Errorf("accounts: change password: %w", err)
+	case !u.IsActive || u.TokenGeneration != ch.Generation:
+		return domain.User{}, auth.ErrBadToken
+	}
+	if !auth.CheckPassword(hash, ch.Current) {
+		return domain.User{}, ErrWrongPassword
+	}
+	newHash, err := auth.HashPassword(ch.New)
+	if err != nil {
+		return domain.User{}, fmt.Errorf("accounts: hash password: %w", err)
+	}
+	u, err = s.store.SetUserPassword(ctx, schemaName, u.ID, newHash, u.TokenGeneration)
+	if errors.Is(err, postgres.ErrGenerationMoved) || domain.ErrorCode(err) == domain.ENOTFOUND {
+		return domain.User{}, auth.ErrBadToken
+	}
+	if err != nil {
+		return domain.User{}, fmt.Errorf("accounts: change password: %w", err)
+	}
+	s.storeFlags(ctx, schemaName, u)
+	return u, nil
 }
 
 // SetSuperuserPassword replaces a platform superuser's password (a reset by
