@@ -111,8 +111,8 @@ func (s *Server) adminPatchUser(c echo.Context) error {
 	return c.JSON(http.StatusOK, toUserResponse(u))
 }
 
-// adminSetPassword replaces a user's password. Tokens issued before stay
-// valid until they expire; deactivate the user to cut them off.
+// adminSetPassword replaces a user's password; every token the user was
+// issued before stops working.
 func (s *Server) adminSetPassword(c echo.Context) error {
 	var req passwordRequest
 	if err := decodeJSON(c, &req); err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenantworks/saas/pkg/accounts"
+	"github.com/tenantworks/saas/pkg/auth"
 )
 
 type tokenRequest struct {
@@ -41,7 +42,33 @@ func (s *Server) signIn(c echo.Context, realm, audience string) error {
 	if err != nil {
 		return err
 	}
-	tok, exp, err := s.deps.Tokens.Issue(audience, p.ID, p.Staff)
+	tok, exp, err := s.deps.Tokens.IssueFor(audience, auth.Subject{ID: p.ID, Staff: p.Staff, Generation: p.Generation})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, tokenResponse{Token: tok, ExpiresAt: exp})
+}
+
+type passwordChangeRequest struct {
+	Current string `json:"current"`
+	New     string `json:"new"`
+}
+
+// changePassword changes the caller's own password (see
+// accounts.Service.ChangePassword) and answers a fresh token: every token
+// the user held, the one of this request included, stops working.
+func (s *Server) changePassword(c echo.Context) error {
+	var req passwordChangeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	p, t := principalOf(c), tenantOf(c)
+	u, err := s.deps.Accounts.ChangePassword(c.Request().Context(), t.Schema,
+		accounts.PasswordChange{UserID: p.UserID, Generation: p.Generation, Current: req.Current, New: req.New})
+	if err != nil {
+		return err
+	}
+	tok, exp, err := s.deps.Tokens.IssueFor(t.Schema, auth.Subject{ID: u.ID, Staff: u.IsStaff, Generation: u.TokenGeneration})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -31,9 +32,11 @@ import (
 
 const (
 	publicDomain = "platform.test"
-	testSecret   = "test-secret-test-secret-test-secret"
 	testPassword = "correct-horse-battery"
 )
+
+// testSecret signs this run's tokens: random, as every deployment's is.
+var testSecret = rand.Text() + rand.Text()
 
 // fixtureHash is the hash of testPassword, computed once: bcrypt is slow
 // by design, and slower still under the race detector.

@@ -13,12 +13,15 @@ import (
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/observability"
+	"github.com/tenantworks/saas/pkg/postgres"
 )
 
 // principal is the authenticated caller of a tenant route.
 type principal struct {
 	UserID string
 	Staff  bool
+	// Generation is the token's generation (auth.Subject.Generation).
+	Generation int64
 }
 
 type principalKey struct{}
@@ -118,7 +121,9 @@ func bearer(r *http.Request) string {
 }
 
 // authenticated requires a valid token of this tenant whose user is still
-// active; the user's current staff flag (not the token's) is what counts.
+// active and was not revoked since (a password change or reset moved the
+// user past the token's generation); the user's current staff flag (not the
+// token's) is what counts.
 func (s *Server) authenticated(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		tok := bearer(c.Request())
@@ -136,14 +141,23 @@ func (s *Server) authenticate(c echo.Context, tok string, next echo.HandlerFunc)
 		return err
 	}
 	ua, err := s.deps.Users.GetUserAuth(c.Request().Context(), t.Schema, claims.Subject)
-	if domain.ErrorCode(err) == domain.ENOTFOUND || (err == nil && !ua.Active) {
+	if domain.ErrorCode(err) == domain.ENOTFOUND || (err == nil && refused(claims, ua)) {
 		return auth.ErrBadToken
 	}
 	if err != nil {
 		return err
 	}
-	withContext(c, context.WithValue(c.Request().Context(), principalKey{}, principal{UserID: claims.Subject, Staff: ua.Staff}))
+	withContext(c, context.WithValue(c.Request().Context(), principalKey{}, principal{UserID: claims.Subject, Staff: ua.Staff, Generation: claims.Generation}))
 	return next(c)
+}
+
+// refused reports whether a verified token must be refused all the same:
+// its account is inactive, or its generation is older than the account's
+// (a password change or reset since revoked it). A newer generation than
+// the one read means the read was stale (a cache entry the change did not
+// reach); only a token issued after that change can carry it, so it passes.
+func refused(claims auth.Claims, ua postgres.UserAuth) bool {
+	return !ua.Active || claims.Generation < ua.Generation
 }
 
 var errStaffOnly = &domain.Error{Code: domain.EFORBIDDEN, Message: "staff only"}

@@ -133,6 +133,7 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 	t.Run("the document", o.servesTheDocument)
 	t.Run("health, readiness and metrics", o.checksHealthReadinessAndMetrics)
 	t.Run("tenant sign-in", o.signsInToATenant)
+	t.Run("password change", o.changesPasswords)
 	t.Run("products", o.managesProducts)
 	t.Run("search", o.searchesProducts)
 	t.Run("notifications", o.listsAndReadsNotifications)
@@ -152,13 +153,13 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 // one (no tenancy manager, no push node, search and a readiness dependency
 // down), their tenants and superuser tokens.
 type openAPIExchanges struct {
-	d                    *docChecker
-	e, bare              *env
-	es                   *search.Client
-	srv                  *httptest.Server
-	a, b, limited, bt    fixture
-	suToken, bareSuToken string
-	oversized, upgrade   map[string]string
+	d                     *docChecker
+	e, bare               *env
+	es                    *search.Client
+	srv                   *httptest.Server
+	a, b, limited, pw, bt fixture
+	suToken, bareSuToken  string
+	oversized, upgrade    map[string]string
 }
 
 // unknownHost is a host no tenant has.
@@ -204,11 +205,12 @@ func newOpenAPIExchanges(t *testing.T) *openAPIExchanges {
 
 	a, b := e.tenant("oa"), e.tenant("ob")
 	limited := e.tenant("orl")
+	pw := e.tenant("opw")
 	_, suToken := e.superuser("root@oa.test")
 	bt := bare.tenant("obare")
 	_, bareSuToken := bare.superuser("root@obare.test")
 
-	return &openAPIExchanges{d: d, e: e, bare: bare, es: es, srv: srv, a: a, b: b, limited: limited, bt: bt,
+	return &openAPIExchanges{d: d, e: e, bare: bare, es: es, srv: srv, a: a, b: b, limited: limited, pw: pw, bt: bt,
 		suToken: suToken, bareSuToken: bareSuToken,
 		oversized: map[string]string{"padding": strings.Repeat("x", 2<<20)},
 		upgrade: map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
@@ -297,6 +299,44 @@ func (o *openAPIExchanges) signsInToATenant(t *testing.T) {
 		wrong := req{method: "POST", host: limited.Host, path: tok, body: map[string]string{"email": limited.UserEmail, "password": "wrong-password"}}
 		if r := d.exchange(t, e, wrong, conforms); r.Code != 429 {
 			t.Fatalf("attempt 11 = %d, want 429: %s", r.Code, r.Raw)
+		}
+	})
+}
+
+// changesPasswords has users change their own password, and fail to in
+// every documented way, rate limiting included.
+func (o *openAPIExchanges) changesPasswords(t *testing.T) {
+	pw, oversized, step, d, e := o.pw, o.oversized, o.step, o.d, o.e
+	const path = "/api/auth/password"
+	change := func(token, current, next string) req {
+		return req{method: "POST", host: pw.Host, path: path, token: token, body: map[string]string{"current": current, "new": next}}
+	}
+	r := step(t, "a user changes their password", nil, change(pw.UserToken, testPassword, "changed-password"), 200, conforms)
+	fresh, _ := r.JSON["token"].(string)
+	step(t, "and back, with the fresh token, at "+path+"/", nil, req{method: "POST", host: pw.Host, path: path + "/", token: fresh,
+		body: map[string]string{"current": "changed-password", "new": testPassword}}, 200, conforms)
+	step(t, "a revoked token is a 401", nil, change(pw.UserToken, testPassword, "changed-password"), 401, conforms)
+	step(t, "no token is a 401", nil, change("", testPassword, "changed-password"), 401, violates)
+	step(t, "a wrong current password is a 422", nil, change(pw.StaffToken, "wrong-password", "changed-password"), 422, conforms)
+	step(t, "a short new password is a 422", nil, change(pw.StaffToken, testPassword, "short"), 422, violates)
+	step(t, "an unknown field is a 422", nil, req{method: "POST", host: pw.Host, path: path, token: pw.StaffToken,
+		body: map[string]string{"current": testPassword, "new": "changed-password", "confirm": "changed-password"}}, 422, violates)
+	step(t, "bad JSON is a 400", nil, req{method: "POST", host: pw.Host, path: path, token: pw.StaffToken, body: `{"current":`}, 400, violates)
+	step(t, "an oversized body is a 413", nil, req{method: "POST", host: pw.Host, path: path, token: pw.StaffToken, body: oversized}, 413, violates)
+	step(t, "an unknown host is a 404", nil, req{method: "POST", host: unknownHost, path: path, token: pw.StaffToken,
+		body: map[string]string{"current": testPassword, "new": "changed-password"}}, 404, conforms)
+	step(t, "the public domain is a 404", nil, req{method: "POST", host: publicDomain, path: path, token: pw.StaffToken,
+		body: map[string]string{"current": testPassword, "new": "changed-password"}}, 404, conforms)
+	t.Run("attempts past the limit are a 429", func(t *testing.T) {
+		for i := 0; ; i++ {
+			if i == 20 {
+				t.Fatal("20 attempts and no 429")
+			}
+			if r := d.exchange(t, e, change(pw.StaffToken, "wrong-password", "changed-password"), conforms); r.Code == 429 {
+				break
+			} else if r.Code != 422 {
+				t.Fatalf("attempt %d = %d, want 422 or 429: %s", i+1, r.Code, r.Raw)
+			}
 		}
 	})
 }

@@ -36,9 +36,10 @@ func (s *Server) platformRoutes() {
 
 type superuserKey struct{}
 
-// superuserOnly requires a platform token whose superuser is still active;
-// the flag is read from public.superusers on every request (one primary key
-// lookup), so a deactivated superuser is locked out at once. A tenant token
+// superuserOnly requires a platform token whose superuser is still active
+// and was not revoked by a password reset since; both are read from
+// public.superusers on every request (one primary key lookup), so a
+// deactivated superuser or a revoked token is locked out at once. A tenant token
 // never passes: its audience is its tenant, not the platform.
 func (s *Server) superuserOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -50,8 +51,8 @@ func (s *Server) superuserOnly(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		active, err := s.deps.DB.SuperuserActive(c.Request().Context(), claims.Subject)
-		if domain.ErrorCode(err) == domain.ENOTFOUND || (err == nil && !active) {
+		ua, err := s.deps.DB.SuperuserAuth(c.Request().Context(), claims.Subject)
+		if domain.ErrorCode(err) == domain.ENOTFOUND || (err == nil && refused(claims, ua)) {
 			return auth.ErrBadToken
 		}
 		if err != nil {

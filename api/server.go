@@ -180,6 +180,8 @@ func (s *Server) routes() {
 
 	user := ten.Group("", s.authenticated)
 	staff := user.Group("", staffOnly)
+	user.POST("/auth/password", s.changePassword)
+	user.POST("/auth/password/", s.changePassword)
 	user.GET("/catalog/products/", s.listProducts)
 	user.GET("/catalog/products/search/", s.searchProducts) // a static segment: never taken for an :id
 	user.GET("/catalog/products/:id/", s.getProduct)

@@ -340,7 +340,7 @@ func (s *Server) pushNotifications(c echo.Context) error {
 		log.DebugContext(r.Context(), "websocket accept failed", slog.Any("error", err))
 		return nil // Accept has answered the request
 	}
-	pc := &pushConn{s: s, hub: hub, ps: ps, conn: conn, schema: t.Schema, userID: p.UserID, log: log, sent: newSentIDs()}
+	pc := &pushConn{s: s, hub: hub, ps: ps, conn: conn, schema: t.Schema, userID: p.UserID, gen: p.Generation, log: log, sent: newSentIDs()}
 	// The request's context carries the tenant and the request id for the
 	// logs; the connection ends on its own terms, not the request's.
 	pc.serve(context.WithoutCancel(r.Context()), since, catchUp)
@@ -371,6 +371,7 @@ var (
 	closeGoingAway   = closeReason{code: websocket.StatusGoingAway, text: "server shutting down"}
 	closeTooSlow     = closeReason{code: StatusTooSlow, text: "too slow"}
 	closeDeactivated = closeReason{code: websocket.StatusPolicyViolation, text: "user deactivated"}
+	closeRevoked     = closeReason{code: websocket.StatusPolicyViolation, text: "token revoked"}
 	closeUnavailable = closeReason{code: websocket.StatusTryAgainLater, text: "notifications unavailable"}
 	closeSuspended   = closeReason{code: StatusTenantSuspended, text: "tenant suspended"}
 	closeAbrupt      = closeReason{abrupt: true}
@@ -384,6 +385,7 @@ type pushConn struct {
 	conn   *websocket.Conn
 	schema string
 	userID string
+	gen    int64 // the token's generation: a password change since revokes it
 	log    *slog.Logger
 	sent   *sentIDs
 	high   int64 // the highest id sent, or ?since= if greater
@@ -505,7 +507,8 @@ func (pc *pushConn) send(ctx context.Context, n events.Notification) error {
 }
 
 // keepAlive pings the client every interval and checks that its user is
-// still active; it reports on stop why the connection must end.
+// still active and its token not revoked by a password change; it reports
+// on stop why the connection must end.
 func (pc *pushConn) keepAlive(ctx context.Context, stop chan<- closeReason) {
 	every := pc.hub.cfg.PingInterval
 	t := time.NewTicker(every)
@@ -521,6 +524,10 @@ func (pc *pushConn) keepAlive(ctx context.Context, stop chan<- closeReason) {
 		ua, err := pc.s.deps.Users.GetUserAuth(ctx, pc.schema, pc.userID)
 		if domain.ErrorCode(err) == domain.ENOTFOUND || (err == nil && !ua.Active) {
 			stop <- closeDeactivated
+			return
+		}
+		if err == nil && pc.gen < ua.Generation {
+			stop <- closeRevoked
 			return
 		}
 		pctx, cancel := context.WithTimeout(ctx, every)

@@ -8,7 +8,8 @@
 #   scripts/services.sh down               stop all four
 #   scripts/services.sh status             one "up"/"down" line per service
 #                                          (exit status 0 only if all are up)
-#   scripts/services.sh env                print "export X_URL=..." lines, for
+#   scripts/services.sh env                print "export X_URL=..." lines and the
+#                                          stack's JWT_SECRET, for
 #                                          eval "$(scripts/services.sh env)"
 #   scripts/services.sh start|stop|restart <postgres|redis|nats|elasticsearch>
 #
@@ -17,7 +18,9 @@
 #                      Default /var/lib/saas-services. It is deliberately not
 #                      inside the repository: the checkout may live under a
 #                      directory (e.g. /root) that the unprivileged users the
-#                      services run as cannot traverse.
+#                      services run as cannot traverse. It also keeps the
+#                      stack's token secret (jwt_secret, mode 600): random,
+#                      made on the first "up" or "env", the same ever after.
 #   START_TIMEOUT      readiness timeout in seconds for postgres/redis/nats (30)
 #   ES_START_TIMEOUT   readiness timeout in seconds for elasticsearch (120)
 #   ES_HEAP            elasticsearch heap size (512m)
@@ -84,6 +87,7 @@ ES_DIR="$SERVICES_DIR/elasticsearch"     # config, data, logs, tmp, pid files
 ES_CONF="$ES_DIR/config"
 ES_PID="$ES_DIR/run/elasticsearch.pid"   # written by the ES server JVM itself
 ES_LAUNCHER_PID="$ES_DIR/run/launcher.pid" # the bin/elasticsearch CLI JVM
+JWT_SECRET_FILE="$SERVICES_DIR/jwt_secret"
 
 # apt must never prompt: the script also runs under CI=true with no stdin.
 export DEBIAN_FRONTEND=noninteractive
@@ -649,6 +653,7 @@ cmd_up() {
   for svc in postgres redis nats elasticsearch; do
     if [[ " ${pending[*]} " == *" $svc "* ]]; then "${svc}_wait"; fi
   done
+  jwt_secret >/dev/null
   cmd_summary
 }
 
@@ -685,11 +690,36 @@ cmd_status() {
 }
 
 cmd_env() {
+  local secret
   # Single quotes: the '?' in DATABASE_URL must not glob under eval.
   printf "export DATABASE_URL='%s'\n" "$DATABASE_URL"
   printf "export REDIS_URL='%s'\n" "$REDIS_URL"
   printf "export NATS_URL='%s'\n" "$NATS_URL"
   printf "export ELASTICSEARCH_URL='%s'\n" "$ELASTICSEARCH_URL"
+  # Last: without the secret the URLs are still of use (operator commands).
+  secret=$(jwt_secret) || exit 1
+  printf "export JWT_SECRET='%s'\n" "$secret"
+}
+
+# jwt_secret prints the stack's token secret, making it on first use: 48
+# random bytes, base64url (64 characters, nothing to quote). There is no
+# default secret anywhere; this one never leaves the machine. Made under
+# another name and hard-linked into place, so two first calls at once agree
+# on one secret. Under sudo the file goes to the invoking user, who runs
+# "env" without root later.
+jwt_secret() {
+  if [[ ! -s $JWT_SECRET_FILE ]]; then
+    mkdir -p "$SERVICES_DIR" 2>/dev/null || true
+    [[ -w $SERVICES_DIR ]] ||
+      die "no token secret in $JWT_SECRET_FILE and no right to make one: run $0 up first"
+    local tmp="$JWT_SECRET_FILE.$$"
+    (umask 077 && head -c 48 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=' >"$tmp")
+    if [[ -n ${SUDO_USER:-} ]]; then chown "$SUDO_USER" "$tmp"; fi
+    ln "$tmp" "$JWT_SECRET_FILE" 2>/dev/null || true
+    rm -f "$tmp"
+  fi
+  [[ -r $JWT_SECRET_FILE ]] || die "cannot read $JWT_SECRET_FILE (mode 600): run as its owner or as root"
+  cat "$JWT_SECRET_FILE"
 }
 
 cmd_summary() {
@@ -699,9 +729,10 @@ cmd_summary() {
     redis "$(redis_answers && echo up || echo down)" "$REDIS_URL" \
     nats "$(nats_answers && echo up || echo down)" "$NATS_URL" \
     elasticsearch "$(elasticsearch_answers && echo up || echo down)" "$ELASTICSEARCH_URL"
+  printf '  %-19s %s\n' "token secret" "$JWT_SECRET_FILE"
   # The $(...) is meant literally: it is the command the user should type.
   # shellcheck disable=SC2016
-  printf 'load the URLs with: eval "$(%s env)"\n' "$0"
+  printf 'load the URLs and the secret with: eval "$(%s env)"\n' "$0"
 }
 
 usage() {

@@ -41,6 +41,9 @@ func useServices(t *testing.T) {
 	t.Setenv("ELASTICSEARCH_URL", s.ElasticsearchURL)
 	t.Setenv("LOG_FORMAT", "json")
 	t.Setenv("APP_ENV", "test")
+	// A token secret of this test's own: there is no default.
+	t.Setenv("JWT_SECRET", "test-secret-"+testenv.RandomName(32))
+	t.Setenv("JWT_SECRET_PREVIOUS", "")
 	// Tenants the test creates live on shared indices of the run's prefix;
 	// registered first, this runs after the test's own clean-ups.
 	t.Cleanup(func() {
@@ -61,6 +64,9 @@ func TestTenantCommands(t *testing.T) {
 		t.Fatalf("shared migrations: %v", err)
 	}
 	sharedVersion := strings.TrimLeft(strings.SplitN(shared[len(shared)-1], "_", 2)[0], "0")
+	// Operator commands neither sign nor verify tokens: they run without
+	// a secret.
+	t.Setenv("JWT_SECRET", "")
 	steps := []struct {
 		name     string
 		args     []string
@@ -92,6 +98,41 @@ func TestTenantCommands(t *testing.T) {
 		out, errOut, code := saas(t, s.args...)
 		if code != s.code || !strings.Contains(out+errOut, s.contains) {
 			t.Fatalf("%s: saas %v exited %d with\n%s%s\nwant exit %d and %q", s.name, s.args, code, out, errOut, s.code, s.contains)
+		}
+	}
+}
+
+// The roles that sign or verify tokens refuse to start without a good
+// secret, in every APP_ENV, before they open anything: exit code 2 (bad
+// usage) and a message naming the variable.
+func TestRolesRefuseToStartWithoutAGoodSecret(t *testing.T) {
+	good := "test-secret-" + testenv.RandomName(32)
+	for _, c := range []struct {
+		name, secret, previous, says string
+	}{
+		{"no JWT_SECRET", "", "", "JWT_SECRET is not set"},
+		{"a JWT_SECRET of 31 bytes", strings.Repeat("s", 31), "", "JWT_SECRET is 31 bytes long"},
+		{"the secret .env.example once published", "dev-only-insecure-secret-change-me", "", "published as an example"},
+		{"a short JWT_SECRET_PREVIOUS", good, "short", "JWT_SECRET_PREVIOUS is 5 bytes long"},
+	} {
+		for _, env := range []string{"development", "production"} {
+			for _, role := range [][]string{{"api"}, {"push"}, {"dev"}} {
+				t.Run(role[0]+" with "+c.name+" in "+env, func(t *testing.T) {
+					// Unreachable services: a role that got past the check
+					// would fail otherwise, with another exit code.
+					t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
+					t.Setenv("APP_ENV", env)
+					t.Setenv("JWT_SECRET", c.secret)
+					t.Setenv("JWT_SECRET_PREVIOUS", c.previous)
+					_, errOut, code := saas(t, role...)
+					if code != 2 || !strings.Contains(errOut, c.says) {
+						t.Fatalf("saas %s exited %d with %q, want exit 2 saying %q", role[0], code, errOut, c.says)
+					}
+					if c.secret != "" && strings.Contains(errOut, c.secret) {
+						t.Fatalf("the error shows the secret: %s", errOut)
+					}
+				})
+			}
 		}
 	}
 }

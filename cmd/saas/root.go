@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/config"
 	"github.com/tenantworks/saas/pkg/observability"
@@ -50,6 +51,21 @@ func (a *app) init() error {
 	a.log = observability.NewLogger(a.stderr, cfg.LogLevel, cfg.LogFormat)
 	slog.SetDefault(a.log)
 	return nil
+}
+
+// tokens returns the token signer and verifier, for the roles that sign or
+// verify tokens (api, push, dev) and only them: the operator commands run
+// without JWT_SECRET. A missing, short or published secret is a usage error
+// (exit code 2), before anything starts.
+func (a *app) tokens() (*auth.Tokens, error) {
+	if err := a.cfg.CheckTokenSecrets(); err != nil {
+		return nil, usageError{err}
+	}
+	var previous []string
+	if a.cfg.JWTSecretPrevious != "" {
+		previous = append(previous, a.cfg.JWTSecretPrevious)
+	}
+	return auth.NewTokens(a.cfg.JWTSecret, 0, previous...), nil
 }
 
 func (a *app) database(ctx context.Context) (*postgres.DB, error) {

@@ -16,7 +16,6 @@ import (
 	"github.com/tenantworks/saas/api"
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/accounts"
-	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -45,6 +44,9 @@ the others are stopped and the error is returned.`,
 
 // runDev runs every role until ctx is done or one of them fails.
 func (a *app) runDev(ctx context.Context, ln net.Listener) error {
+	if _, err := a.tokens(); err != nil {
+		return err // before any role starts
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	roles := map[string]func(context.Context) error{
 		"api":               func(ctx context.Context) error { return a.serveAPI(ctx, ln) },
@@ -67,6 +69,10 @@ func (a *app) runDev(ctx context.Context, ln net.Listener) error {
 // serveAPI wires the API to its dependencies and serves until ctx is done.
 // ln may be nil, in which case HTTP_ADDR is listened on.
 func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
+	tokens, err := a.tokens()
+	if err != nil {
+		return err
+	}
 	db, err := a.database(ctx)
 	if err != nil {
 		return err
@@ -122,7 +128,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		},
 		DB:       db,
 		Tenants:  resolver,
-		Tokens:   auth.NewTokens(a.cfg.JWTSecret, 0),
+		Tokens:   tokens,
 		Users:    users,
 		Catalog:  cat,
 		Accounts: acc,

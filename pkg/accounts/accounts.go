@@ -1,8 +1,13 @@
 // Package accounts holds the use cases of tenant users and platform
 // superusers: creating them, one sign-in for both (rate limited, timed the
-// same whether or not the account exists), password rules, and the flag
-// changes that every request is judged by. The HTTP handlers and the CLI
-// call it alike.
+// same whether or not the account exists), password rules and changes, and
+// the flag changes that every request is judged by. The HTTP handlers and
+// the CLI call it alike.
+//
+// Every password change or reset moves the account to its next token
+// generation (a counter stored with it, carried in each token): the
+// per-request check refuses a token of an older generation, so the change
+// revokes every token issued before it, with no same-second ambiguity.
 package accounts
 
 import (
@@ -26,11 +31,13 @@ const Platform = "public"
 type Store interface {
 	CreateUser(ctx context.Context, schemaName string, u postgres.NewUser) (domain.User, error)
 	UserCredentials(ctx context.Context, schemaName, email string) (domain.User, string, error)
+	UserCredentialsByID(ctx context.Context, schemaName, id string) (domain.User, string, error)
 	GetUser(ctx context.Context, schemaName, id string) (domain.User, error)
 	UpdateUser(ctx context.Context, schemaName, id string, p postgres.UserPatch) (domain.User, error)
-	SetUserPassword(ctx context.Context, schemaName, id, passwordHash string) error
+	SetUserPassword(ctx context.Context, schemaName, id, passwordHash string, ifGeneration int64) (domain.User, error)
 	CreateSuperuser(ctx context.Context, email, passwordHash string) (domain.Superuser, error)
 	SuperuserCredentials(ctx context.Context, email string) (domain.Superuser, string, error)
+	SetSuperuserPassword(ctx context.Context, id, passwordHash string) (domain.Superuser, error)
 }
 
 // Limiter counts sign-in attempts per key (pkg/cache.Limiter).
@@ -105,11 +112,16 @@ type Principal struct {
 	ID    string
 	Email string
 	Staff bool // always true for a superuser
+	// Generation is the account's token generation, read with the password
+	// hash: the token issued for this sign-in carries it.
+	Generation int64
 }
 
 // Authenticate checks credentials in realm: Platform for superusers, else
-// a tenant's schema. Errors: ERATELIMITED (with RetryAfter) past the limit,
-// EINVALID for a malformed email or an empty password, ErrBadCredentials.
+// a tenant's schema. A password longer than bcrypt's 72 bytes never
+// matches (bcrypt would compare its first 72 bytes only). Errors:
+// ERATELIMITED (with RetryAfter) past the limit, EINVALID for a malformed
+// email or an empty password, ErrBadCredentials.
 func (s *Service) Authenticate(ctx context.Context, realm string, c Credentials) (Principal, error) {
 	if err := s.limit(ctx, realm, c.ClientAddr); err != nil {
 		return Principal{}, err
@@ -133,11 +145,11 @@ func (s *Service) Authenticate(ctx context.Context, realm string, c Credentials)
 	if realm == Platform {
 		var su domain.Superuser
 		su, hash, err = s.store.SuperuserCredentials(ctx, email)
-		p, active = Principal{ID: su.ID, Email: su.Email, Staff: true}, su.IsActive
+		p, active = Principal{ID: su.ID, Email: su.Email, Staff: true, Generation: su.TokenGeneration}, su.IsActive
 	} else {
 		var u domain.User
 		u, hash, err = s.store.UserCredentials(ctx, realm, email)
-		p, active = Principal{ID: u.ID, Email: u.Email, Staff: u.IsStaff}, u.IsActive
+		p, active = Principal{ID: u.ID, Email: u.Email, Staff: u.IsStaff, Generation: u.TokenGeneration}, u.IsActive
 	}
 	switch {
 	case domain.ErrorCode(err) == domain.ENOTFOUND:
@@ -161,18 +173,24 @@ func (s *Service) Limit(ctx context.Context, realm, addr string) error {
 }
 
 func (s *Service) limit(ctx context.Context, realm, addr string) error {
+	return s.allow(ctx, realm+":login:"+addr, "sign-in")
+}
+
+// allow counts one attempt of what on key. Past the limit it returns
+// ERATELIMITED with RetryAfter; with the limiter down, nil (logged).
+func (s *Service) allow(ctx context.Context, key, what string) error {
 	if s.limiter == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	retry, err := s.limiter.Allow(ctx, realm+":login:"+addr)
+	retry, err := s.limiter.Allow(ctx, key)
 	if err != nil {
-		s.log.WarnContext(ctx, "sign-in rate limiter unavailable; attempt allowed", slog.Any("error", err))
+		s.log.WarnContext(ctx, what+" rate limiter unavailable; attempt allowed", slog.Any("error", err))
 		return nil
 	}
 	if retry > 0 {
-		return &domain.Error{Code: domain.ERATELIMITED, Message: "too many sign-in attempts; retry later", RetryAfter: retry}
+		return &domain.Error{Code: domain.ERATELIMITED, Message: "too many " + what + " attempts; retry later", RetryAfter: retry}
 	}
 	return nil
 }
@@ -291,13 +309,17 @@ func (s *Service) storeFlags(ctx context.Context, schemaName string, u domain.Us
 			slog.String("tenant", schemaName), slog.String("user", u.ID))
 		return
 	}
-	if err := s.flags.Store(context.WithoutCancel(ctx), schemaName, u.ID, postgres.UserAuth{Active: u.IsActive, Staff: u.IsStaff}); err != nil {
+	ua := postgres.UserAuth{Active: u.IsActive, Staff: u.IsStaff, Generation: u.TokenGeneration}
+	if err := s.flags.Store(context.WithoutCancel(ctx), schemaName, u.ID, ua); err != nil {
 		s.log.WarnContext(ctx, "could not update the cached user flags; they expire on their own",
 			slog.String("tenant", schemaName), slog.String("user", u.ID), slog.Any("error", err))
 	}
 }
 
-// SetPassword replaces a user's password. Errors: EINVALID, ENOTFOUND.
+// SetPassword replaces a user's password (a reset by staff or an operator)
+// and revokes every token of the user issued before: the user moves to the
+// next token generation, and once committed the new one overwrites the
+// cached flags. Errors: EINVALID, ENOTFOUND.
 func (s *Service) SetPassword(ctx context.Context, schemaName, id, password string) error {
 	if err := domain.ValidatePassword(password); err != nil {
 		return err
@@ -311,8 +333,97 @@ func (s *Service) SetPassword(ctx context.Context, schemaName, id, password stri
 	if err != nil {
 		return fmt.Errorf("accounts: hash password: %w", err)
 	}
-	if err := s.store.SetUserPassword(ctx, schemaName, u.ID, hash); err != nil {
+	u, err = s.store.SetUserPassword(ctx, schemaName, u.ID, hash, postgres.AnyGeneration)
+	if err != nil {
 		return fmt.Errorf("accounts: set password: %w", err)
 	}
+	s.storeFlags(ctx, schemaName, u)
 	return nil
+}
+
+// PasswordChange is a signed-in user's change of their own password.
+type PasswordChange struct {
+	// UserID and Generation are the caller's, from the token the request
+	// came with.
+	UserID     string
+	Generation int64
+	Current    string
+	New        string
+}
+
+// ErrWrongPassword is ChangePassword's answer to a current password that
+// does not match: a 422 naming the field, not a 401, since the caller's
+// token is fine.
+var ErrWrongPassword = &domain.Error{Code: domain.EINVALID, Message: "invalid password change",
+	Details: map[string]string{"current": "is not your current password"}}
+
+// ChangePassword changes a signed-in user's own password in a tenant once
+// the current one is checked, and revokes every token of the user issued
+// before: it returns the user as committed, at the next token generation,
+// which the caller's new token must carry. Attempts are limited per user
+// as sign-in attempts are per address (a stolen token cannot be used to
+// guess the password). The change applies only while the account is still
+// at the caller's generation: a change made meanwhile (or a token older
+// than the last one) revokes the caller's token instead. Errors:
+// ERATELIMITED (with RetryAfter), EINVALID naming current (missing) or new
+// (8 characters to 72 bytes), ErrWrongPassword, auth.ErrBadToken when the
+// caller's token was revoked or its user is gone or inactive.
+func (s *Service) ChangePassword(ctx context.Context, schemaName string, ch PasswordChange) (domain.User, error) {
+	if err := s.allow(ctx, schemaName+":password:"+ch.UserID, "password change"); err != nil {
+		return domain.User{}, err
+	}
+	details := map[string]string{}
+	if ch.Current == "" {
+		details["current"] = "is required"
+	}
+	if err := domain.ValidatePassword(ch.New); err != nil {
+		details["new"] = domain.ErrorDetails(err)["password"]
+	}
+	if len(details) > 0 {
+		return domain.User{}, &domain.Error{Code: domain.EINVALID, Message: "invalid password change", Details: details}
+	}
+	u, hash, err := s.store.UserCredentialsByID(ctx, schemaName, ch.UserID)
+	switch {
+	case domain.ErrorCode(err) == domain.ENOTFOUND:
+		return domain.User{}, auth.ErrBadToken
+	case err != nil:
+		return domain.User{}, fmt.Errorf("accounts: change password: %w", err)
+	case !u.IsActive || u.TokenGeneration != ch.Generation:
+		return domain.User{}, auth.ErrBadToken
+	}
+	if !auth.CheckPassword(hash, ch.Current) {
+		return domain.User{}, ErrWrongPassword
+	}
+	newHash, err := auth.HashPassword(ch.New)
+	if err != nil {
+		return domain.User{}, fmt.Errorf("accounts: hash password: %w", err)
+	}
+	u, err = s.store.SetUserPassword(ctx, schemaName, u.ID, newHash, u.TokenGeneration)
+	if errors.Is(err, postgres.ErrGenerationMoved) || domain.ErrorCode(err) == domain.ENOTFOUND {
+		return domain.User{}, auth.ErrBadToken
+	}
+	if err != nil {
+		return domain.User{}, fmt.Errorf("accounts: change password: %w", err)
+	}
+	s.storeFlags(ctx, schemaName, u)
+	return u, nil
+}
+
+// SetSuperuserPassword replaces a platform superuser's password (a reset by
+// an operator) and revokes every platform token they hold: the superuser
+// moves to the next token generation, which the platform routes read on
+// every request. Errors: EINVALID, ENOTFOUND.
+func (s *Service) SetSuperuserPassword(ctx context.Context, id, password string) (domain.Superuser, error) {
+	if err := domain.ValidatePassword(password); err != nil {
+		return domain.Superuser{}, err
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return domain.Superuser{}, fmt.Errorf("accounts: hash password: %w", err)
+	}
+	su, err := s.store.SetSuperuserPassword(ctx, id, hash)
+	if err != nil {
+		return domain.Superuser{}, fmt.Errorf("accounts: set superuser password: %w", err)
+	}
+	return su, nil
 }

@@ -14,7 +14,11 @@ import (
 // nothing else may.
 var PasswordCost = 11
 
-// HashPassword returns the bcrypt hash of pw.
+// MaxPasswordLen is the longest password in bytes: bcrypt reads no more.
+const MaxPasswordLen = 72
+
+// HashPassword returns the bcrypt hash of pw. A password longer than
+// MaxPasswordLen is an error (domain.ValidatePassword refuses it first).
 func HashPassword(pw string) (string, error) {
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), PasswordCost)
 	if err != nil {
@@ -24,7 +28,11 @@ func HashPassword(pw string) (string, error) {
 }
 
 // CheckPassword reports whether pw matches hash. A malformed hash counts as
-// a mismatch.
+// a mismatch, and so does a password longer than MaxPasswordLen: bcrypt
+// would compare only its first 72 bytes, so any suffix would match.
 func CheckPassword(hash, pw string) bool {
+	if len(pw) > MaxPasswordLen {
+		return false
+	}
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
 }

@@ -1,9 +1,11 @@
 // Package config reads the process configuration from the environment.
-// Every variable has a default that works against the local stack brought
-// up by scripts/services.sh; see .env.example.
+// Every variable but the token secrets has a default that works against the
+// local stack brought up by scripts/services.sh; see .env.example.
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -14,10 +16,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// DefaultJWTSecret is the development secret; production mode refuses it.
-const DefaultJWTSecret = "dev-only-insecure-secret-change-me"
+	"github.com/tenantworks/saas/pkg/auth"
+)
 
 // Config is the whole configuration of the binary.
 type Config struct {
@@ -36,7 +37,8 @@ type Config struct {
 	ElasticsearchDedicatedAt int
 	HTTPAddr                 string
 	PublicDomain             string
-	JWTSecret                string
+	JWTSecret                string // signs and verifies tokens; no default (see CheckTokenSecrets)
+	JWTSecretPrevious        string // when set, verifies tokens only: the secret being rotated out
 	LogLevel                 string
 	LogFormat                string // "auto", "text" or "json"
 	// MetricsAddr is where the long-running roles serve Prometheus metrics,
@@ -77,7 +79,8 @@ func FromEnv() (Config, error) {
 		ElasticsearchIndexPrefix: get("ELASTICSEARCH_INDEX_PREFIX", "saas"),
 		HTTPAddr:                 get("HTTP_ADDR", ":8080"),
 		PublicDomain:             strings.ToLower(get("PUBLIC_DOMAIN", "localhost")),
-		JWTSecret:                get("JWT_SECRET", DefaultJWTSecret),
+		JWTSecret:                get("JWT_SECRET", ""),
+		JWTSecretPrevious:        get("JWT_SECRET_PREVIOUS", ""),
 		LogLevel:                 get("LOG_LEVEL", "info"),
 		LogFormat:                get("LOG_FORMAT", "auto"),
 		MetricsAddr:              get("METRICS_ADDR", "127.0.0.1:9090"),
@@ -171,9 +174,6 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("APP_ENV must be development, production or test, not %q", c.Env))
 	}
-	if c.Production() && (c.JWTSecret == DefaultJWTSecret || len(c.JWTSecret) < 32) {
-		errs = append(errs, errors.New("JWT_SECRET must be set to a random value of at least 32 characters in production"))
-	}
 	if c.Production() && c.BenchCeiling {
 		errs = append(errs, errors.New("SAAS_BENCH_CEILING is for benchmarks: not in production"))
 	}
@@ -214,11 +214,52 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// publishedSecrets are the SHA-256 sums (hex) of token secrets that were
+// once published as examples: whoever copied one into a deployment would
+// sign tokens that anyone can forge, so they are refused like a missing
+// secret. Only the sums are kept, never the values.
+var publishedSecrets = map[string]bool{
+	"65795ca3364794b8d8afefb7ff3eb15124d8b4915016632385b931687e425af8": true, // .env.example until secrets became mandatory
+}
+
+// CheckTokenSecrets reports whether the process can sign and verify tokens:
+// JWT_SECRET set to a value of at least auth.MinSecretLen (32) bytes, and
+// JWT_SECRET_PREVIOUS (verification only, while rotating) the same when
+// set; neither may be a published example value. It holds in every APP_ENV:
+// there is no default secret. Only the roles that sign or verify tokens call
+// it, so that operator commands (migrate, tenant, user...) need no secret.
+func (c Config) CheckTokenSecrets() error {
+	var errs []error
+	for _, v := range []struct {
+		name, value string
+		required    bool
+	}{{"JWT_SECRET", c.JWTSecret, true}, {"JWT_SECRET_PREVIOUS", c.JWTSecretPrevious, false}} {
+		sum := sha256.Sum256([]byte(v.value))
+		switch {
+		case v.value == "" && !v.required:
+		case v.value == "":
+			errs = append(errs, fmt.Errorf("%s is not set: the processes that sign or verify tokens share one random value of at least %d bytes "+
+				"(for example from `openssl rand -base64 48`; the local stack's is printed by scripts/services.sh env)", v.name, auth.MinSecretLen))
+		case len(v.value) < auth.MinSecretLen:
+			errs = append(errs, fmt.Errorf("%s is %d bytes long: it must be a random value of at least %d bytes", v.name, len(v.value), auth.MinSecretLen))
+		case publishedSecrets[hex.EncodeToString(sum[:])]:
+			errs = append(errs, fmt.Errorf("%s is a value published as an example: anyone could sign tokens with it; set a random value of at least %d bytes", v.name, auth.MinSecretLen))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
 // Redacted returns a copy safe to log: secrets and URL passwords masked.
 func (c Config) Redacted() Config {
 	r := c
 	if r.JWTSecret != "" {
 		r.JWTSecret = "***"
+	}
+	if r.JWTSecretPrevious != "" {
+		r.JWTSecretPrevious = "***"
 	}
 	r.DatabaseURL = redactURL(r.DatabaseURL)
 	r.RedisURL = redactURL(r.RedisURL)

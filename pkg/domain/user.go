@@ -15,6 +15,9 @@ type User struct {
 	IsActive  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// TokenGeneration goes up by one with every password change or reset;
+	// tokens issued at an older generation are refused.
+	TokenGeneration int64
 }
 
 // Superuser is a platform operator, stored in the public schema.
@@ -23,6 +26,8 @@ type Superuser struct {
 	Email     string
 	IsActive  bool
 	CreatedAt time.Time
+	// TokenGeneration is as User.TokenGeneration, for platform tokens.
+	TokenGeneration int64
 }
 
 // NormalizeEmail trims and lower-cases an address and checks its syntax. It

@@ -24,8 +24,8 @@ func (db *DB) CreateUser(ctx context.Context, schemaName string, u NewUser) (dom
 	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx,
 			`INSERT INTO users (email, password_hash, is_staff) VALUES ($1, $2, $3)
-			 RETURNING id, email, is_staff, is_active, created_at, updated_at`,
-			u.Email, u.PasswordHash, u.IsStaff).Scan(&out.ID, &out.Email, &out.IsStaff, &out.IsActive, &out.CreatedAt, &out.UpdatedAt)
+			 RETURNING id, email, is_staff, is_active, created_at, updated_at, token_generation`,
+			u.Email, u.PasswordHash, u.IsStaff).Scan(&out.ID, &out.Email, &out.IsStaff, &out.IsActive, &out.CreatedAt, &out.UpdatedAt, &out.TokenGeneration)
 	})
 	if IsUniqueViolation(err, "users_email_key") {
 		return domain.User{}, &domain.Error{Code: domain.ECONFLICT, Message: "email already in use", Details: map[string]string{"email": "is already taken"}}
@@ -36,20 +36,33 @@ func (db *DB) CreateUser(ctx context.Context, schemaName string, u NewUser) (dom
 	return out, nil
 }
 
-// UserCredentials returns a user with the password hash, by email. Errors:
+// UserCredentials returns a user with the password hash, by email, read
+// together (the token generation with the hash it goes with). Errors:
 // ENOTFOUND when no such user exists in the tenant.
 func (db *DB) UserCredentials(ctx context.Context, schemaName, email string) (domain.User, string, error) {
+	return db.userCredentials(ctx, schemaName, `email = $1`, email)
+}
+
+// UserCredentialsByID is UserCredentials by id. Errors: ENOTFOUND.
+func (db *DB) UserCredentialsByID(ctx context.Context, schemaName, id string) (domain.User, string, error) {
+	if _, err := parseUUID(id); err != nil {
+		return domain.User{}, "", errUserNotFound
+	}
+	return db.userCredentials(ctx, schemaName, `id = $1`, id)
+}
+
+func (db *DB) userCredentials(ctx context.Context, schemaName, where, arg string) (domain.User, string, error) {
 	var (
 		u    domain.User
 		hash string
 	)
 	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx,
-			`SELECT id, email, is_staff, is_active, created_at, updated_at, password_hash FROM users WHERE email = $1`,
-			email).Scan(&u.ID, &u.Email, &u.IsStaff, &u.IsActive, &u.CreatedAt, &u.UpdatedAt, &hash)
+			`SELECT id, email, is_staff, is_active, created_at, updated_at, token_generation, password_hash FROM users WHERE `+where,
+			arg).Scan(&u.ID, &u.Email, &u.IsStaff, &u.IsActive, &u.CreatedAt, &u.UpdatedAt, &u.TokenGeneration, &hash)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return domain.User{}, "", domain.Errorf(domain.ENOTFOUND, "user not found")
+		return domain.User{}, "", errUserNotFound
 	}
 	if err != nil {
 		return domain.User{}, "", fmt.Errorf("postgres: user credentials: %w", err)
@@ -62,8 +75,8 @@ func (db *DB) UserCredentials(ctx context.Context, schemaName, email string) (do
 func (db *DB) CreateSuperuser(ctx context.Context, email, passwordHash string) (domain.Superuser, error) {
 	var s domain.Superuser
 	err := db.Pool.QueryRow(ctx,
-		`INSERT INTO public.superusers (email, password_hash) VALUES ($1, $2) RETURNING id, email, is_active, created_at`,
-		email, passwordHash).Scan(&s.ID, &s.Email, &s.IsActive, &s.CreatedAt)
+		`INSERT INTO public.superusers (email, password_hash) VALUES ($1, $2) RETURNING id, email, is_active, created_at, token_generation`,
+		email, passwordHash).Scan(&s.ID, &s.Email, &s.IsActive, &s.CreatedAt, &s.TokenGeneration)
 	if IsUniqueViolation(err, "superusers_email_key") {
 		return domain.Superuser{}, &domain.Error{Code: domain.ECONFLICT, Message: "email already in use", Details: map[string]string{"email": "is already taken"}}
 	}
@@ -77,13 +90,17 @@ func (db *DB) CreateSuperuser(ctx context.Context, email, passwordHash string) (
 type UserAuth struct {
 	Active bool `json:"a"`
 	Staff  bool `json:"s"`
+	// Generation is the account's token generation: a token issued at an
+	// older one is revoked.
+	Generation int64 `json:"g,omitempty"`
 }
 
-// GetUserAuth returns a user's active and staff flags. Errors: ENOTFOUND.
+// GetUserAuth returns a user's active and staff flags and token
+// generation. Errors: ENOTFOUND.
 func (db *DB) GetUserAuth(ctx context.Context, schemaName, id string) (UserAuth, error) {
 	var ua UserAuth
 	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT is_active, is_staff FROM users WHERE id = $1`, id).Scan(&ua.Active, &ua.Staff)
+		return tx.QueryRow(ctx, `SELECT is_active, is_staff, token_generation FROM users WHERE id = $1`, id).Scan(&ua.Active, &ua.Staff, &ua.Generation)
 	})
 	if errors.Is(err, pgx.ErrNoRows) || HasCode(err, "22P02") { // 22P02: not a UUID
 		return UserAuth{}, domain.Errorf(domain.ENOTFOUND, "user not found")

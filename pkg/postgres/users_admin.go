@@ -13,11 +13,11 @@ import (
 	"github.com/tenantworks/saas/pkg/domain"
 )
 
-const userColumns = `id, email, is_staff, is_active, created_at, updated_at`
+const userColumns = `id, email, is_staff, is_active, created_at, updated_at, token_generation`
 
 func scanUser(row pgx.Row) (domain.User, error) {
 	var u domain.User
-	err := row.Scan(&u.ID, &u.Email, &u.IsStaff, &u.IsActive, &u.CreatedAt, &u.UpdatedAt)
+	err := row.Scan(&u.ID, &u.Email, &u.IsStaff, &u.IsActive, &u.CreatedAt, &u.UpdatedAt, &u.TokenGeneration)
 	return u, err
 }
 
@@ -114,20 +114,41 @@ func (db *DB) UpdateUser(ctx context.Context, schemaName, id string, p UserPatch
 	return u, nil
 }
 
-// SetUserPassword replaces a user's password hash. Errors: ENOTFOUND.
-func (db *DB) SetUserPassword(ctx context.Context, schemaName, id, passwordHash string) error {
+// AnyGeneration makes a password change apply whatever the account's
+// token generation (see SetUserPassword).
+const AnyGeneration = -1
+
+// ErrGenerationMoved is returned by a password change made at a token
+// generation the account is no longer at: its password changed meanwhile.
+var ErrGenerationMoved = domain.Errorf(domain.ECONFLICT, "the password was changed meanwhile")
+
+// SetUserPassword replaces a user's password hash and moves the user to
+// the next token generation, which revokes every token issued before; it
+// returns the user as committed. With ifGeneration other than
+// AnyGeneration the change applies only while the user is still at that
+// generation. Errors: ENOTFOUND, ErrGenerationMoved.
+func (db *DB) SetUserPassword(ctx context.Context, schemaName, id, passwordHash string, ifGeneration int64) (domain.User, error) {
 	if _, err := parseUUID(id); err != nil {
-		return errUserNotFound
+		return domain.User{}, errUserNotFound
 	}
-	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, passwordHash)
-		if err == nil && tag.RowsAffected() == 0 {
-			return errUserNotFound
+	var u domain.User
+	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) (err error) {
+		u, err = scanUser(tx.QueryRow(ctx,
+			`UPDATE users SET password_hash = $2, token_generation = token_generation + 1, updated_at = now()
+			 WHERE id = $1 AND ($3::bigint = -1 OR token_generation = $3) RETURNING `+userColumns, id, passwordHash, ifGeneration))
+		if errors.Is(err, pgx.ErrNoRows) && ifGeneration != AnyGeneration {
+			var found bool
+			if err := tx.QueryRow(ctx, `SELECT true FROM users WHERE id = $1`, id).Scan(&found); err == nil {
+				return ErrGenerationMoved
+			}
 		}
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("postgres: set user password: %w", err)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.User{}, errUserNotFound
 	}
-	return nil
+	if err != nil {
+		return domain.User{}, fmt.Errorf("postgres: set user password: %w", err)
+	}
+	return u, nil
 }

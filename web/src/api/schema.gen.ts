@@ -112,6 +112,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change your own password
+         * @description Any signed-in user of this tenant. Checks `current`, sets `new` and answers a fresh token: every token the user was issued before, the one of this request included, stops working (401 from then on), and the user's open WebSocket connections close at their next liveness check. A wrong `current` is a 422 naming `current` (not a 401: the token itself is fine); a `new` outside 8 characters to 72 bytes is a 422 naming `new`, never truncated. Attempts are rate limited per user like sign-in attempts (429 with `Retry-After`).
+         */
+        post: operations["changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change your own password
+         * @description Any signed-in user of this tenant. Checks `current`, sets `new` and answers a fresh token: every token the user was issued before, the one of this request included, stops working (401 from then on), and the user's open WebSocket connections close at their next liveness check. A wrong `current` is a 422 naming `current` (not a 401: the token itself is fine); a `new` outside 8 characters to 72 bytes is a 422 naming `new`, never truncated. Attempts are rate limited per user like sign-in attempts (429 with `Retry-After`).
+         */
+        post: operations["changePasswordSlash"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/token": {
         parameters: {
             query?: never;
@@ -741,6 +781,12 @@ export interface components {
             is_active?: boolean;
             is_staff?: boolean;
         };
+        OwnPasswordChange: {
+            /** @description The password the user signs in with now; a wrong one is a 422 naming `current`. */
+            current: string;
+            /** @description At least 8 characters and at most 72 bytes in UTF-8 (bcrypt reads 72 at most): a longer one is a 422, never truncated. */
+            new: string;
+        };
         PasswordChange: {
             /** @description At least 8 characters and at most 72 bytes in UTF-8 (bcrypt reads 72 at most): a longer one is a 422. */
             password: string;
@@ -943,7 +989,7 @@ export interface components {
                 };
             };
         };
-        /** @description No token, or a token that is invalid, expired, bound to another tenant (or to the platform), or whose user is no longer active. */
+        /** @description No token, or a token that is invalid, expired, bound to another tenant (or to the platform), whose user is no longer active, or issued before the user's last password change or reset. */
         Unauthorized: {
             headers: {
                 "X-Request-ID": components["headers"]["XRequestID"];
@@ -1368,7 +1414,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Changed. Tokens issued before stay valid until they expire. */
+            /** @description Changed. Every token the user was issued before stops working. */
             204: {
                 headers: {
                     "X-Request-ID": components["headers"]["XRequestID"];
@@ -1382,6 +1428,72 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["TooLarge"];
             422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OwnPasswordChange"];
+            };
+        };
+        responses: {
+            /** @description Changed. A token at the user's new token generation, bound to this tenant; the old ones are revoked. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    changePasswordSlash: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OwnPasswordChange"];
+            };
+        };
+        responses: {
+            /** @description Changed. A token at the user's new token generation, bound to this tenant; the old ones are revoked. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
