@@ -19,6 +19,8 @@ const DefaultJWTSecret = "dev-only-insecure-secret-change-me"
 type Config struct {
 	Env                      string // "development" or "production"
 	DatabaseURL              string
+	DatabasePoolMode         string // "session" (default) or "transaction": what answers at DatabaseURL (pkg/postgres.PoolMode)
+	DatabaseDirectURL        string // PostgreSQL with a session of its own, for LISTEN, session locks, migrations; default DatabaseURL
 	RedisURL                 string
 	NatsURL                  string
 	ElasticsearchURL         string
@@ -52,6 +54,8 @@ func FromEnv() (Config, error) {
 		LogFormat:                get("LOG_FORMAT", "auto"),
 	}
 	var errs []error
+	c.DatabasePoolMode = get("DATABASE_POOL_MODE", "session")
+	c.DatabaseDirectURL = get("DATABASE_DIRECT_URL", c.DatabaseURL)
 	for key, dst := range map[string]*int{
 		"ELASTICSEARCH_SHARED_INDICES": &c.ElasticsearchSharedIndices,
 		"ELASTICSEARCH_DEDICATED_AT":   &c.ElasticsearchDedicatedAt,
@@ -83,6 +87,11 @@ func (c Config) Production() bool { return c.Env == "production" }
 // Validate checks the values that would otherwise fail late or unsafely.
 func (c Config) Validate() error {
 	var errs []error
+	switch c.DatabasePoolMode {
+	case "", "session", "transaction":
+	default:
+		errs = append(errs, fmt.Errorf("DATABASE_POOL_MODE must be session or transaction, not %q", c.DatabasePoolMode))
+	}
 	switch c.Env {
 	case "development", "production", "test":
 	default:
@@ -91,7 +100,7 @@ func (c Config) Validate() error {
 	if c.Production() && (c.JWTSecret == DefaultJWTSecret || len(c.JWTSecret) < 32) {
 		errs = append(errs, errors.New("JWT_SECRET must be set to a random value of at least 32 characters in production"))
 	}
-	for name, v := range map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "NATS_URL": c.NatsURL, "ELASTICSEARCH_URL": c.ElasticsearchURL} {
+	for name, v := range map[string]string{"DATABASE_URL": c.DatabaseURL, "DATABASE_DIRECT_URL": c.DatabaseDirectURL, "REDIS_URL": c.RedisURL, "NATS_URL": c.NatsURL, "ELASTICSEARCH_URL": c.ElasticsearchURL} {
 		if u, err := url.Parse(v); err != nil || u.Scheme == "" {
 			errs = append(errs, fmt.Errorf("%s is not a URL", name))
 		}
@@ -119,6 +128,7 @@ func (c Config) Redacted() Config {
 		r.JWTSecret = "***"
 	}
 	r.DatabaseURL = redactURL(r.DatabaseURL)
+	r.DatabaseDirectURL = redactURL(r.DatabaseDirectURL)
 	r.RedisURL = redactURL(r.RedisURL)
 	r.NatsURL = redactURL(r.NatsURL)
 	r.ElasticsearchURL = redactURL(r.ElasticsearchURL)
