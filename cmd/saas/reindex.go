@@ -65,7 +65,10 @@ func (a *app) reindex(ctx context.Context, tenant string, all bool, from string)
 	if err != nil {
 		return err
 	}
-	r := a.reindexer(db, es)
+	r, err := a.reindexer(ctx, db, es)
+	if err != nil {
+		return err
+	}
 	if from == indexer.FromStream {
 		if r.JS, err = a.jetstream(); err != nil {
 			return err

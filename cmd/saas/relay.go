@@ -46,7 +46,9 @@ func (a *app) runRelay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return relay.New(relay.Config{DatabaseURL: a.cfg.DatabaseURL}, db, js, a.log).Run(ctx)
+	// LISTEN needs a session of its own: the direct URL, never a
+	// transaction pooler (see direct.go).
+	return relay.New(relay.Config{DatabaseURL: a.cfg.DatabaseDirectURL}, db, js, a.log).Run(ctx)
 }
 
 // runCacheInvalidator runs the cache-invalidator role until ctx is done.

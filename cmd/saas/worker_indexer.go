@@ -31,9 +31,14 @@ func (a *app) searchClient() (*search.Client, error) {
 }
 
 // reindexer returns the rebuilder of `saas reindex` and of the indexer's
-// promotions, with ELASTICSEARCH_DEDICATED_AT as its threshold.
-func (a *app) reindexer(db *postgres.DB, es *search.Client) *indexer.Reindexer {
-	return &indexer.Reindexer{DB: db, Search: es, Log: a.log, DedicatedAt: a.cfg.ElasticsearchDedicatedAt}
+// promotions, with ELASTICSEARCH_DEDICATED_AT as its threshold. Its
+// rebuild lock is a session lock, taken on sessionDatabase.
+func (a *app) reindexer(ctx context.Context, db *postgres.DB, es *search.Client) (*indexer.Reindexer, error) {
+	session, err := a.sessionDatabase(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &indexer.Reindexer{DB: db, SessionDB: session, Search: es, Log: a.log, DedicatedAt: a.cfg.ElasticsearchDedicatedAt}, nil
 }
 
 // runIndexer runs the indexer role until ctx is done: product events become
@@ -53,7 +58,11 @@ func (a *app) runIndexer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: db, Search: es, JS: js, Log: a.log, Promoter: a.reindexer(db, es)})
+	promoter, err := a.reindexer(ctx, db, es)
+	if err != nil {
+		return err
+	}
+	ix, err := indexer.New(indexer.Config{}, indexer.Deps{DB: db, Search: es, JS: js, Log: a.log, Promoter: promoter})
 	if err != nil {
 		return err
 	}

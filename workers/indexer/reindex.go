@@ -54,6 +54,10 @@ const DefaultDedicatedAt = 10000
 type Reindexer struct {
 	DB     *postgres.DB
 	Search *search.Client
+	// SessionDB holds the rebuild lock, a session advisory lock: a pool
+	// whose connections are sessions of their own (DATABASE_DIRECT_URL).
+	// Nil means DB, which must then be in session mode.
+	SessionDB *postgres.DB
 	// JS is needed only to rebuild from the stream.
 	JS  jetstream.JetStream
 	Log *slog.Logger
@@ -213,7 +217,16 @@ func (r *Reindexer) wantOwn(ctx context.Context, schema string, cur []string) (b
 // connection of its own until the returned function runs. Errors:
 // ECONFLICT when another rebuild of the tenant holds it.
 func (r *Reindexer) lock(ctx context.Context, schema string) (func(), error) {
-	conn, err := r.DB.Pool.Acquire(ctx)
+	db := r.SessionDB
+	if db == nil {
+		db = r.DB
+	}
+	if db.PoolMode() == postgres.PoolTransaction {
+		// Through a transaction pooler the lock would stay on a server
+		// connection that other clients go on using.
+		return nil, errors.New("indexer: the rebuild lock needs a session of its own; set Reindexer.SessionDB to a pool on DATABASE_DIRECT_URL")
+	}
+	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild lock: %w", postgres.Translate(err))
 	}
