@@ -82,7 +82,12 @@ func mustDatabase(tb testing.TB, poolerURL string) *Database {
 	}
 	tb.Cleanup(func() {
 		db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Generous: a DROP DATABASE waits until every backend of the
+		// cluster has taken note of it, and one that is itself deep in
+		// unlinking another dropped database's files (slow where the
+		// file system discards blocks on unlink) holds up all the others
+		// for a while when many test packages drop at once.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		c, err := pgx.Connect(ctx, s.DatabaseURL)
 		if err != nil {
