@@ -21,9 +21,12 @@
 // user-flags lookup, no PostgreSQL on the hot path once cached).
 //
 // It makes a fresh database (shared migrations, one tenant, one staff user)
-// and builds the saas binary; each round starts `saas api` once per setup on
-// a free loopback port and measures both workloads; at the end it drops the
-// database and the tenant's Redis keys, also on error and on interrupt.
+// and builds the saas binary; each round starts `saas api` once per setup
+// on a free loopback port and measures both workloads, and the
+// transactions PostgreSQL ran per request (pg_stat_database, read 11 s
+// after each phase, once every backend has published its counts). At the
+// end it drops the database and the tenant's Redis keys, also on error and
+// on interrupt.
 //
 //	go tool task bench:pooler                      # 2 rounds of 10 s after 2 s warm-up
 //	go run ./bench/pooler -duration 3s -rounds 1   # a quick look
@@ -161,13 +164,27 @@ func run(ctx context.Context, o options) error {
 					return fmt.Errorf("%s: %w", s.name, err)
 				}
 				logf("round %d, %s: %s", round+1, s.name, w.name)
+				before, err := e.xacts(ctx)
+				if err != nil {
+					srv.stop()
+					return err
+				}
 				r := drive(ctx, o.clients, o.warmup, o.duration, w.do)
+				// A backend that goes idle publishes its counts within 10 s
+				// (PostgreSQL 15's PGSTAT_IDLE_INTERVAL).
+				time.Sleep(11 * time.Second)
+				after, err := e.xacts(ctx)
+				if err != nil {
+					srv.stop()
+					return err
+				}
+				r.xacts = after - before
 				key := s.name + "|" + w.name
 				if !slices.Contains(order, key) {
 					order = append(order, key)
 				}
 				results[key] = append(results[key], r)
-				logf("  %.0f req/s, p50 %s, p99 %s, %d errors", r.rps(), r.pct(50), r.pct(99), r.errors)
+				logf("  %.0f req/s, p50 %s, p99 %s, %d errors, %.2f PostgreSQL transactions a request", r.rps(), r.pct(50), r.pct(99), r.errors, r.xactsPerRequest())
 			}
 			srv.stop()
 			if err := ctx.Err(); err != nil {
@@ -177,12 +194,12 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("\n%d clients, %d PostgreSQL server connections on each side; %d round(s) of %s after %s warm-up; load average %s at the start, %s at the end\n\n",
 		o.clients, o.serverConns, o.rounds, o.duration, o.warmup, loadStart, benchenv.LoadAvg())
-	fmt.Println("| setup | workload | req/s | p50 | p99 | errors |")
-	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: |")
+	fmt.Println("| setup | workload | req/s | p50 | p99 | errors | PostgreSQL transactions a request |")
+	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, key := range order {
 		r := merge(results[key])
 		s, w, _ := strings.Cut(key, "|")
-		fmt.Printf("| %s | %s | %.0f | %s | %s | %d |\n", s, w, r.rps(), ms(r.pct(50)), ms(r.pct(99)), r.errors)
+		fmt.Printf("| %s | %s | %.0f | %s | %s | %d | %.2f |\n", s, w, r.rps(), ms(r.pct(50)), ms(r.pct(99)), r.errors, r.xactsPerRequest())
 	}
 	return nil
 }
@@ -296,6 +313,17 @@ func (e *env) dropRedisKeys() {
 	}
 }
 
+// xacts is the number of transactions committed and rolled back in the
+// bench database so far, every client's.
+func (e *env) xacts(ctx context.Context) (int64, error) {
+	var n int64
+	err := e.db.Pool.QueryRow(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("transaction count: %w", err)
+	}
+	return n, nil
+}
+
 // truncate empties what the create workload fills, so that every setup
 // starts from the same tables.
 func (e *env) truncate(ctx context.Context) error {
@@ -388,9 +416,19 @@ type result struct {
 	window time.Duration
 	lat    []time.Duration
 	errors int
+	// Over the whole phase, warm-up included: requests completed, and
+	// transactions PostgreSQL ran in the bench database meanwhile.
+	completed, xacts int64
 }
 
 func (r result) rps() float64 { return float64(len(r.lat)) / r.window.Seconds() }
+
+func (r result) xactsPerRequest() float64 {
+	if r.completed == 0 {
+		return 0
+	}
+	return float64(r.xacts) / float64(r.completed)
+}
 
 func (r result) pct(p float64) time.Duration {
 	if len(r.lat) == 0 {
@@ -406,6 +444,8 @@ func merge(rs []result) result {
 		m.window += r.window
 		m.lat = append(m.lat, r.lat...)
 		m.errors += r.errors
+		m.completed += r.completed
+		m.xacts += r.xacts
 	}
 	slices.Sort(m.lat)
 	return m
@@ -418,9 +458,10 @@ func drive(ctx context.Context, clients int, warmup, window time.Duration, mk fu
 	start := time.Now()
 	from, to := start.Add(warmup), start.Add(warmup+window)
 	var (
-		mu  sync.Mutex
-		out = result{window: window}
-		wg  sync.WaitGroup
+		mu        sync.Mutex
+		out       = result{window: window}
+		wg        sync.WaitGroup
+		completed atomic.Int64
 	)
 	for range clients {
 		wg.Go(func() {
@@ -433,6 +474,7 @@ func drive(ctx context.Context, clients int, warmup, window time.Duration, mk fu
 				}
 				ok := do()
 				t1 := time.Now()
+				completed.Add(1)
 				if t1.Before(from) || !t1.Before(to) {
 					continue
 				}
@@ -449,6 +491,7 @@ func drive(ctx context.Context, clients int, warmup, window time.Duration, mk fu
 		})
 	}
 	wg.Wait()
+	out.completed = completed.Load()
 	slices.Sort(out.lat)
 	return out
 }
