@@ -28,7 +28,7 @@ func newAdminEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	var mgr *tenancy.Manager
 	wire := func(d *wiring) {
-		runner, err := schema.NewRunner(d.DB.Pool.Config().ConnString(), nil)
+		runner, err := schema.NewRunner(d.DirectURL, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -70,6 +70,9 @@ type wiring struct {
 	Redis       *redis.Client
 	LoginLimit  int
 	LoginWindow time.Duration
+	// DirectURL reaches the test database with sessions of their own, for
+	// migrations (Deps.DB may go through a transaction pooler).
+	DirectURL string
 }
 
 type envOption func(*wiring)
@@ -97,7 +100,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Tenants: tenancy.NewResolver(db.DB, time.Minute),
 		Tokens:  e.tokens,
 	}
-	w := &wiring{Config: &cfg, Deps: &deps, Redis: rdb}
+	w := &wiring{Config: &cfg, Deps: &deps, Redis: rdb, DirectURL: db.URL}
 	for _, o := range opts {
 		o(w)
 	}

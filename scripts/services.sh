@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # scripts/services.sh — install and run the four backing services of the SaaS
-# backend (PostgreSQL, Redis, NATS with JetStream, Elasticsearch) natively on a
-# Debian 12 machine without Docker and without systemd.
+# backend (PostgreSQL, Redis, NATS with JetStream, Elasticsearch), and PgBouncer
+# in front of PostgreSQL, natively on a Debian 12 machine without Docker and
+# without systemd.
 #
 # Usage:
-#   scripts/services.sh up                 install (if needed) and start all four
-#   scripts/services.sh down               stop all four
+#   scripts/services.sh up                 install (if needed) and start them all
+#   scripts/services.sh down               stop them all
 #   scripts/services.sh status             one "up"/"down" line per service
 #                                          (exit status 0 only if all are up)
 #   scripts/services.sh env                print "export X_URL=..." lines and the
 #                                          stack's JWT_SECRET, for
 #                                          eval "$(scripts/services.sh env)"
-#   scripts/services.sh start|stop|restart <postgres|redis|nats|elasticsearch>
+#   scripts/services.sh start|stop|restart <postgres|redis|nats|elasticsearch|pgbouncer>
 #
 # Environment knobs (all optional):
 #   SERVICES_DIR       state directory (logs, data, pid files, binaries).
@@ -43,6 +44,7 @@ REDIS_PORT=6379
 NATS_PORT=4222
 NATS_MONITOR_PORT=8222
 ES_PORT=9200
+PGBOUNCER_PORT=6432
 HOST=127.0.0.1
 
 DB_USER=saas
@@ -54,6 +56,8 @@ DATABASE_URL="postgres://${DB_USER}:${DB_PASSWORD}@${HOST}:${PG_PORT}/${DB_NAME}
 REDIS_URL="redis://${HOST}:${REDIS_PORT}/0"
 NATS_URL="nats://${HOST}:${NATS_PORT}"
 ELASTICSEARCH_URL="http://${HOST}:${ES_PORT}"
+# PostgreSQL through PgBouncer in transaction mode (DATABASE_POOL_MODE=transaction).
+DATABASE_POOLER_URL="postgres://${DB_USER}:${DB_PASSWORD}@${HOST}:${PGBOUNCER_PORT}/${DB_NAME}?sslmode=disable"
 
 SERVICES_DIR="${SERVICES_DIR:-/var/lib/saas-services}"
 START_TIMEOUT="${START_TIMEOUT:-30}"
@@ -69,7 +73,7 @@ ES_EXTRA_ARGS="${ES_EXTRA_ARGS:-}"
 REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-256mb}"
 REDIS_MAXMEMORY_POLICY=allkeys-lru
 
-ALL_SERVICES=(postgres redis nats elasticsearch)
+ALL_SERVICES=(postgres redis nats elasticsearch pgbouncer)
 
 # Elasticsearch refuses to run as root, so it gets its own system user.
 ES_USER=saas-es
@@ -88,6 +92,8 @@ ES_CONF="$ES_DIR/config"
 ES_PID="$ES_DIR/run/elasticsearch.pid"   # written by the ES server JVM itself
 ES_LAUNCHER_PID="$ES_DIR/run/launcher.pid" # the bin/elasticsearch CLI JVM
 JWT_SECRET_FILE="$SERVICES_DIR/jwt_secret"
+PGBOUNCER_DIR="$SERVICES_DIR/pgbouncer" # pgbouncer.ini, userlist.txt, pid file
+PGBOUNCER_PID="$PGBOUNCER_DIR/pgbouncer.pid"
 
 # apt must never prompt: the script also runs under CI=true with no stdin.
 export DEBIAN_FRONTEND=noninteractive
@@ -628,6 +634,120 @@ elasticsearch_stop() {
 }
 
 # ---------------------------------------------------------------------------
+# PgBouncer — Debian's package, in transaction mode in front of PostgreSQL,
+# as production runs it for many tenants (DATABASE_POOL_MODE=transaction).
+# Launched by us with our config in $PGBOUNCER_DIR, as the postgres user
+# (PgBouncer refuses to run as root).
+# ---------------------------------------------------------------------------
+PGBOUNCER_USER=postgres # made by Debian's postgresql package
+PGBOUNCER_POOL_SIZE=20  # server connections per database and user
+# Every test package may open a pool of its own through PgBouncer; each
+# client connection costs PgBouncer one file descriptor, under the
+# machine's hard limit of open files (raised to it at launch).
+PGBOUNCER_MAX_CLIENT_CONN=2000
+
+pgbouncer_answers() {
+  command -v psql >/dev/null &&
+    [[ $(PGCONNECT_TIMEOUT=2 psql "$DATABASE_POOLER_URL" -XAtqc 'SELECT 1' 2>/dev/null) == 1 ]]
+}
+
+# The wanted pgbouncer.ini and auth file, in PGBOUNCER_INI_WANT and
+# PGBOUNCER_AUTH_WANT.
+pgbouncer_config() {
+  PGBOUNCER_INI_WANT="; Managed by scripts/services.sh — overwritten on every run.
+[databases]
+; Any database name is passed through (tests make one per test).
+* = host=$HOST port=$PG_PORT
+
+[pgbouncer]
+listen_addr = $HOST
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $PGBOUNCER_DIR/userlist.txt
+; A server connection serves one transaction, then another client's.
+pool_mode = transaction
+default_pool_size = $PGBOUNCER_POOL_SIZE
+max_client_conn = $PGBOUNCER_MAX_CLIENT_CONN
+; Sent at startup by some drivers (lib/pq, JDBC; pgx does not), refused
+; otherwise: only client_encoding, DateStyle, TimeZone,
+; standard_conforming_strings and application_name are carried over.
+ignore_startup_parameters = extra_float_digits
+; Back within a second of a PostgreSQL restart (default 15 s).
+server_login_retry = 1
+; Give back the server connections of idle (e.g. dropped test) databases.
+server_idle_timeout = 30
+autodb_idle_timeout = 60
+; SHOW POOLS and friends on the admin database pgbouncer.
+stats_users = $DB_USER
+log_connections = 0
+log_disconnections = 0
+"
+  # The role's password in clear: PgBouncer needs it to log in to
+  # PostgreSQL with SCRAM on the client's behalf. It is the published local
+  # one of DATABASE_URL; the file is readable by $PGBOUNCER_USER only.
+  PGBOUNCER_AUTH_WANT="\"$DB_USER\" \"$DB_PASSWORD\""
+}
+
+pgbouncer_config_current() {
+  pgbouncer_config
+  [[ -f $PGBOUNCER_DIR/pgbouncer.ini && $(<"$PGBOUNCER_DIR/pgbouncer.ini")$'\n' == "$PGBOUNCER_INI_WANT" &&
+    -f $PGBOUNCER_DIR/userlist.txt && $(<"$PGBOUNCER_DIR/userlist.txt") == "$PGBOUNCER_AUTH_WANT" ]]
+}
+
+# Nothing left to do: our PgBouncer runs with the current config and
+# reaches PostgreSQL.
+pgbouncer_provisioned() {
+  pgbouncer_process_alive && pgbouncer_config_current && pgbouncer_answers
+}
+
+pgbouncer_start() {
+  apt_install pgbouncer
+  # Where policy-rc.d allows it, the package starts its own instance
+  # (/etc/pgbouncer, localhost:6432): it would hold our port.
+  if pid_alive /run/postgresql/pgbouncer.pid pgbouncer; then
+    log "stopping the Debian package's own pgbouncer instance (it holds port $PGBOUNCER_PORT)"
+    stop_pidfile /run/postgresql/pgbouncer.pid pgbouncer 10
+  fi
+  if ! pgbouncer_config_current; then
+    mkdir -p "$PGBOUNCER_DIR"
+    printf '%s' "$PGBOUNCER_INI_WANT" >"$PGBOUNCER_DIR/pgbouncer.ini"
+    (umask 077 && printf '%s\n' "$PGBOUNCER_AUTH_WANT" >"$PGBOUNCER_DIR/userlist.txt")
+    chmod 0600 "$PGBOUNCER_DIR/userlist.txt"
+    chown -R "$PGBOUNCER_USER:" "$PGBOUNCER_DIR"
+    chmod 0750 "$PGBOUNCER_DIR"
+    if pgbouncer_process_alive; then
+      log "pgbouncer: settings changed, restarting"
+      pgbouncer_stop
+    fi
+  fi
+  if pgbouncer_process_alive; then
+    return 0 # running (maybe still starting): just wait for it
+  fi
+  log "starting pgbouncer ($(pgbouncer --version 2>/dev/null | head -n1), transaction mode)"
+  mark_launched pgbouncer
+  # Not daemonized (-d): the pid is ours to record, and its log goes to
+  # stderr, hence to our log file. setpriv execs, so $! is PgBouncer's pid.
+  (
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    exec setsid nohup setpriv --reuid "$PGBOUNCER_USER" --regid "$PGBOUNCER_USER" --clear-groups \
+      pgbouncer "$PGBOUNCER_DIR/pgbouncer.ini" </dev/null >>"$(log_file pgbouncer)" 2>&1
+  ) 9>&- &
+  echo $! >"$PGBOUNCER_PID"
+}
+
+pgbouncer_wait() { wait_ready pgbouncer "$START_TIMEOUT" "$PGBOUNCER_PID"; }
+pgbouncer_process_alive() { pid_alive "$PGBOUNCER_PID" pgbouncer; }
+
+pgbouncer_stop() {
+  if pgbouncer_process_alive; then
+    log "stopping pgbouncer"
+  fi
+  # SIGTERM: immediate shutdown (PgBouncer 1.18), open transactions fail.
+  stop_pidfile "$PGBOUNCER_PID" pgbouncer 10
+}
+
+# ---------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------
 valid_service() {
@@ -640,17 +760,18 @@ cmd_up() {
   local pending=() svc
   # Elasticsearch first: it is by far the slowest to boot, so the others get
   # installed and started while its JVM warms up.
-  for svc in elasticsearch nats redis postgres; do
-    if [[ $svc == postgres ]] && postgres_provisioned; then continue; fi
+  for svc in elasticsearch nats redis postgres pgbouncer; do
+    if [[ $svc == postgres || $svc == pgbouncer ]] && "${svc}_provisioned"; then continue; fi
     if [[ $svc == redis ]] && redis_answers; then
       redis_configure
       continue
     fi
-    if [[ $svc != postgres ]] && "${svc}_answers"; then continue; fi
+    if [[ $svc != postgres && $svc != pgbouncer ]] && "${svc}_answers"; then continue; fi
     "${svc}_start"
     pending+=("$svc")
   done
-  for svc in postgres redis nats elasticsearch; do
+  # PgBouncer after PostgreSQL: its readiness check goes through to it.
+  for svc in postgres pgbouncer redis nats elasticsearch; do
     if [[ " ${pending[*]} " == *" $svc "* ]]; then "${svc}_wait"; fi
   done
   jwt_secret >/dev/null
@@ -659,8 +780,8 @@ cmd_up() {
 
 cmd_start() {
   local svc=$1
-  if [[ $svc == postgres ]]; then
-    postgres_provisioned && return 0
+  if [[ $svc == postgres || $svc == pgbouncer ]]; then
+    "${svc}_provisioned" && return 0
   elif [[ $svc == redis ]] && redis_answers; then
     redis_configure
     return 0
@@ -673,7 +794,7 @@ cmd_start() {
 
 cmd_down() {
   local svc
-  for svc in elasticsearch nats redis postgres; do "${svc}_stop"; done
+  for svc in elasticsearch nats redis pgbouncer postgres; do "${svc}_stop"; done
 }
 
 cmd_status() {
@@ -696,6 +817,7 @@ cmd_env() {
   printf "export REDIS_URL='%s'\n" "$REDIS_URL"
   printf "export NATS_URL='%s'\n" "$NATS_URL"
   printf "export ELASTICSEARCH_URL='%s'\n" "$ELASTICSEARCH_URL"
+  printf "export DATABASE_POOLER_URL='%s'\n" "$DATABASE_POOLER_URL"
   # Last: without the secret the URLs are still of use (operator commands).
   secret=$(jwt_secret) || exit 1
   printf "export JWT_SECRET='%s'\n" "$secret"
@@ -728,7 +850,8 @@ cmd_summary() {
     postgres "$(postgres_answers && echo up || echo down)" "$DATABASE_URL" \
     redis "$(redis_answers && echo up || echo down)" "$REDIS_URL" \
     nats "$(nats_answers && echo up || echo down)" "$NATS_URL" \
-    elasticsearch "$(elasticsearch_answers && echo up || echo down)" "$ELASTICSEARCH_URL"
+    elasticsearch "$(elasticsearch_answers && echo up || echo down)" "$ELASTICSEARCH_URL" \
+    pgbouncer "$(pgbouncer_answers && echo up || echo down)" "$DATABASE_POOLER_URL (transaction mode)"
   printf '  %-19s %s\n' "token secret" "$JWT_SECRET_FILE"
   # The $(...) is meant literally: it is the command the user should type.
   # shellcheck disable=SC2016
@@ -738,7 +861,7 @@ cmd_summary() {
 usage() {
   cat >&2 <<EOF
 usage: $0 up|down|status|env
-       $0 start|stop|restart postgres|redis|nats|elasticsearch
+       $0 start|stop|restart postgres|redis|nats|elasticsearch|pgbouncer
 EOF
   exit 2
 }

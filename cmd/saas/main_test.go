@@ -30,12 +30,16 @@ func saas(t *testing.T, args ...string) (stdout, stderr string, code int) {
 }
 
 // useServices points the process environment at the test services with a
-// fresh database of this test's own.
+// fresh database of this test's own (reached through PgBouncer in
+// transaction mode under SAAS_TEST_POOLER=1, as a deployment behind it is
+// configured).
 func useServices(t *testing.T) {
 	t.Helper()
 	s := testenv.Get(t)
 	db := testenv.MustDatabase(t)
-	t.Setenv("DATABASE_URL", db.URL)
+	t.Setenv("DATABASE_URL", db.PoolURL)
+	t.Setenv("DATABASE_POOL_MODE", string(db.PoolMode))
+	t.Setenv("DATABASE_DIRECT_URL", db.URL)
 	t.Setenv("REDIS_URL", s.RedisURL)
 	t.Setenv("NATS_URL", s.NatsURL)
 	t.Setenv("ELASTICSEARCH_URL", s.ElasticsearchURL)

@@ -29,7 +29,7 @@ go on; the exit code is non-zero if any failed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if shared {
-				runner, err := schema.NewRunner(a.cfg.DatabaseURL, nil)
+				runner, err := schema.NewRunner(a.cfg.DatabaseDirectURL, nil)
 				if err != nil {
 					return err
 				}

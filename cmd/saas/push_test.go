@@ -32,12 +32,12 @@ func TestPushNodeServesNotificationsAndDrainsOnShutdown(t *testing.T) {
 				t.Fatal(errOut)
 			}
 			ctx := context.Background()
-			db, err := postgres.Open(ctx, postgres.Config{URL: os.Getenv("DATABASE_URL")})
+			db, err := postgres.Open(ctx, postgres.Config{URL: os.Getenv("DATABASE_DIRECT_URL")})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(db.Close)
-			runner, err := schema.NewRunner(os.Getenv("DATABASE_URL"), nil)
+			runner, err := schema.NewRunner(os.Getenv("DATABASE_DIRECT_URL"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -72,7 +72,7 @@ func (a *app) reindex(ctx context.Context, tenant string, all bool, from string)
 			return err
 		}
 	}
-	r, err := a.reindexer(db, es, js)
+	r, err := a.reindexer(ctx, db, es, js)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,9 @@ func (a *app) runRelay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := relay.New(relay.Config{DatabaseURL: a.cfg.DatabaseURL}, relay.Deps{DB: db, JS: js, Log: a.log})
+	// LISTEN needs a session of its own: the direct URL, never a
+	// transaction pooler (see direct.go).
+	r, err := relay.New(relay.Config{DatabaseURL: a.cfg.DatabaseDirectURL}, relay.Deps{DB: db, JS: js, Log: a.log})
 	if err != nil {
 		return err
 	}

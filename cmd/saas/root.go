@@ -31,6 +31,7 @@ type app struct {
 	cfg            config.Config
 	log            *slog.Logger
 	db             *postgres.DB
+	direct         *postgres.DB // session work; see sessionDatabase
 	nc             *nats.Conn
 	rdb            *redis.Client
 	redisKeys      cache.Keys // names every key written in rdb
@@ -74,7 +75,7 @@ func (a *app) database(ctx context.Context) (*postgres.DB, error) {
 	if a.db != nil {
 		return a.db, nil
 	}
-	db, err := postgres.Open(ctx, postgres.Config{URL: a.cfg.DatabaseURL})
+	db, err := postgres.Open(ctx, postgres.Config{URL: a.cfg.DatabaseURL, PoolMode: postgres.PoolMode(a.cfg.DatabasePoolMode)})
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +89,7 @@ func (a *app) manager(ctx context.Context) (*tenancy.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	runner, err := schema.NewRunner(a.cfg.DatabaseURL, nil)
+	runner, err := schema.NewRunner(a.cfg.DatabaseDirectURL, nil)
 	if err != nil {
 		return nil, err
 	}

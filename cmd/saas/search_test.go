@@ -55,7 +55,7 @@ func TestTenantCommandsManageTheSearchIndexAndReindexRebuildsIt(t *testing.T) {
 		t.Fatalf("after tenant create the alias points to %v, want a shared index", shared)
 	}
 
-	db, err := postgres.Open(ctx, postgres.Config{URL: os.Getenv("DATABASE_URL")})
+	db, err := postgres.Open(ctx, postgres.Config{URL: os.Getenv("DATABASE_DIRECT_URL")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,11 +30,16 @@ func (a *app) searchClient() (*search.Client, error) {
 }
 
 // reindexer returns the rebuilder of `saas reindex` and of the indexer's
-// promotions, with ELASTICSEARCH_DEDICATED_AT as its threshold. js may be
-// nil: it is needed only to rebuild from the stream.
-func (a *app) reindexer(db *postgres.DB, es *search.Client, js jetstream.JetStream) (*indexer.Reindexer, error) {
+// promotions, with ELASTICSEARCH_DEDICATED_AT as its threshold. Its
+// rebuild lock is a session lock, taken on sessionDatabase. js may be nil:
+// it is needed only to rebuild from the stream.
+func (a *app) reindexer(ctx context.Context, db *postgres.DB, es *search.Client, js jetstream.JetStream) (*indexer.Reindexer, error) {
+	session, err := a.sessionDatabase(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return indexer.NewReindexer(indexer.ReindexerConfig{DedicatedAt: a.cfg.ElasticsearchDedicatedAt},
-		indexer.ReindexerDeps{DB: db, Search: es, JS: js, Log: a.log})
+		indexer.ReindexerDeps{DB: db, SessionDB: session, Search: es, JS: js, Log: a.log})
 }
 
 // runIndexer runs the indexer role until ctx is done: product events become
@@ -54,7 +59,7 @@ func (a *app) runIndexer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	promoter, err := a.reindexer(db, es, nil)
+	promoter, err := a.reindexer(ctx, db, es, nil)
 	if err != nil {
 		return err
 	}

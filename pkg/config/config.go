@@ -24,6 +24,8 @@ import (
 type Config struct {
 	Env                      string // "development" or "production"
 	DatabaseURL              string
+	DatabasePoolMode         string // "session" (default) or "transaction": what answers at DatabaseURL (pkg/postgres.PoolMode)
+	DatabaseDirectURL        string // PostgreSQL with a session of its own, for LISTEN, session locks, migrations; default DatabaseURL
 	RedisURL                 string
 	RedisKeyPrefix           string // starts every Redis key: <prefix>:<schema>:... (pkg/cache.Keys)
 	NatsURL                  string
@@ -89,6 +91,8 @@ func FromEnv() (Config, error) {
 		WSMaxPerNode:             100000,
 	}
 	var errs []error
+	c.DatabasePoolMode = get("DATABASE_POOL_MODE", "session")
+	c.DatabaseDirectURL = get("DATABASE_DIRECT_URL", c.DatabaseURL)
 	for key, dst := range map[string]*int{
 		"ELASTICSEARCH_SHARED_INDICES": &c.ElasticsearchSharedIndices,
 		"ELASTICSEARCH_DEDICATED_AT":   &c.ElasticsearchDedicatedAt,
@@ -169,6 +173,11 @@ func (c Config) Production() bool { return c.Env == "production" }
 // Validate checks the values that would otherwise fail late or unsafely.
 func (c Config) Validate() error {
 	var errs []error
+	switch c.DatabasePoolMode {
+	case "", "session", "transaction":
+	default:
+		errs = append(errs, fmt.Errorf("DATABASE_POOL_MODE must be session or transaction, not %q", c.DatabasePoolMode))
+	}
 	switch c.Env {
 	case "development", "production", "test":
 	default:
@@ -177,7 +186,7 @@ func (c Config) Validate() error {
 	if c.Production() && c.BenchCeiling {
 		errs = append(errs, errors.New("SAAS_BENCH_CEILING is for benchmarks: not in production"))
 	}
-	for name, v := range map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "NATS_URL": c.NatsURL, "ELASTICSEARCH_URL": c.ElasticsearchURL} {
+	for name, v := range map[string]string{"DATABASE_URL": c.DatabaseURL, "DATABASE_DIRECT_URL": c.DatabaseDirectURL, "REDIS_URL": c.RedisURL, "NATS_URL": c.NatsURL, "ELASTICSEARCH_URL": c.ElasticsearchURL} {
 		if u, err := url.Parse(v); err != nil || u.Scheme == "" {
 			errs = append(errs, fmt.Errorf("%s is not a URL", name))
 		}
@@ -262,6 +271,7 @@ func (c Config) Redacted() Config {
 		r.JWTSecretPrevious = "***"
 	}
 	r.DatabaseURL = redactURL(r.DatabaseURL)
+	r.DatabaseDirectURL = redactURL(r.DatabaseDirectURL)
 	r.RedisURL = redactURL(r.RedisURL)
 	r.NatsURL = redactURL(r.NatsURL)
 	r.ElasticsearchURL = redactURL(r.ElasticsearchURL)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -31,11 +32,15 @@ type OutboxFunc func(p domain.Product) (OutboxRecord, error)
 
 // insertOutbox writes r into the outbox of the transaction's tenant. The
 // outbox trigger then marks the tenant pending and notifies the relay.
+//
+// The payload goes as json.RawMessage under a jsonb cast: a bare []byte
+// would go as bytea wherever pgx does not ask the server for the column's
+// type (PoolTransaction's exec mode), and reach the column as "\x7b...".
 func insertOutbox(ctx context.Context, tx pgx.Tx, r OutboxRecord) error {
 	_, err := tx.Exec(ctx,
 		`INSERT INTO outbox (event_id, event_type, aggregate_id, aggregate_version, payload, request_id)
-		 VALUES ($1, $2, $3, $4, $5, $6)`,
-		r.EventID, r.EventType, r.AggregateID, r.AggregateVersion, r.Payload, r.RequestID)
+		 VALUES ($1, $2, $3, $4, $5::jsonb, $6)`,
+		r.EventID, r.EventType, r.AggregateID, r.AggregateVersion, json.RawMessage(r.Payload), r.RequestID)
 	if err != nil {
 		return fmt.Errorf("insert outbox: %w", err)
 	}

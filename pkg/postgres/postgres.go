@@ -9,6 +9,11 @@
 // only ever resolved inside InTenant, which sets search_path with SET LOCAL
 // semantics, so the setting dies with the transaction and never follows a
 // pooled connection to another tenant's request.
+//
+// The pool may sit behind a connection pooler in transaction mode (see
+// PoolTransaction); what needs a session of its own (LISTEN, session
+// advisory locks, migrations) then takes a connection made to PostgreSQL
+// directly.
 package postgres
 
 import (
@@ -31,6 +36,10 @@ type Config struct {
 	// MaxConns caps the pool. 0 means the URL's pool_max_conns if it has
 	// one, else DefaultMaxConns.
 	MaxConns int32
+	// PoolMode says what answers at URL: PostgreSQL or a pooler in session
+	// mode (PoolSession, the default when empty), or a pooler in
+	// transaction mode (PoolTransaction).
+	PoolMode PoolMode
 }
 
 // DefaultMaxConns is the pool size when neither Config nor the URL sets one.
@@ -42,11 +51,19 @@ const DefaultMaxConns = 16
 // DB is the application's handle on PostgreSQL.
 type DB struct {
 	Pool *pgxpool.Pool
+	mode PoolMode
 }
 
 // Open creates the pool and checks that the server answers. It returns an
-// EUNAVAILABLE error when the server cannot be reached within 10 seconds.
+// EUNAVAILABLE error when the server cannot be reached within 10 seconds,
+// and an error naming the setting when cfg.PoolMode is unknown or the URL
+// asks for a query mode that a transaction pooler breaks (see
+// PoolTransaction).
 func Open(ctx context.Context, cfg Config) (*DB, error) {
+	mode, err := ParsePoolMode(string(cfg.PoolMode))
+	if err != nil {
+		return nil, err
+	}
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", err)
@@ -56,6 +73,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pc.MaxConns = cfg.MaxConns
 	case !strings.Contains(cfg.URL, "pool_max_conns"):
 		pc.MaxConns = DefaultMaxConns
+	}
+	if mode == PoolTransaction {
+		if err := sessionFree(pc.ConnConfig, strings.Contains(cfg.URL, "default_query_exec_mode")); err != nil {
+			return nil, err
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
@@ -67,7 +89,17 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: ping %s: %w", pc.ConnConfig.Host, unavailable(err))
 	}
-	return &DB{Pool: pool}, nil
+	return &DB{Pool: pool, mode: mode}, nil
+}
+
+// PoolMode reports what Open was told answers at the URL: PoolSession or
+// PoolTransaction. Work that needs a session of its own must not run on a
+// DB in PoolTransaction mode.
+func (db *DB) PoolMode() PoolMode {
+	if db.mode == "" {
+		return PoolSession
+	}
+	return db.mode
 }
 
 // Close closes the pool.

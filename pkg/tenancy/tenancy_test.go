@@ -247,11 +247,8 @@ func TestSearchPathNeverLeaks(t *testing.T) {
 	t.Parallel()
 	m, tdb := newManager(t, nil)
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, postgres.Config{URL: tdb.URL, MaxConns: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	// Like the test's own pool (through PgBouncer under SAAS_TEST_POOLER=1).
+	db := tdb.MustPool(t, 3)
 	const tenants, txs = 8, 200
 	names := make([]string, tenants)
 	for i := range names {

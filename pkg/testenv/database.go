@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -15,13 +16,46 @@ import (
 
 // Database is a fresh PostgreSQL database of a test's own.
 type Database struct {
+	// URL reaches the database directly, a session per connection: what
+	// DATABASE_DIRECT_URL is to the binary (migrations, the relay's
+	// LISTEN, session locks).
 	URL string
-	DB  *postgres.DB
+	// DB is the pool the code under test uses: what DATABASE_URL is to
+	// the binary. It is opened on PoolURL in PoolMode: URL in session
+	// mode, or PgBouncer in transaction mode (MustPooledDatabase).
+	DB       *postgres.DB
+	PoolURL  string
+	PoolMode postgres.PoolMode
 }
 
 // MustDatabase creates an empty database for this test, with the shared
-// migrations applied, and drops it when the test ends.
+// migrations applied, and drops it when the test ends. With
+// SAAS_TEST_POOLER=1 in the environment it is MustPooledDatabase.
 func MustDatabase(tb testing.TB) *Database {
+	tb.Helper()
+	if os.Getenv(PoolerEnv) == "1" {
+		return MustPooledDatabase(tb)
+	}
+	return mustDatabase(tb, "")
+}
+
+// MustPool opens another pool like d.DB, of at most maxConns connections,
+// closed when the test ends.
+func (d *Database) MustPool(tb testing.TB, maxConns int32) *postgres.DB {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := postgres.Open(ctx, postgres.Config{URL: d.PoolURL, PoolMode: d.PoolMode, MaxConns: maxConns})
+	if err != nil {
+		tb.Fatalf("testenv: open pool: %v", err)
+	}
+	tb.Cleanup(db.Close)
+	return db
+}
+
+// mustDatabase makes the database; its pool goes through poolerURL in
+// transaction mode when that is not "".
+func mustDatabase(tb testing.TB, poolerURL string) *Database {
 	tb.Helper()
 	s := Get(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -37,10 +71,14 @@ func MustDatabase(tb testing.TB) *Database {
 		tb.Fatalf("testenv: create database: %v", err)
 	}
 	url := replaceDatabase(s.DatabaseURL, name)
+	poolURL, mode := url, postgres.PoolSession
+	if poolerURL != "" {
+		poolURL, mode = replaceDatabase(poolerURL, name), postgres.PoolTransaction
+	}
 
-	db, err := postgres.Open(ctx, postgres.Config{URL: url})
+	db, err := postgres.Open(ctx, postgres.Config{URL: poolURL, PoolMode: mode})
 	if err != nil {
-		tb.Fatalf("testenv: open test database: %v", err)
+		tb.Fatalf("testenv: open test database %s: %v", redact(poolURL), err)
 	}
 	tb.Cleanup(func() {
 		db.Close()
@@ -66,7 +104,7 @@ func MustDatabase(tb testing.TB) *Database {
 	if _, err := runner.MigrateShared(ctx); err != nil {
 		tb.Fatalf("testenv: shared migrations: %v", err)
 	}
-	return &Database{URL: url, DB: db}
+	return &Database{URL: url, DB: db, PoolURL: poolURL, PoolMode: mode}
 }
 
 // RandomName returns n random lower-case letters: a valid suffix for

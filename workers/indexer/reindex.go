@@ -61,8 +61,12 @@ func (cfg ReindexerConfig) withDefaults() ReindexerConfig {
 type ReindexerDeps struct {
 	DB     *postgres.DB
 	Search *search.Client
-	JS     jetstream.JetStream
-	Log    *slog.Logger
+	// SessionDB holds the rebuild lock, a session advisory lock: a pool
+	// whose connections are sessions of their own (DATABASE_DIRECT_URL).
+	// Nil means DB, which must then be in session mode.
+	SessionDB *postgres.DB
+	JS        jetstream.JetStream
+	Log       *slog.Logger
 }
 
 // Reindexer rebuilds tenants' indices, then reconciles the index with the
@@ -234,7 +238,16 @@ func (r *Reindexer) wantOwn(ctx context.Context, schema string, cur []string) (b
 // connection of its own until the returned function runs. Errors:
 // ECONFLICT when another rebuild of the tenant holds it.
 func (r *Reindexer) lock(ctx context.Context, schema string) (func(), error) {
-	unlock, ok, err := r.deps.DB.TryRebuildLock(ctx, schema)
+	db := r.deps.SessionDB
+	if db == nil {
+		db = r.deps.DB
+	}
+	if db.PoolMode() == postgres.PoolTransaction {
+		// Through a transaction pooler the lock would stay on a server
+		// connection that other clients go on using.
+		return nil, errors.New("indexer: the rebuild lock needs a session of its own; set ReindexerDeps.SessionDB to a pool on DATABASE_DIRECT_URL")
+	}
+	unlock, ok, err := db.TryRebuildLock(ctx, schema)
 	if err != nil {
 		return nil, err
 	}
