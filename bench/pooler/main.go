@@ -28,7 +28,7 @@
 // end it drops the database and the tenant's Redis keys, also on error and
 // on interrupt.
 //
-//	go tool task bench:pooler                      # 2 rounds of 10 s after 2 s warm-up
+//	go tool task bench:pooler                      # 3 rounds of 10 s after 2 s warm-up
 //	go run ./bench/pooler -duration 3s -rounds 1   # a quick look
 package main
 
@@ -80,7 +80,7 @@ func main() {
 	var o options
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured window of each workload")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each window (not counted)")
-	flag.IntVar(&o.rounds, "rounds", 2, "rounds; each runs every setup once, one after another")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every setup once, one after another, starting with the next one each round")
 	flag.IntVar(&o.clients, "clients", 64, "concurrent clients of each workload")
 	flag.IntVar(&o.serverConns, "server-conns", 20, "PostgreSQL connections of the direct setup; match PgBouncer's default_pool_size")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "the whole run is abandoned (and cleaned up) after this")
@@ -144,8 +144,12 @@ func run(ctx context.Context, o options) error {
 	loadStart := benchenv.LoadAvg()
 	results := map[string][]result{}
 	var order []string
+	all := setups(o)
 	for round := range o.rounds {
-		for _, s := range setups(o) {
+		// Each round starts with the next setup, so that none always
+		// runs first (or after the same one) while the machine's load moves.
+		for i := range all {
+			s := all[(round+i)%len(all)]
 			srv, err := startServer(ctx, bin, tmp, e, s.env(e))
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)

@@ -98,7 +98,9 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", tenancy.ChangedSubject, err)
 	}
+	a.mu.Lock() // saas dev: the other roles add theirs meanwhile
 	a.closers = append(a.closers, func() { _ = sub.Unsubscribe() })
+	a.mu.Unlock()
 	// Platform admin: tenant and domain changes announce themselves, so
 	// every API process (this one included) drops its resolver cache.
 	mgr, err := a.manager(ctx)

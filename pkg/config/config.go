@@ -174,7 +174,13 @@ func (c Config) Production() bool { return c.Env == "production" }
 func (c Config) Validate() error {
 	var errs []error
 	switch c.DatabasePoolMode {
-	case "", "session", "transaction":
+	case "", "session":
+	case "transaction":
+		// Left to default, the direct URL would be the pooler's: LISTEN,
+		// session locks and migrations would quietly go through it.
+		if c.DatabaseDirectURL == c.DatabaseURL {
+			errs = append(errs, errors.New("DATABASE_POOL_MODE=transaction needs DATABASE_DIRECT_URL set to reach PostgreSQL with a session of its own, not the pooler at DATABASE_URL"))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("DATABASE_POOL_MODE must be session or transaction, not %q", c.DatabasePoolMode))
 	}

@@ -33,6 +33,14 @@ func TestDatabasePoolModeAndDirectURL(t *testing.T) {
 			t.Errorf("redacted direct URL %q shows the password", r.DatabaseDirectURL)
 		}
 	})
+	t.Run("transaction mode without a direct URL of its own is refused", func(t *testing.T) {
+		t.Setenv("DATABASE_URL", "postgres://u:secret@pooler:6432/app")
+		t.Setenv("DATABASE_POOL_MODE", "transaction")
+		t.Setenv("DATABASE_DIRECT_URL", "")
+		if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), "DATABASE_DIRECT_URL") {
+			t.Errorf("FromEnv = %v, want an error naming DATABASE_DIRECT_URL", err)
+		}
+	})
 	t.Run("an unknown mode is refused by name", func(t *testing.T) {
 		t.Setenv("DATABASE_POOL_MODE", "statement")
 		if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), "DATABASE_POOL_MODE") {
