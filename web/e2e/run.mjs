@@ -609,7 +609,7 @@ async function main() {
     await p.getByText('Page 2').waitFor();
     await table.getByRole('button', { name: 'Schema' }).click();
     await until('sorted by schema, ascending', async () => new URL(p.url()).searchParams.get('ordering') === 'schema');
-    await until('acme first, on page 1', async () => (await schemas()).join() === acme.schema && (await p.getByText('Page 1').count()) === 1);
+    await until('acme first, on page 1', async () => (await schemas()).join() === acme.schema && (await p.getByText('Page 1', { exact: true }).count()) === 1);
     assert.equal(new URL(p.url()).searchParams.get('limit'), '1');
     const m = await ctxP.newPage();
     await m.setViewportSize({ width: 360, height: 740 });
