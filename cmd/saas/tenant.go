@@ -81,36 +81,12 @@ func newTenantListCmd(a *app) *cobra.Command {
 	}
 }
 
-func newTenantDeleteCmd(a *app) *cobra.Command {
+// newSchemaCmd builds a command that acts on one tenant named by --schema,
+// with the tenancy manager.
+func newSchemaCmd(a *app, use, short string, run func(ctx context.Context, m *tenancy.Manager, schemaName string) error) *cobra.Command {
 	var schemaName string
 	cmd := &cobra.Command{
-		Use:   "delete --schema S",
-		Short: "Delete a tenant: its schema, rows and everything kept for it elsewhere",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFlags(cmd, "schema"); err != nil {
-				return err
-			}
-			m, err := a.manager(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if err := m.Delete(cmd.Context(), schemaName); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "deleted tenant %s\n", schemaName)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&schemaName, "schema", "", "schema name of the tenant")
-	return cmd
-}
-
-// newTenantStateCmd is `tenant suspend` or `tenant resume`.
-func newTenantStateCmd(a *app, verb, short string, change func(*tenancy.Manager, context.Context, string) (domain.Tenant, error)) *cobra.Command {
-	var schemaName string
-	cmd := &cobra.Command{
-		Use:   verb + " --schema S",
+		Use:   use + " --schema S",
 		Short: short,
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -121,33 +97,40 @@ func newTenantStateCmd(a *app, verb, short string, change func(*tenancy.Manager,
 			if err != nil {
 				return err
 			}
-			t, err := change(m, cmd.Context(), schemaName)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "tenant %s is %s\n", t.Schema, t.State)
-			return nil
+			return run(cmd.Context(), m, schemaName)
 		},
 	}
 	cmd.Flags().StringVar(&schemaName, "schema", "", "schema name of the tenant")
 	return cmd
 }
 
+func newTenantDeleteCmd(a *app) *cobra.Command {
+	return newSchemaCmd(a, "delete", "Delete a tenant: its schema, rows and everything kept for it elsewhere",
+		func(ctx context.Context, m *tenancy.Manager, schemaName string) error {
+			if err := m.Delete(ctx, schemaName); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "deleted tenant %s\n", schemaName)
+			return nil
+		})
+}
+
+// newTenantStateCmd is `tenant suspend` or `tenant resume`.
+func newTenantStateCmd(a *app, verb, short string, change func(*tenancy.Manager, context.Context, string) (domain.Tenant, error)) *cobra.Command {
+	return newSchemaCmd(a, verb, short, func(ctx context.Context, m *tenancy.Manager, schemaName string) error {
+		t, err := change(m, ctx, schemaName)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "tenant %s is %s\n", t.Schema, t.State)
+		return nil
+	})
+}
+
 func newTenantShowCmd(a *app) *cobra.Command {
-	var schemaName string
-	cmd := &cobra.Command{
-		Use:   "show --schema S",
-		Short: "Show one tenant: state, schema version, domains",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFlags(cmd, "schema"); err != nil {
-				return err
-			}
-			m, err := a.manager(cmd.Context())
-			if err != nil {
-				return err
-			}
-			t, err := m.Get(cmd.Context(), schemaName)
+	return newSchemaCmd(a, "show", "Show one tenant: state, schema version, domains",
+		func(ctx context.Context, m *tenancy.Manager, schemaName string) error {
+			t, err := m.Get(ctx, schemaName)
 			if err != nil {
 				return err
 			}
@@ -162,8 +145,5 @@ func newTenantShowCmd(a *app) *cobra.Command {
 				fmt.Fprintf(w, "domain\t%s%s\n", d.Domain, primary)
 			}
 			return w.Flush()
-		},
-	}
-	cmd.Flags().StringVar(&schemaName, "schema", "", "schema name of the tenant")
-	return cmd
+		})
 }
