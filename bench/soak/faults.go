@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -146,21 +148,100 @@ func esPID(ctx context.Context, base string) (int, error) {
 }
 
 // terminateBackends ends every PostgreSQL connection to the soak's
-// database (the roles' pools reconnect).
+// database (the roles' pools reconnect). In pooler mode these are also
+// PgBouncer's server connections: PgBouncer keeps its clients, fails the
+// transactions in flight and opens new server connections. The fault then
+// fails unless it hit at least one of them, proof that the roles' work
+// does go through the pooler.
 func terminateBackends(ctx context.Context, s *soak) error {
+	var pooled map[int]bool
+	if s.o.pooler {
+		var err error
+		if pooled, err = poolerServerPIDs(ctx, s.DatabaseName()); err != nil {
+			return err
+		}
+	}
 	conn, err := pgx.Connect(ctx, s.AdminURL())
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	var n int
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = $1 AND pid <> pg_backend_pid()) t`, s.DatabaseName()).Scan(&n)
+	rows, err := conn.Query(ctx, `SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = $1 AND pid <> pg_backend_pid()`, s.DatabaseName())
 	if err != nil {
 		return fmt.Errorf("pg_terminate_backend: %w", err)
 	}
-	logf("terminated %d connections", n)
+	var pids []int32
+	var pid int32
+	var ended bool
+	_, err = pgx.ForEachRow(rows, []any{&pid, &ended}, func() error {
+		if ended {
+			pids = append(pids, pid)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pg_terminate_backend: %w", err)
+	}
+	if !s.o.pooler {
+		logf("terminated %d connections", len(pids))
+		return nil
+	}
+	viaPooler := 0
+	for _, pid := range pids {
+		if pooled[int(pid)] {
+			viaPooler++
+		}
+	}
+	logf("terminated %d connections, %d of them PgBouncer's server connections", len(pids), viaPooler)
+	s.mu.Lock()
+	s.poolerKills += viaPooler
+	s.mu.Unlock()
+	if viaPooler == 0 {
+		return fmt.Errorf("none of the %d connections ended was PgBouncer's (it held %d for the database): the roles do not go through the pooler", len(pids), len(pooled))
+	}
 	return nil
+}
+
+// poolerServerPIDs asks PgBouncer's admin console (SHOW SERVERS, open to
+// its stats_users) for the backend pids of its server connections to the
+// database.
+func poolerServerPIDs(ctx context.Context, database string) (map[int]bool, error) {
+	u, err := url.Parse(os.Getenv("DATABASE_POOLER_URL"))
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_POOLER_URL: %w", err)
+	}
+	u.Path = "/pgbouncer"
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("pgbouncer admin console: %w", err)
+	}
+	// The console speaks only the simple query protocol.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgbouncer admin console: %w", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SHOW SERVERS")
+	if err != nil {
+		return nil, fmt.Errorf("pgbouncer SHOW SERVERS: %w", err)
+	}
+	servers, err := pgx.CollectRows(rows, pgx.RowToMap)
+	if err != nil {
+		return nil, fmt.Errorf("pgbouncer SHOW SERVERS: %w", err)
+	}
+	pids := map[int]bool{}
+	for _, sv := range servers {
+		if fmt.Sprint(sv["database"]) != database {
+			continue
+		}
+		pid, err := strconv.Atoi(fmt.Sprint(sv["remote_pid"]))
+		if err == nil && pid > 0 {
+			pids[pid] = true
+		}
+	}
+	return pids, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

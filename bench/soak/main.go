@@ -17,6 +17,16 @@
 // (SIGSTOP) for -outage; every PostgreSQL connection of the database ended
 // with pg_terminate_backend. Elasticsearch is the shared one: run the soak
 // alone on the machine.
+//
+// With -pooler (or SAAS_SOAK_POOLER=1) every role reaches the database
+// through PgBouncer in transaction mode ($DATABASE_POOLER_URL, pointed at
+// the fresh database, DATABASE_POOL_MODE=transaction) and does its session
+// work (the relay's LISTEN, migrations, rebuild locks) on
+// DATABASE_DIRECT_URL, as production behind a pooler runs; the
+// pg_terminate_backend fault then also ends PgBouncer's server connections,
+// and fails unless it ended at least one of them.
+//
+//	go tool task soak:pooler   # the short run through PgBouncer
 package main
 
 import (
@@ -46,6 +56,7 @@ type options struct {
 	grace        time.Duration
 	report       string
 	keep         bool
+	pooler       bool
 	timeout      time.Duration
 }
 
@@ -68,6 +79,8 @@ func main() {
 	flag.DurationVar(&o.grace, "grace", 15*time.Second, "after a dependency is back, how long a 503 still counts as its fault")
 	flag.StringVar(&o.report, "report", "", "also write the report to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the database, indices and temp dir (logs) for a look afterwards")
+	flag.BoolVar(&o.pooler, "pooler", os.Getenv("SAAS_SOAK_POOLER") == "1",
+		"every role's DATABASE_URL through PgBouncer in transaction mode (DATABASE_POOLER_URL), DATABASE_DIRECT_URL direct; default $SAAS_SOAK_POOLER=1")
 	flag.DurationVar(&o.timeout, "timeout", 0, "bound on the whole run (default: duration + 15 minutes)")
 	flag.Parse()
 	o.maxRSS = maxRSSMiB << 20

@@ -38,13 +38,15 @@ type report struct {
 	crashes   map[string]int
 	maxRSS    map[string]int64
 	restarts  map[string]int
-	findings  findings
-	err       error // the run stopped early
+	// PgBouncer server connections the PostgreSQL faults ended (-pooler)
+	poolerKills int
+	findings    findings
+	err         error // the run stopped early
 }
 
 func run(ctx context.Context, o options) (*report, error) {
 	rep := &report{o: o, crashes: map[string]int{}, maxRSS: map[string]int64{}, restarts: map[string]int{}}
-	logf("setting up: %d tenants, %d nats node(s)", o.tenants, o.natsNodes)
+	logf("setting up: %d tenants, %d nats node(s), pooler mode %t", o.tenants, o.natsNodes, o.pooler)
 	s, err := setup(ctx, o)
 	if err != nil {
 		return nil, err
@@ -181,6 +183,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 		rep.maxRSS[name] = s.maxRSS[name]
 	}
+	rep.poolerKills = s.poolerKills
 	s.mu.Unlock()
 	for name, n := range rep.crashes {
 		f.fail("%s exited by itself %d times", name, n)
@@ -253,6 +256,9 @@ func (r *report) String() string {
 	fmt.Fprintf(&b, "\n# Soak report\n\n")
 	fmt.Fprintf(&b, "%d tenants, %d staff WebSocket listeners; %s of load at %.0f writes/s and %.0f reads/s; %d nats-server node(s); outages of %s; each fault ×%d.\n\n",
 		o.tenants, o.tenants*o.staff, r.loadTook.Round(time.Second), o.rate, o.readRate, o.natsNodes, o.outage, o.repeat)
+	if o.pooler {
+		fmt.Fprintf(&b, "Every role through PgBouncer in transaction mode (session work direct); the PostgreSQL faults ended %d of PgBouncer's server connections.\n\n", r.poolerKills)
+	}
 	fmt.Fprintf(&b, "## Faults (%d)\n\nAt: since the load started; took: from the break to the repair.\n\n| # | fault | at | took | catch-up |\n| --- | --- | --- | --- | --- |\n", len(r.windows))
 	byKind := map[string][]time.Duration{}
 	var kinds []string

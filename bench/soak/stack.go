@@ -24,10 +24,11 @@ type soak struct {
 	push    string // of the push node
 	tenants []*tenant
 
-	mu         sync.Mutex
-	natsVictim int              // the cluster node the next NATS fault kills
-	kills      map[string]int   // by role
-	maxRSS     map[string]int64 // bytes, by role, over every run
+	mu          sync.Mutex
+	natsVictim  int              // the cluster node the next NATS fault kills
+	kills       map[string]int   // by role
+	poolerKills int              // PgBouncer server connections ended (pooler mode)
+	maxRSS      map[string]int64 // bytes, by role, over every run
 }
 
 type tenant struct {
@@ -49,6 +50,7 @@ func setup(ctx context.Context, o options) (_ *soak, err error) {
 		Streams:   true,
 		Redis:     stack.RedisPrivate,
 		MaxConns:  8,
+		Pooler:    o.pooler,
 		Search:    true,
 		Env:       []string{"LOG_FORMAT=json"},
 		Keep:      o.keep,

@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -117,6 +118,20 @@ func (s *Stack) makeDatabase(ctx context.Context) error {
 		return err
 	}
 	s.dbName = strings.TrimPrefix(u.Path, "/")
+	if s.o.Pooler {
+		raw := os.Getenv("DATABASE_POOLER_URL")
+		if raw == "" {
+			drop()
+			return errors.New(`DATABASE_POOLER_URL is not set: eval "$(bash scripts/services.sh env)" (scripts/services.sh up starts PgBouncer)`)
+		}
+		pu, err := url.Parse(raw)
+		if err != nil {
+			drop()
+			return fmt.Errorf("parse DATABASE_POOLER_URL: %w", err)
+		}
+		pu.Path = u.Path
+		s.poolerURL = pu.String()
+	}
 	s.Defer(func() {
 		if s.o.Keep {
 			s.o.Logf("kept database %s", s.dbName)

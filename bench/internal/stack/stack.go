@@ -73,6 +73,13 @@ type Options struct {
 	RedisDB int
 	// MaxConns caps the pool of DB(); 0: postgres.Open's default.
 	MaxConns int32
+	// Pooler sends the role processes' DATABASE_URL through PgBouncer in
+	// transaction mode ($DATABASE_POOLER_URL with the stack's database,
+	// DATABASE_POOL_MODE=transaction) and DATABASE_DIRECT_URL to the
+	// database itself, as production behind a pooler runs. DB() and the
+	// migrations stay direct. PgBouncer must pass any database name
+	// through (scripts/services.sh configures `* = host=...`).
+	Pooler bool
 	// Search gives the tenants that Manager creates their search index and
 	// alias (tenant create's search hook), before any role runs.
 	Search bool
@@ -103,6 +110,7 @@ type Stack struct {
 	password  string // of the users NewUser makes
 
 	adminURL, dbURL, dbName string
+	poolerURL               string // Options.Pooler only
 	natsNodes               []*Proc
 	redis                   *Proc // RedisPrivate only
 	redisURL                string
@@ -219,6 +227,10 @@ func (s *Stack) Dir() string { return s.dir }
 // DatabaseURL is the URL of the stack's database.
 func (s *Stack) DatabaseURL() string { return s.dbURL }
 
+// PoolerURL is the URL of the stack's database through PgBouncer ("" unless
+// Options.Pooler).
+func (s *Stack) PoolerURL() string { return s.poolerURL }
+
 // DatabaseName is the name of the stack's database.
 func (s *Stack) DatabaseName() string { return s.dbName }
 
@@ -260,18 +272,23 @@ func (s *Stack) Manager() *tenancy.Manager { return s.mgr }
 // Env is what the stack sets in its processes' environment, Options.Env
 // last.
 func (s *Stack) Env() []string {
-	return append([]string{
-		"APP_ENV=development",
-		"DATABASE_URL=" + s.dbURL,
-		"NATS_URL=" + s.NATSURL(),
-		"REDIS_URL=" + s.redisURL,
-		"ELASTICSEARCH_URL=" + s.esURL,
-		"ELASTICSEARCH_INDEX_PREFIX=" + s.prefix,
+	env := []string{"APP_ENV=development"}
+	if s.poolerURL != "" {
+		env = append(env, "DATABASE_URL="+s.poolerURL, "DATABASE_POOL_MODE=transaction", "DATABASE_DIRECT_URL="+s.dbURL)
+	} else {
+		env = append(env, "DATABASE_URL="+s.dbURL)
+	}
+	env = append(env,
+		"NATS_URL="+s.NATSURL(),
+		"REDIS_URL="+s.redisURL,
+		"ELASTICSEARCH_URL="+s.esURL,
+		"ELASTICSEARCH_INDEX_PREFIX="+s.prefix,
 		"PUBLIC_DOMAIN=localhost",
-		"JWT_SECRET=" + s.jwtSecret,
+		"JWT_SECRET="+s.jwtSecret,
 		"LOG_LEVEL=warn",
 		"LOG_FORMAT=text",
-	}, s.o.Env...)
+	)
+	return append(env, s.o.Env...)
 }
 
 // environ is this process's environment with Env and then extra on top.
