@@ -276,6 +276,20 @@ func runLatency(ctx context.Context, s *pipeline, base string, o options) (laten
 	return res, nil
 }
 
+// check fails a run that measured nothing: no product written, or none
+// of them notified or found by a search.
+func (r latencyResult) check() error {
+	switch {
+	case r.measured == 0:
+		return fmt.Errorf("no product was written in the measured window (%d write errors)", r.errors)
+	case len(r.note) == 0:
+		return fmt.Errorf("notifications: none of the %d products measured reached the WebSocket", r.measured)
+	case len(r.search) == 0:
+		return fmt.Errorf("searchable: none of the %d products measured was found by %d searches (does the ids query match the documents' _id?)", r.measured, r.searches)
+	}
+	return nil
+}
+
 // postProduct creates one product; t0 is when the 201 arrived.
 func postProduct(ctx context.Context, client *http.Client, base string, t tenantInfo) (string, time.Time, error) {
 	body, _ := json.Marshal(map[string]any{
