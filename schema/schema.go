@@ -11,6 +11,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"path"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -43,10 +44,15 @@ func mustSub(f fs.FS, dir string) fs.FS {
 // Runner applies migrations. It opens one short-lived connection per schema
 // whose search_path is that schema alone, so migration files use plain names.
 type Runner struct {
+	url          string
 	conn         *pgx.ConnConfig
 	public       fs.FS
 	tenant       fs.FS
 	tenantLatest int64
+
+	stepsOnce sync.Once // MigrateTenants parses the tenant set once
+	steps     []tenantStep
+	stepsErr  error
 }
 
 // NewRunner returns a Runner for the database at url. tenant is the tenant
@@ -63,7 +69,7 @@ func NewRunner(url string, tenant fs.FS) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{conn: cfg, public: Public, tenant: tenant, tenantLatest: latest}, nil
+	return &Runner{url: url, conn: cfg, public: Public, tenant: tenant, tenantLatest: latest}, nil
 }
 
 // TenantLatest is the highest version in the tenant migration set: a tenant

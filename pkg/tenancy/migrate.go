@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantworks/saas/schema"
 )
 
 // MigrateOptions configures MigrateAll.
 type MigrateOptions struct {
-	// Width is how many schemas migrate at once; 0 means 4.
+	// Width is how many schemas migrate at once, each on a direct
+	// connection of its own; 0 means 4.
 	Width int
 	// Progress, when set, is called after each tenant with the counts so far.
 	// It is called from one goroutine at a time.
@@ -35,6 +38,8 @@ type MigrateReport struct {
 // migration. The tenants with work to do are found with one indexed query
 // on public.tenants (each tenant's applied version is recorded there), so a
 // run with nothing pending costs one query whatever the number of tenants.
+// Each tenant migrates in one transaction with its recorded version
+// (schema.Runner.MigrateTenants): all of its pending migrations or none.
 // A failing tenant is reported in the MigrateReport and the others go on;
 // the returned error is only for failures that stop the whole run.
 func (m *Manager) MigrateAll(ctx context.Context, opts MigrateOptions) (MigrateReport, error) {
@@ -61,45 +66,37 @@ func (m *Manager) MigrateAll(ctx context.Context, opts MigrateOptions) (MigrateR
 		return rep, fmt.Errorf("tenancy: migrate: list pending: %w", err)
 	}
 	rep.Pending = len(pending)
+	if len(pending) == 0 {
+		return rep, nil
+	}
 
 	var (
 		mu   sync.Mutex
 		done int
 	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(width)
-	for _, s := range pending {
-		g.Go(func() error {
-			err := m.migrateOne(gctx, s)
+	err = m.runner.MigrateTenants(ctx, pending, schema.TenantsOptions{
+		Width: width,
+		// The tenant's recorded version commits with its migrations.
+		Record: func(ctx context.Context, tx pgx.Tx, schemaName string, v int64) error {
+			_, err := tx.Exec(ctx, `UPDATE public.tenants SET schema_version = $2, updated_at = now() WHERE schema_name = $1`, schemaName, v)
+			return err
+		},
+		Done: func(schemaName string, _ int64, err error) {
 			mu.Lock()
 			defer mu.Unlock()
 			done++
 			if err != nil {
-				rep.Failed = append(rep.Failed, MigrateFailure{Schema: s, Err: err})
+				rep.Failed = append(rep.Failed, MigrateFailure{Schema: schemaName, Err: err})
 			} else {
 				rep.Migrated++
 			}
 			if opts.Progress != nil {
 				opts.Progress(done, len(pending))
 			}
-			return nil // one tenant's failure never stops the others
-		})
-	}
-	_ = g.Wait()
-	if err := ctx.Err(); err != nil {
+		},
+	})
+	if err != nil {
 		return rep, fmt.Errorf("tenancy: migrate: %w", err)
 	}
 	return rep, nil
-}
-
-func (m *Manager) migrateOne(ctx context.Context, schemaName string) error {
-	v, err := m.runner.MigrateTenant(ctx, schemaName)
-	if err != nil {
-		return err
-	}
-	if _, err := m.db.Pool.Exec(ctx,
-		`UPDATE public.tenants SET schema_version = $2, updated_at = now() WHERE schema_name = $1`, schemaName, v); err != nil {
-		return fmt.Errorf("record version of %s: %w", schemaName, err)
-	}
-	return nil
 }

@@ -367,7 +367,8 @@ func TestMigrateAll(t *testing.T) {
 		}
 		more := tenantMigrations(t, map[string]string{
 			"00900_sku_index.sql": "-- +goose Up\nALTER TABLE products ADD COLUMN barcode text;\nCREATE INDEX products_barcode_idx ON products (barcode);\n",
-			"00901_weight.sql":    "-- +goose Up\nALTER TABLE products ADD COLUMN weight int;\n",
+			"00901_size.sql":      "-- +goose Up\nALTER TABLE products ADD COLUMN size int;\n",
+			"00902_weight.sql":    "-- +goose Up\nALTER TABLE products ADD COLUMN weight int;\n",
 		})
 		runner, err := schema.NewRunner(db.URL, more)
 		if err != nil {
@@ -382,10 +383,69 @@ func TestMigrateAll(t *testing.T) {
 			t.Fatalf("report = %+v, want mig03 alone failed", rep)
 		}
 		var behind []string
-		rows, _ := db.DB.Pool.Query(ctx, `SELECT schema_name FROM public.tenants WHERE schema_version < 901`)
+		rows, _ := db.DB.Pool.Query(ctx, `SELECT schema_name FROM public.tenants WHERE schema_version < 902`)
 		behind, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil || len(behind) != 1 || behind[0] != "mig03" {
 			t.Fatalf("tenants behind: %v (err %v), want [mig03]", behind, err)
+		}
+		// All or nothing: mig03 kept none of the run's migrations, 901
+		// (which alone would have worked) included.
+		var size, rows901 int
+		if err := db.DB.Pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM information_schema.columns WHERE table_schema = 'mig03' AND table_name = 'products' AND column_name = 'size'),
+			(SELECT count(*) FROM mig03.goose_db_version WHERE version_id = 901)`).Scan(&size, &rows901); err != nil {
+			t.Fatal(err)
+		}
+		if size != 0 || rows901 != 0 {
+			t.Fatalf("mig03 has the size column %d time(s) and %d goose rows of 901, want none: its migrations are one transaction", size, rows901)
+		}
+
+		// Once the cause is gone a rerun migrates mig03 alone, and a
+		// third run finds nothing to do.
+		if _, err := db.DB.Pool.Exec(ctx, `ALTER TABLE mig03.products DROP COLUMN weight`); err != nil {
+			t.Fatal(err)
+		}
+		rep, err = m3.MigrateAll(ctx, tenancy.MigrateOptions{Width: 2})
+		if err != nil || rep.Pending != 1 || rep.Migrated != 1 || len(rep.Failed) != 0 {
+			t.Fatalf("rerun: report %+v, err %v; want mig03 migrated", rep, err)
+		}
+		var versions []int64
+		rows, _ = db.DB.Pool.Query(ctx, `SELECT version_id FROM mig03.goose_db_version WHERE version_id >= 900 ORDER BY id`)
+		if versions, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil || fmt.Sprint(versions) != "[900 901 902]" {
+			t.Fatalf("mig03's goose rows from 900: %v (err %v), want [900 901 902]", versions, err)
+		}
+		rep, err = m3.MigrateAll(ctx, tenancy.MigrateOptions{Width: 2})
+		if err != nil || rep.Pending != 0 {
+			t.Fatalf("third run: report %+v, err %v; want nothing pending", rep, err)
+		}
+	})
+	t.Run("goose runs what cannot run in a transaction, and sees the transactional runs' versions", func(t *testing.T) {
+		more := tenantMigrations(t, map[string]string{
+			"00900_sku_index.sql":    "-- +goose Up\nALTER TABLE products ADD COLUMN barcode text;\nCREATE INDEX products_barcode_idx ON products (barcode);\n",
+			"00901_size.sql":         "-- +goose Up\nALTER TABLE products ADD COLUMN size int;\n",
+			"00902_weight.sql":       "-- +goose Up\nALTER TABLE products ADD COLUMN weight int;\n",
+			"00903_concurrently.sql": "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY products_weight_idx ON products (weight);\n",
+		})
+		runner, err := schema.NewRunner(db.URL, more)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m4 := tenancy.NewManager(db.DB, runner, slog.New(slog.DiscardHandler))
+		rep, err := m4.MigrateAll(ctx, tenancy.MigrateOptions{Width: 2})
+		if err != nil || rep.Pending != n || rep.Migrated != n || len(rep.Failed) != 0 {
+			t.Fatalf("report %+v, err %v; want %d migrated to 903", rep, err, n)
+		}
+		var idx int
+		if err := db.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes
+			WHERE schemaname LIKE 'mig%' AND indexname = 'products_weight_idx'`).Scan(&idx); err != nil || idx != n {
+			t.Fatalf("products_weight_idx in %d schemas (err %v), want %d", idx, err, n)
+		}
+		// goose itself finds every schema up to date.
+		for i := range n {
+			v, err := runner.MigrateTenant(ctx, fmt.Sprintf("mig%02d", i))
+			if err != nil || v != 903 {
+				t.Fatalf("goose on mig%02d: version %d, err %v; want 903 with nothing to apply", i, v, err)
+			}
 		}
 	})
 }

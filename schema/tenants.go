@@ -1,0 +1,302 @@
+package schema
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pressly/goose/v3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tenantworks/saas/pkg/domain"
+)
+
+// TenantsOptions configures MigrateTenants.
+type TenantsOptions struct {
+	// Width is how many schemas migrate at once, each on a connection of
+	// its own; 0 means 4.
+	Width int
+	// Record, when set, runs inside each tenant's migration transaction
+	// after its migrations with the schema's version then, so that what
+	// it writes commits or rolls back with them.
+	Record func(ctx context.Context, tx pgx.Tx, schemaName string, version int64) error
+	// Done, when set, is called once per schema with its version afterwards
+	// or its error. Calls may come from several goroutines at once.
+	Done func(schemaName string, version int64, err error)
+}
+
+// tenantStep is one tenant migration file, parsed once.
+type tenantStep struct {
+	version int64
+	name    string
+	up      string // the Up section, run as one simple-protocol query
+	// goose must run it: NO TRANSACTION, ENVSUB, or a file this reader
+	// does not understand (goose then reports what is wrong).
+	gooseOnly bool
+}
+
+// MigrateTenants brings every schema in schemas up to the latest tenant
+// migration, opts.Width at a time, one schema failing alone: its error goes
+// to opts.Done and the others go on. The returned error is only for what
+// stops the whole run (the pool cannot open, ctx ends).
+//
+// Each schema migrates in one transaction on a pool of opts.Width direct
+// connections opened for the run: its per-schema advisory lock (the key
+// goose's session lock uses, so a goose run and this one exclude each
+// other) as a transaction lock, its version read from its goose version
+// table, every pending migration, goose's version rows, then opts.Record;
+// so a schema is at its old version or at the latest, never between. The
+// commit does not wait for its WAL flush (synchronous_commit off for that
+// transaction): a commit lost to a crash loses the whole schema's step
+// at once, which a rerun applies again, and the run ends with one
+// synchronous commit that flushes every commit before it, so that what
+// Done reported is durable when MigrateTenants returns. That makes a
+// schema's migration cost its statements and a few round trips, not two
+// new connections, goose's bookkeeping queries and a WAL flush per
+// migration.
+//
+// A schema without a goose version table, with a migration goose alone
+// can run (NO TRANSACTION, ENVSUB) pending, or with a version missing
+// below its latest, goes to goose (MigrateTenant) instead, then
+// opts.Record in a transaction of its own.
+func (r *Runner) MigrateTenants(ctx context.Context, schemas []string, opts TenantsOptions) error {
+	if len(schemas) == 0 {
+		return nil
+	}
+	width := opts.Width
+	if width <= 0 {
+		width = 4
+	}
+	cfg, err := pgxpool.ParseConfig(r.url)
+	if err != nil {
+		return fmt.Errorf("schema: migrate tenants: parse url: %w", err)
+	}
+	cfg.MaxConns = int32(min(width, len(schemas)))
+	// Every schema's queries differ in their schema name: preparing and
+	// caching each would cost a round trip and a cache slot for nothing.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("schema: migrate tenants: open pool: %w", err)
+	}
+	defer pool.Close()
+
+	done := opts.Done
+	if done == nil {
+		done = func(string, int64, error) {}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(width)
+	for _, s := range schemas {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			v, err := r.migrateTenantTx(gctx, pool, s, opts.Record)
+			if err != nil {
+				err = fmt.Errorf("schema: migrate tenant %s: %w", s, err)
+			}
+			done(s, v, err)
+			return nil // one schema's failure never stops the others
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("schema: migrate tenants: %w", err)
+	}
+	// One synchronous commit with a transaction id writes a commit record
+	// and waits for the WAL to be flushed up to it: every asynchronous
+	// commit before it is then on disk too.
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT pg_current_xact_id()")
+		return err
+	}); err != nil {
+		return fmt.Errorf("schema: migrate tenants: flush: %w", err)
+	}
+	return nil
+}
+
+// errToGoose sends a schema to goose's own runner.
+var errToGoose = errors.New("needs goose")
+
+// migrateTenantTx migrates one schema in one transaction (see
+// MigrateTenants), or with goose when it must.
+func (r *Runner) migrateTenantTx(ctx context.Context, pool *pgxpool.Pool, schemaName string,
+	record func(context.Context, pgx.Tx, string, int64) error) (int64, error) {
+	if err := domain.ValidateSchemaName(schemaName); err != nil {
+		return 0, err
+	}
+	v, err := r.tenantTx(ctx, pool, schemaName, record)
+	if !errors.Is(err, errToGoose) {
+		return v, err
+	}
+	if v, err = r.migrate(ctx, schemaName, r.tenant); err != nil {
+		return 0, err
+	}
+	if record != nil {
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return record(ctx, tx, schemaName, v) }); err != nil {
+			return 0, fmt.Errorf("record version: %w", err)
+		}
+	}
+	return v, nil
+}
+
+func (r *Runner) tenantTx(ctx context.Context, pool *pgxpool.Pool, schemaName string,
+	record func(context.Context, pgx.Tx, string, int64) error) (int64, error) {
+	steps, err := r.tenantSteps()
+	if err != nil {
+		return 0, errToGoose
+	}
+	var version int64
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// One round trip: the transaction's settings, the schema's lock
+		// (waiting at most as long as goose's session locker would) and
+		// whether it has a goose version table.
+		var hasTable bool
+		b := &pgx.Batch{}
+		b.Queue(`SELECT set_config('synchronous_commit', 'off', true), set_config('search_path', $1, true),
+			set_config('lock_timeout', '300s', true)`, pgx.Identifier{schemaName}.Sanitize())
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockID(schemaName))
+		b.Queue(`SELECT to_regclass(format('%I.goose_db_version', $1::text)) IS NOT NULL`, schemaName).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&hasTable)
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		if !hasTable {
+			return errToGoose
+		}
+		// goose's reading of its table: the newest row of a version says
+		// whether it is applied.
+		rows, err := tx.Query(ctx, `SELECT version_id, is_applied FROM goose_db_version ORDER BY id DESC`)
+		if err != nil {
+			return fmt.Errorf("read versions: %w", err)
+		}
+		seen := map[int64]bool{}
+		applied := map[int64]bool{}
+		var (
+			id int64
+			ok bool
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&id, &ok}, func() error {
+			if !seen[id] {
+				seen[id], applied[id] = true, ok
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("read versions: %w", err)
+		}
+		for v, ok := range applied {
+			if ok && v > version {
+				version = v
+			}
+		}
+		var pending []tenantStep
+		for _, s := range steps {
+			if applied[s.version] {
+				continue
+			}
+			if s.version < version || s.gooseOnly {
+				// Out of order or not for a transaction: goose decides.
+				return errToGoose
+			}
+			pending = append(pending, s)
+		}
+		for _, s := range pending {
+			// The file as one query (several statements, simple protocol),
+			// then goose's row for it.
+			if _, err := tx.Exec(ctx, s.up); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)`, s.version); err != nil {
+				return fmt.Errorf("%s: record in goose_db_version: %w", s.name, err)
+			}
+			version = s.version
+		}
+		if record != nil {
+			if err := record(ctx, tx, schemaName, version); err != nil {
+				return fmt.Errorf("record version: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return version, nil
+}
+
+// tenantSteps parses the tenant migration set once.
+func (r *Runner) tenantSteps() ([]tenantStep, error) {
+	r.stepsOnce.Do(func() { r.steps, r.stepsErr = parseSteps(r.tenant) })
+	return r.steps, r.stepsErr
+}
+
+// parseSteps reads every *.sql file of f into its version and Up section,
+// in version order.
+func parseSteps(f fs.FS) ([]tenantStep, error) {
+	names, err := fs.Glob(f, "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var steps []tenantStep
+	for _, n := range names {
+		v, err := goose.NumericComponent(path.Base(n))
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: %w", n, err)
+		}
+		b, err := fs.ReadFile(f, n)
+		if err != nil {
+			return nil, err
+		}
+		up, gooseOnly := upSection(string(b))
+		steps = append(steps, tenantStep{version: v, name: n, up: up, gooseOnly: gooseOnly})
+	}
+	slices.SortFunc(steps, func(a, b tenantStep) int { return cmp.Compare(a.version, b.version) })
+	return steps, nil
+}
+
+// upSection returns the text between "-- +goose Up" and "-- +goose Down"
+// (or the end). StatementBegin/End only matter to goose's statement
+// splitting, and PostgreSQL's own parser splits a simple query, dollar
+// quotes included. gooseOnly is set by an annotation that changes how the
+// file runs (NO TRANSACTION, ENVSUB ON), one it does not know, or a file
+// without an Up section.
+func upSection(sql string) (up string, gooseOnly bool) {
+	var b strings.Builder
+	inUp, sawUp := false, false
+	sc := bufio.NewScanner(strings.NewReader(sql))
+	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if t := strings.TrimSpace(line); strings.HasPrefix(t, "--") && strings.Contains(t, "+goose") {
+			a := strings.TrimSpace(strings.Replace(strings.TrimPrefix(t, "--"), "+goose", "", 1))
+			switch a {
+			case "Up":
+				inUp, sawUp = true, true
+			case "Down":
+				inUp = false
+			case "StatementBegin", "StatementEnd", "ENVSUB OFF":
+			default:
+				return "", true
+			}
+			continue
+		}
+		if inUp {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	if sc.Err() != nil || !sawUp || strings.TrimSpace(b.String()) == "" {
+		return "", true
+	}
+	return b.String(), false
+}
