@@ -124,6 +124,15 @@ func run(o options) error {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
+// at is the percentile p of ds as ms, or "none" when there is no sample:
+// an empty measurement is never shown as 0 ms.
+func at(ds []time.Duration, p float64) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	return ms(pct(ds, p))
+}
+
 func met(ok bool) string {
 	if ok {
 		return "met"
@@ -144,17 +153,17 @@ func report(w *os.File, o options, refresh string, lat latencyResult, bl backlog
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Part 1: `saas dev`, %.0f writes/s offered for %s (after %s warm-up): %d products measured (%.1f/s achieved), %d write errors, %d writes skipped (%d already in flight), %d WebSocket messages; index refresh_interval %s; %d searches (p50 %s)\n\n",
-		o.rate, o.duration, o.warmup, lat.measured, lat.writeRate, lat.errors, lat.skipped, o.maxInflight, lat.wsMessages, refresh, lat.searches, ms(pct(lat.searchTime, 50)))
+		o.rate, o.duration, o.warmup, lat.measured, lat.writeRate, lat.errors, lat.skipped, o.maxInflight, lat.wsMessages, refresh, lat.searches, at(lat.searchTime, 50))
 	fmt.Fprintf(w, "| measurement | n | missing | p50 | p99 | max | target | |\n| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 	fmt.Fprintf(w, "| write: `POST /api/catalog/products/` until its 201 (t0) | %d | | %s | %s | %s | | |\n",
-		len(lat.post), ms(pct(lat.post, 50)), ms(pct(lat.post, 99)), ms(pct(lat.post, 100)))
+		len(lat.post), at(lat.post, 50), at(lat.post, 99), at(lat.post, 100))
 	noteP99 := pct(lat.note, 99)
 	fmt.Fprintf(w, "| notification: WebSocket message with data.product_id, after t0 | %d | %d | %s | %s | %s | p99 < 50 ms | %s |\n",
-		len(lat.note), lat.noteMissing, ms(pct(lat.note, 50)), ms(noteP99), ms(pct(lat.note, 100)), met(noteP99 < 50*time.Millisecond && lat.noteMissing == 0))
+		len(lat.note), lat.noteMissing, at(lat.note, 50), at(lat.note, 99), at(lat.note, 100), met(len(lat.note) > 0 && noteP99 < 50*time.Millisecond && lat.noteMissing == 0))
 	searchP99 := pct(lat.search, 99)
 	fmt.Fprintf(w, "| searchable: first `_search` (ids, every %s) that finds it, after t0 | %d | %d | %s | %s | %s | p99 < %s | %s |\n",
-		o.poll, len(lat.search), lat.searchMissing, ms(pct(lat.search, 50)), ms(searchP99), ms(pct(lat.search, 100)),
-		ms(searchTarget), met(searchP99 < searchTarget && lat.searchMissing == 0))
+		o.poll, len(lat.search), lat.searchMissing, at(lat.search, 50), at(lat.search, 99), at(lat.search, 100),
+		ms(searchTarget), met(len(lat.search) > 0 && searchP99 < searchTarget && lat.searchMissing == 0))
 	if lat.negativeNote > 0 {
 		fmt.Fprintf(w, "\n(%d notifications arrived before their 201 was read: counted as negative latencies.)\n", lat.negativeNote)
 	}
