@@ -195,16 +195,29 @@ func (h *PushHub) dispatch(m *nats.Msg) {
 	if n == 0 {
 		return // a user connected to another node, or to none
 	}
-	var msg events.Notification
-	if err := json.Unmarshal(m.Data, &msg); err != nil || msg.ID <= 0 {
+	// The notifier publishes the message as the client gets it: only its
+	// id and type are read (the id for the dedupe), and the bytes are sent
+	// on as they are, to every connection of the user.
+	var head struct {
+		Type string `json:"type"`
+		ID   int64  `json:"id"`
+	}
+	if err := json.Unmarshal(m.Data, &head); err != nil || head.ID <= 0 || head.Type != events.PushNotification {
 		slog.Warn("undecodable push dropped", slog.String("subject", m.Subject))
 		return
 	}
+	msg := pushMsg{id: head.ID, raw: m.Data}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, pc := range h.tenants[schemaName][userID] {
 		pc.deliver(msg)
 	}
+}
+
+// pushMsg is one notification ready to send: its id and its JSON.
+type pushMsg struct {
+	id  int64
+	raw []byte
 }
 
 // pinger asks each connection for a ping (and its user's check) once per
@@ -517,7 +530,7 @@ type pushConn struct {
 	since    bool            // it came with ?since=
 	catchUp  bool            // a catch-up is asked
 	pingDue  bool
-	pending  []events.Notification // live ones to send, at most QueueSize
+	pending  []pushMsg // live ones to send, at most QueueSize
 }
 
 // logger returns a logger with the connection's tenant, user and request.
@@ -566,7 +579,7 @@ func (pc *pushConn) kickLocked() {
 
 // deliver queues a live notification. It never blocks: when the queue is
 // full the connection is closed as too slow and n is dropped.
-func (pc *pushConn) deliver(n events.Notification) {
+func (pc *pushConn) deliver(n pushMsg) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if pc.done || pc.closeReq != nil {
@@ -645,7 +658,7 @@ func (pc *pushConn) work() {
 			}
 		case len(pc.pending) > 0:
 			n := pc.pending[0]
-			pc.pending[0] = events.Notification{}
+			pc.pending[0] = pushMsg{}
 			if pc.pending = pc.pending[1:]; len(pc.pending) == 0 {
 				pc.pending = nil // an idle connection keeps no buffer
 			}
@@ -691,7 +704,12 @@ func (pc *pushConn) catchUpFrom(since int64) (closeReason, bool) {
 			return closeUnavailable, false
 		}
 		for _, row := range rows {
-			if err := pc.send(events.NotificationFromDomain(row)); err != nil {
+			b, err := json.Marshal(events.NotificationFromDomain(row))
+			if err != nil {
+				pc.logger().Warn("cannot encode a missed notification", slog.Int64("id", row.ID), slog.Any("error", err))
+				return closeUnavailable, false
+			}
+			if err := pc.send(pushMsg{id: row.ID, raw: b}); err != nil {
 				return closeAbrupt, false
 			}
 			after = row.ID
@@ -717,24 +735,19 @@ func (pc *pushConn) notificationsAfter(after int64) ([]domain.Notification, erro
 }
 
 // send writes n unless it was sent before.
-func (pc *pushConn) send(n events.Notification) error {
+func (pc *pushConn) send(n pushMsg) error {
 	if pc.sent == nil {
 		pc.sent = newSentIDs()
 	}
-	if !pc.sent.add(n.ID) {
+	if !pc.sent.add(n.id) {
 		return nil
 	}
-	if n.ID > pc.high.Load() {
-		pc.high.Store(n.ID)
-	}
-	n.Type = events.PushNotification
-	b, err := json.Marshal(n)
-	if err != nil {
-		return fmt.Errorf("encode notification: %w", err)
+	if n.id > pc.high.Load() {
+		pc.high.Store(n.id)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pc.hub.cfg.WriteTimeout)
 	defer cancel()
-	return pc.conn.Write(ctx, websocket.MessageText, b)
+	return pc.conn.Write(ctx, websocket.MessageText, n.raw)
 }
 
 // keepAlive checks that the connection's user is still active and its

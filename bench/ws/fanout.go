@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ type fanoutResult struct {
 	loadBefore, loadEnd    string
 	duration               time.Duration
 	rate                   float64
+	cpu                    []string // CPU time of each role over the run
 }
 
 // receiver is one staff user's connection: when each product's
@@ -79,11 +81,21 @@ func fanout(ctx context.Context, st *stack.Stack, o options) (fanoutResult, erro
 		return res, err
 	}
 	var api, push *stack.Proc
+	var procs []*stack.Proc
+	pprofAddr, err := benchenv.FreeAddr()
+	if err != nil {
+		return res, err
+	}
 	for _, role := range []string{"relay", "notifier", "api", "push"} {
-		p, err := st.Start(ctx, role)
+		var env []string
+		if role == "push" {
+			env = append(env, "SAAS_BENCH_PPROF_ADDR="+pprofAddr)
+		}
+		p, err := st.Start(ctx, role, env...)
 		if err != nil {
 			return res, fmt.Errorf("start %s: %w", role, err)
 		}
+		procs = append(procs, p)
 		switch role {
 		case "api":
 			api = p
@@ -146,12 +158,25 @@ func fanout(ctx context.Context, st *stack.Stack, o options) (fanoutResult, erro
 	}
 
 	res.loadBefore = loadAvg()
+	cpu0 := map[string]time.Duration{}
+	for _, p := range procs {
+		cpu0[p.Name()] = benchenv.ProcessCPU(p.PID())
+	}
 	var (
 		mu      sync.Mutex
 		created = map[string]time.Time{}
 		errs    atomic.Int64
 		cwg     sync.WaitGroup
 	)
+	if o.profileDir != "" {
+		// The push node's CPU while the notifications flow.
+		go func() {
+			out := filepath.Join(o.profileDir, "push-fanout.cpu.pprof")
+			if err := fetch(ctx, "http://"+pprofAddr+"/debug/pprof/profile?seconds=5", out); err != nil {
+				logf("cpu profile: %v", err)
+			}
+		}()
+	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
 	end := time.Now().Add(o.duration)
 	for time.Now().Before(end) {
@@ -181,6 +206,9 @@ func fanout(ctx context.Context, st *stack.Stack, o options) (fanoutResult, erro
 	_ = waitFor(ctx, o.drain, func() bool { return total.Load() >= int64(res.want) })
 	time.Sleep(500 * time.Millisecond) // a duplicate would come now
 	res.loadEnd = loadAvg()
+	for _, p := range procs {
+		res.cpu = append(res.cpu, fmt.Sprintf("%s %.1f s", p.Name(), (benchenv.ProcessCPU(p.PID())-cpu0[p.Name()]).Seconds()))
+	}
 
 	var lat []time.Duration
 	for _, r := range recv {

@@ -37,6 +37,7 @@ type idleResult struct {
 	threadsAfter        int
 	heapProfile         string
 	settle              time.Duration
+	warmSeconds         float64 // the second round's connect time (push node: users cached)
 	loadBefore, loadEnd string
 }
 
@@ -78,16 +79,30 @@ func measureIdle(ctx context.Context, self string, t idleTarget, o options) (idl
 	reports := make([]clientReport, len(jobs))
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
-	start := time.Now()
-	for i, j := range jobs {
+	if t.pprof != "" && o.profileDir != "" {
+		// A CPU profile of the server while the connections come in.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reports[i], errs[i] = procs[i].run(j)
+			out := filepath.Join(o.profileDir, fmt.Sprintf("%s-%d.connect.cpu.pprof", t.kind, len(t.tokens)))
+			if err := fetch(ctx, "http://"+t.pprof+"/debug/pprof/profile?seconds=5", out); err != nil {
+				logf("cpu profile: %v", err)
+			}
 		}()
 	}
-	wg.Wait()
+	start := time.Now()
+	done := make(chan struct{}, len(jobs))
+	for i, j := range jobs {
+		go func() {
+			reports[i], errs[i] = procs[i].run(j)
+			done <- struct{}{}
+		}()
+	}
+	for range jobs {
+		<-done
+	}
 	res.connectSeconds = time.Since(start).Seconds()
+	wg.Wait()
 	failed, firstErr := 0, ""
 	for i, r := range reports {
 		if errs[i] != nil {
@@ -103,6 +118,9 @@ func measureIdle(ctx context.Context, self string, t idleTarget, o options) (idl
 		return res, fmt.Errorf("%s: %d of %d connections failed (first: %s)", t.name, failed, len(t.tokens), firstErr)
 	}
 	logf("%s: %d connections up in %.2f s from %d client processes; settling %s", t.name, res.conns, res.connectSeconds, len(procs), o.settle)
+	if o.settle == 0 {
+		return res, nil // the connect rate only
+	}
 	select {
 	case <-time.After(o.settle):
 	case <-ctx.Done():
