@@ -42,6 +42,11 @@ func (a *app) newServer(cfg api.Config, deps api.Deps) *api.Server {
 func (a *app) pushHub(ctx context.Context, nc *nats.Conn) *api.PushHub {
 	hub := api.NewPushHub(api.PushConfig{MaxPerUser: a.cfg.WSMaxPerUser, MaxPerNode: a.cfg.WSMaxPerNode}, nc)
 	hub.ResyncOnReconnect(nc)
+	// The node's one subscription, taken now so that no connection waits
+	// for it; if NATS is not there yet, the first connection takes it.
+	if err := hub.Listen(ctx); err != nil {
+		a.log.WarnContext(ctx, "push node not subscribed yet; the first connection will", slog.Any("error", err))
+	}
 	if sub, err := nc.Subscribe(tenancy.SuspendedSubject, func(m *nats.Msg) { hub.CloseTenant(string(m.Data)) }); err != nil {
 		a.log.WarnContext(ctx, "push node will not close suspended tenants' WebSockets", slog.Any("error", err))
 	} else {
