@@ -64,7 +64,7 @@ func (e *env) superuser(email string) (id, token string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	su, err := e.db.DB.CreateSuperuser(context.Background(), email, hash)
+	su, err := e.db.DB.CreateSuperuser(context.Background(), email, hash, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
