@@ -127,3 +127,13 @@ func (e *env) walk(host, path, token string, limit int) []map[string]any {
 	}
 	return items
 }
+
+// countPublic returns a single number from a query outside any tenant.
+func (e *env) countPublic(query string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.DB.Pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		e.t.Fatalf("count %q: %v", query, err)
+	}
+	return n
+}
