@@ -194,3 +194,31 @@ func (s *Service) SetSuperuserActive(ctx context.Context, id string, active bool
 	}
 	return su, nil
 }
+
+// FindUser returns a tenant's user by email (normalized first), for the
+// command line, which names users by email. Errors: EINVALID, ENOTFOUND.
+func (s *Service) FindUser(ctx context.Context, schemaName, email string) (domain.User, error) {
+	e, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return domain.User{}, err
+	}
+	u, _, err := s.store.UserCredentials(ctx, schemaName, e)
+	if err != nil {
+		return domain.User{}, fmt.Errorf("accounts: find user %s: %w", e, err)
+	}
+	return u, nil
+}
+
+// FindSuperuser returns a superuser by email (normalized first). Errors:
+// EINVALID, ENOTFOUND.
+func (s *Service) FindSuperuser(ctx context.Context, email string) (domain.Superuser, error) {
+	e, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return domain.Superuser{}, err
+	}
+	su, _, err := s.store.SuperuserCredentials(ctx, e)
+	if err != nil {
+		return domain.Superuser{}, fmt.Errorf("accounts: find superuser %s: %w", e, err)
+	}
+	return su, nil
+}
