@@ -64,7 +64,7 @@ func (e *env) superuser(email string) (id, token string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	su, err := e.db.DB.CreateSuperuser(context.Background(), email, hash)
+	su, err := e.db.DB.CreateSuperuser(context.Background(), email, hash, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -126,4 +126,14 @@ func (e *env) walk(host, path, token string, limit int) []map[string]any {
 		}
 	}
 	return items
+}
+
+// countPublic returns a single number from a query outside any tenant.
+func (e *env) countPublic(query string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.DB.Pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		e.t.Fatalf("count %q: %v", query, err)
+	}
+	return n
 }

@@ -232,3 +232,63 @@ func TestSignInIsRateLimited(t *testing.T) {
 		t.Fatalf("other tenant = %d, want 200", r.Code)
 	}
 }
+
+// TestAdminActionsStayInTheirTenant: staff of A name B's users and
+// products by id; nothing of B changes, and a tenant's tokens never reach
+// the platform's superuser routes.
+func TestAdminActionsStayInTheirTenant(t *testing.T) {
+	t.Parallel()
+	e := newAdminEnv(t)
+	a, b := e.tenant("isoa"), e.tenant("isob")
+	r := e.do(req{method: "POST", host: b.Host, path: "/api/catalog/products/", token: b.StaffToken, body: newProduct("ISO-1")})
+	if r.Code != http.StatusCreated {
+		t.Fatalf("create in B = %d %s", r.Code, r.Raw)
+	}
+	bProduct := r.JSON["id"].(string)
+	suID, _ := e.superuser("root@iso.test")
+	users := "/api/admin/users/"
+	cases := []struct {
+		name string
+		r    req
+		code int
+		// notFound, for a bulk answer, is the id it must report.
+		notFound string
+	}{
+		{"deleting B's user from A", req{method: "DELETE", host: a.Host, path: users + b.UserID + "/", token: a.StaffToken}, http.StatusNotFound, ""},
+		{"changing B's user's email from A", req{method: "PATCH", host: a.Host, path: users + b.UserID + "/", token: a.StaffToken, body: map[string]any{"email": "x@isoa.test"}}, http.StatusNotFound, ""},
+		{"deactivating B's user from A", req{method: "PATCH", host: a.Host, path: users + b.UserID + "/", token: a.StaffToken, body: map[string]any{"is_active": false}}, http.StatusNotFound, ""},
+		{"deactivating B's user in bulk from A", req{method: "POST", host: a.Host, path: users + "bulk", token: a.StaffToken, body: map[string]any{"ids": []string{b.UserID}, "is_active": false}}, http.StatusOK, b.UserID},
+		{"deleting B's product in bulk from A", req{method: "POST", host: a.Host, path: "/api/admin/products/bulk-delete", token: a.StaffToken, body: map[string]any{"ids": []string{bProduct}}}, http.StatusOK, bProduct},
+		{"A's staff token on B's bulk route", req{method: "POST", host: b.Host, path: users + "bulk", token: a.StaffToken, body: map[string]any{"ids": []string{b.UserID}, "is_active": false}}, http.StatusUnauthorized, ""},
+		{"a tenant token listing superusers", req{method: "GET", host: publicDomain, path: "/api/platform/superusers/", token: a.StaffToken}, http.StatusUnauthorized, ""},
+		{"a tenant token deactivating a superuser", req{method: "PATCH", host: publicDomain, path: "/api/platform/superusers/" + suID + "/", token: a.StaffToken, body: map[string]any{"is_active": false}}, http.StatusUnauthorized, ""},
+		{"a tenant token resetting a superuser's password", req{method: "POST", host: publicDomain, path: "/api/platform/superusers/" + suID + "/password/", token: a.StaffToken, body: map[string]any{"password": "pwned-password"}}, http.StatusUnauthorized, ""},
+		{"superuser routes on a tenant domain", req{method: "GET", host: a.Host, path: "/api/platform/superusers/", token: a.StaffToken}, http.StatusNotFound, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name+" changes nothing", func(t *testing.T) {
+			r := e.do(c.r)
+			if r.Code != c.code {
+				t.Fatalf("= %d %s, want %d", r.Code, r.Raw, c.code)
+			}
+			if c.notFound != "" {
+				nf, _ := r.JSON["not_found"].([]any)
+				if len(nf) != 1 || nf[0] != c.notFound {
+					t.Fatalf("= %s, want %s reported not found", r.Raw, c.notFound)
+				}
+			}
+		})
+	}
+	if n := e.count(b.Schema, `SELECT count(*) FROM users WHERE is_active AND email = $1`, b.UserEmail); n != 1 {
+		t.Fatal("B's user was changed from A")
+	}
+	if n := e.count(b.Schema, `SELECT count(*) FROM products`); n != 1 {
+		t.Fatal("B's product was deleted from A")
+	}
+	if n := e.count(b.Schema, `SELECT count(*) FROM audit_log`); n != 0 {
+		t.Fatalf("B's audit trail has %d entries, want none", n)
+	}
+	if n := e.countPublic(`SELECT count(*) FROM public.superusers WHERE is_active AND token_generation = 0`); n != 1 {
+		t.Fatal("the superuser was changed by a tenant token")
+	}
+}

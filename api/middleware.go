@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/observability"
@@ -147,7 +148,8 @@ func (s *Server) authenticate(c echo.Context, tok string, next echo.HandlerFunc)
 	if err != nil {
 		return err
 	}
-	withContext(c, context.WithValue(c.Request().Context(), principalKey{}, principal{UserID: claims.Subject, Staff: ua.Staff, Generation: claims.Generation}))
+	ctx := context.WithValue(c.Request().Context(), principalKey{}, principal{UserID: claims.Subject, Staff: ua.Staff, Generation: claims.Generation})
+	withContext(c, audit.WithCause(ctx, requestCause(c, audit.KindUser, claims.Subject)))
 	return next(c)
 }
 
@@ -158,6 +160,12 @@ func (s *Server) authenticate(c echo.Context, tok string, next echo.HandlerFunc)
 // reach); only a token issued after that change can carry it, so it passes.
 func refused(claims auth.Claims, ua postgres.UserAuth) bool {
 	return !ua.Active || claims.Generation < ua.Generation
+}
+
+// requestCause is the audit cause of an authenticated request: who sent
+// it and its request id.
+func requestCause(c echo.Context, kind, id string) audit.Cause {
+	return audit.Cause{Actor: audit.Actor{Kind: kind, ID: id}, RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}
 }
 
 var errStaffOnly = &domain.Error{Code: domain.EFORBIDDEN, Message: "staff only"}

@@ -525,6 +525,41 @@ func (o *openAPIExchanges) administersATenant(t *testing.T) {
 	step(t, "a password with an oversized body is a 413", nil, req{method: "POST", host: a.Host, path: pw(one), token: a.StaffToken, body: oversized}, 413, violates)
 	step(t, "a plain user may not set passwords", nil, req{method: "POST", host: a.Host, path: pw(one), token: a.UserToken, body: map[string]string{"password": "another-good-password"}}, 403, conforms)
 
+	step(t, "staff search and filter users", nil, req{method: "GET", host: a.Host, path: users + "?q=OA.TEST&is_staff=false&is_active=true&limit=1", token: a.StaffToken}, 200, conforms)
+	step(t, "is_staff that is not a boolean is a 422", nil, req{method: "GET", host: a.Host, path: users + "?is_staff=maybe", token: a.StaffToken}, 422, violates)
+	step(t, "staff change a user's email", nil, req{method: "PATCH", host: a.Host, path: one, token: a.StaffToken, body: map[string]any{"email": "Renamed@OA.test"}}, 200, conforms)
+	step(t, "a taken email is a 409 too", nil, req{method: "PATCH", host: a.Host, path: one, token: a.StaffToken, body: map[string]any{"email": a.StaffEmail}}, 409, conforms)
+
+	const bulk = "/api/admin/users/bulk"
+	step(t, "staff activate users in bulk", nil, req{method: "POST", host: a.Host, path: bulk, token: a.StaffToken,
+		body: map[string]any{"ids": []string{uid, uuid.NewString()}, "is_active": true}}, 200, conforms)
+	step(t, "staff may not deactivate themselves in bulk", nil, req{method: "POST", host: a.Host, path: bulk, token: a.StaffToken,
+		body: map[string]any{"ids": []string{uid, a.StaffID}, "is_active": false}}, 409, conforms)
+	step(t, "no ids is a 422", nil, req{method: "POST", host: a.Host, path: bulk, token: a.StaffToken, body: map[string]any{"ids": []string{}, "is_active": false}}, 422, violates)
+	step(t, "a bulk change without is_active is a 422", nil, req{method: "POST", host: a.Host, path: bulk, token: a.StaffToken, body: map[string]any{"ids": []string{uid}}}, 422, violates)
+	step(t, "a bulk change with bad JSON is a 400", nil, req{method: "POST", host: a.Host, path: bulk, token: a.StaffToken, body: `{`}, 400, violates)
+	step(t, "a bulk change with an oversized body is a 413", nil, req{method: "POST", host: a.Host, path: bulk, token: a.StaffToken, body: oversized}, 413, violates)
+	step(t, "a plain user may not change users in bulk", nil, req{method: "POST", host: a.Host, path: bulk, token: a.UserToken,
+		body: map[string]any{"ids": []string{uid}, "is_active": true}}, 403, conforms)
+
+	step(t, "staff may not delete themselves", nil, req{method: "DELETE", host: a.Host, path: users + a.StaffID + "/", token: a.StaffToken}, 409, conforms)
+	step(t, "a plain user may not delete users", nil, req{method: "DELETE", host: a.Host, path: one, token: a.UserToken}, 403, conforms)
+	step(t, "staff delete a user", nil, req{method: "DELETE", host: a.Host, path: one, token: a.StaffToken}, 204, conforms)
+	step(t, "a deleted user is a 404", nil, req{method: "DELETE", host: a.Host, path: one, token: a.StaffToken}, 404, conforms)
+
+	const bulkDelete = "/api/admin/products/bulk-delete"
+	many := make([]string, 501)
+	for i := range many {
+		many[i] = uuid.NewString()
+	}
+	step(t, "staff delete products in bulk", nil, req{method: "POST", host: a.Host, path: bulkDelete, token: a.StaffToken,
+		body: map[string]any{"ids": []string{uuid.NewString()}}}, 200, conforms)
+	step(t, "501 ids are a 422", nil, req{method: "POST", host: a.Host, path: bulkDelete, token: a.StaffToken, body: map[string]any{"ids": many}}, 422, violates)
+	step(t, "a bulk delete with bad JSON is a 400", nil, req{method: "POST", host: a.Host, path: bulkDelete, token: a.StaffToken, body: `[`}, 400, violates)
+	step(t, "a bulk delete with an oversized body is a 413", nil, req{method: "POST", host: a.Host, path: bulkDelete, token: a.StaffToken, body: oversized}, 413, violates)
+	step(t, "a plain user may not delete products in bulk", nil, req{method: "POST", host: a.Host, path: bulkDelete, token: a.UserToken,
+		body: map[string]any{"ids": []string{uuid.NewString()}}}, 403, conforms)
+
 	const aprod = "/api/admin/products/"
 	step(t, "staff list products from the database", nil, req{method: "GET", host: a.Host, path: aprod + "?limit=1&ordering=name", token: a.StaffToken}, 200, conforms)
 	step(t, "an unknown ordering is a 422", nil, req{method: "GET", host: a.Host, path: aprod + "?ordering=colour", token: a.StaffToken}, 422, violates)
@@ -656,6 +691,36 @@ func (o *openAPIExchanges) administersThePlatform(t *testing.T) {
 	step(t, "deleting without a token is a 401", nil, req{method: "DELETE", host: publicDomain, path: one}, 401, violates)
 	step(t, "a superuser deletes a tenant", nil, req{method: "DELETE", host: publicDomain, path: one, token: suToken}, 204, conforms)
 	step(t, "a deleted tenant is a 404", nil, req{method: "DELETE", host: publicDomain, path: one, token: suToken}, 404, conforms)
+
+	const sus = "/api/platform/superusers/"
+	twoID, twoToken := e.superuser("two@oa.test")
+	rootID := ""
+	r := step(t, "a superuser lists superusers", nil, req{method: "GET", host: publicDomain, path: sus + "?limit=100", token: suToken}, 200, conforms)
+	for _, it := range r.JSON["results"].([]any) {
+		if m := it.(map[string]any); m["email"] == "root@oa.test" {
+			rootID, _ = m["id"].(string)
+		}
+	}
+	step(t, "superusers by page", nil, req{method: "GET", host: publicDomain, path: sus + "?limit=1", token: suToken}, 200, conforms)
+	step(t, "a tenant token never lists superusers", nil, req{method: "GET", host: publicDomain, path: sus, token: a.StaffToken}, 401, conforms)
+	step(t, "superusers on a tenant domain are a 404", nil, req{method: "GET", host: a.Host, path: sus, token: suToken}, 404, conforms)
+	step(t, "a superuser deactivates another", nil, req{method: "PATCH", host: publicDomain, path: sus + twoID + "/", token: suToken, body: map[string]any{"is_active": false}}, 200, conforms)
+	step(t, "the deactivated superuser's token stops at once", nil, req{method: "GET", host: publicDomain, path: sus, token: twoToken}, 401, conforms)
+	step(t, "the last active superuser stays", nil, req{method: "PATCH", host: publicDomain, path: sus + rootID + "/", token: suToken, body: map[string]any{"is_active": false}}, 409, conforms)
+	step(t, "a superuser reactivates another", nil, req{method: "PATCH", host: publicDomain, path: sus + twoID + "/", token: suToken, body: map[string]any{"is_active": true}}, 200, conforms)
+	step(t, "a change without is_active is a 422", nil, req{method: "PATCH", host: publicDomain, path: sus + twoID + "/", token: suToken, body: map[string]any{}}, 422, violates)
+	step(t, "an unknown superuser is a 404", nil, req{method: "PATCH", host: publicDomain, path: sus + uuid.NewString() + "/", token: suToken, body: map[string]any{"is_active": true}}, 404, conforms)
+	step(t, "a superuser change with bad JSON is a 400", nil, req{method: "PATCH", host: publicDomain, path: sus + twoID + "/", token: suToken, body: `{`}, 400, violates)
+	step(t, "a superuser change with an oversized body is a 413", nil, req{method: "PATCH", host: publicDomain, path: sus + twoID + "/", token: suToken, body: oversized}, 413, violates)
+	step(t, "a superuser resets another's password", nil, req{method: "POST", host: publicDomain, path: sus + twoID + "/password/", token: suToken,
+		body: map[string]string{"password": "another-root-password"}}, 204, conforms)
+	step(t, "the reset revokes their tokens", nil, req{method: "GET", host: publicDomain, path: sus, token: twoToken}, 401, conforms)
+	step(t, "a short superuser password is a 422", nil, req{method: "POST", host: publicDomain, path: sus + twoID + "/password/", token: suToken,
+		body: map[string]string{"password": "short"}}, 422, violates)
+	step(t, "an unknown superuser's password is a 404", nil, req{method: "POST", host: publicDomain, path: sus + uuid.NewString() + "/password/", token: suToken,
+		body: map[string]string{"password": "another-root-password"}}, 404, conforms)
+	step(t, "a superuser password with bad JSON is a 400", nil, req{method: "POST", host: publicDomain, path: sus + twoID + "/password/", token: suToken, body: `{`}, 400, violates)
+	step(t, "a superuser password with an oversized body is a 413", nil, req{method: "POST", host: publicDomain, path: sus + twoID + "/password/", token: suToken, body: oversized}, 413, violates)
 
 	t.Run("sign-in attempts past the limit are a 429", func(t *testing.T) {
 		malformed := req{method: "POST", host: publicDomain, path: ptok, body: `{`}

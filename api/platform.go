@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenantworks/saas/pkg/accounts"
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -32,6 +33,8 @@ func (s *Server) platformRoutes() {
 	su.POST("/tenants/:schema/domains/", s.platformAddDomain)
 	su.PATCH("/tenants/:schema/domains/:domain/", s.platformPatchDomain)
 	su.DELETE("/tenants/:schema/domains/:domain/", s.platformRemoveDomain)
+
+	s.superuserRoutes(p.Group("", s.superuserOnly))
 }
 
 type superuserKey struct{}
@@ -58,7 +61,8 @@ func (s *Server) superuserOnly(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		withContext(c, context.WithValue(c.Request().Context(), superuserKey{}, claims.Subject))
+		ctx := context.WithValue(c.Request().Context(), superuserKey{}, claims.Subject)
+		withContext(c, audit.WithCause(ctx, requestCause(c, audit.KindSuperuser, claims.Subject)))
 		return next(c)
 	}
 }

@@ -159,7 +159,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	}
 	// The command line of the design, every one of them.
 	for _, want := range []string{"api", "push", "relay", "worker indexer", "worker cache", "worker notifier", "dev",
-		"migrate", "tenant create", "tenant list", "tenant delete", "user create", "superuser create", "reindex",
+		"migrate", "tenant create", "tenant list", "tenant delete", "user create", "user list", "user set", "user delete",
+		"superuser create", "superuser list", "superuser set", "reindex",
 		"dlq list", "dlq redrive"} {
 		if !have[want] {
 			t.Errorf("saas %s is missing", want)

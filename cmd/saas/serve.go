@@ -107,7 +107,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	users := cache.NewUsers(rdb, a.redisKeys, db, time.Minute, a.log)
+	users := cache.NewUsers(rdb, a.redisKeys, db, userFlagsTTL, a.log)
 	products := cache.NewProducts(rdb, a.redisKeys, db, 0, a.log)
 	cat, err := catalog.New(catalog.Deps{Store: db, Reader: products, Invalidator: products, Log: a.log})
 	if err != nil {

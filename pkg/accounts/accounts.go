@@ -33,11 +33,16 @@ type Store interface {
 	UserCredentials(ctx context.Context, schemaName, email string) (domain.User, string, error)
 	UserCredentialsByID(ctx context.Context, schemaName, id string) (domain.User, string, error)
 	GetUser(ctx context.Context, schemaName, id string) (domain.User, error)
+	ListUsers(ctx context.Context, schemaName string, p postgres.UserListParams) ([]domain.User, string, error)
 	UpdateUser(ctx context.Context, schemaName, id string, p postgres.UserPatch) (domain.User, error)
-	SetUserPassword(ctx context.Context, schemaName, id, passwordHash string, ifGeneration int64) (domain.User, error)
-	CreateSuperuser(ctx context.Context, email, passwordHash string) (domain.Superuser, error)
+	DeleteUser(ctx context.Context, schemaName, id string, a postgres.AuditFunc[domain.User]) (domain.User, error)
+	SetUsersActive(ctx context.Context, schemaName string, ids []string, active bool, a postgres.AuditFunc[domain.User]) ([]domain.User, []string, error)
+	SetUserPassword(ctx context.Context, schemaName, id, passwordHash string, ifGeneration int64, a postgres.AuditFunc[domain.User]) (domain.User, error)
+	CreateSuperuser(ctx context.Context, email, passwordHash string, a postgres.AuditFunc[domain.Superuser]) (domain.Superuser, error)
 	SuperuserCredentials(ctx context.Context, email string) (domain.Superuser, string, error)
-	SetSuperuserPassword(ctx context.Context, id, passwordHash string) (domain.Superuser, error)
+	ListSuperusers(ctx context.Context, limit int, cursor string) ([]domain.Superuser, string, error)
+	SetSuperuserActive(ctx context.Context, id string, active bool, a postgres.AuditFunc[domain.Superuser]) (domain.Superuser, error)
+	SetSuperuserPassword(ctx context.Context, id, passwordHash string, a postgres.AuditFunc[domain.Superuser]) (domain.Superuser, error)
 }
 
 // Limiter counts sign-in attempts per key (pkg/cache.Limiter).
@@ -46,9 +51,11 @@ type Limiter interface {
 }
 
 // FlagCache holds the user flags checked on every request
-// (pkg/cache.Users); Store overwrites them once a change is committed.
+// (pkg/cache.Users); Store overwrites them once a change is committed,
+// Drop forgets a deleted user's.
 type FlagCache interface {
 	Store(ctx context.Context, schemaName, id string, ua postgres.UserAuth) error
+	Drop(ctx context.Context, schemaName, id string) error
 }
 
 // Deps are the Service's collaborators.
@@ -230,7 +237,7 @@ func (s *Service) CreateUser(ctx context.Context, schemaName string, u NewUser) 
 	if err != nil {
 		return domain.User{}, err
 	}
-	out, err := s.store.CreateUser(ctx, schemaName, postgres.NewUser{Email: email, PasswordHash: hash, IsStaff: u.IsStaff})
+	out, err := s.store.CreateUser(ctx, schemaName, postgres.NewUser{Email: email, PasswordHash: hash, IsStaff: u.IsStaff, Audit: auditUserCreate(ctx)})
 	if err != nil {
 		return domain.User{}, fmt.Errorf("accounts: create user: %w", err)
 	}
@@ -244,7 +251,7 @@ func (s *Service) CreateSuperuser(ctx context.Context, email, password string) (
 	if err != nil {
 		return domain.Superuser{}, err
 	}
-	out, err := s.store.CreateSuperuser(ctx, e, hash)
+	out, err := s.store.CreateSuperuser(ctx, e, hash, auditSuperuser(ctx, "superuser.create"))
 	if err != nil {
 		return domain.Superuser{}, fmt.Errorf("accounts: create superuser: %w", err)
 	}
@@ -263,17 +270,30 @@ func (s *Service) GetUser(ctx context.Context, schemaName, id string) (domain.Us
 	return s.store.GetUser(ctx, schemaName, id)
 }
 
-// UserChange is a change of a user's flags; nil leaves a flag alone.
+// UserChange is a change of a user's email or flags; nil leaves a field
+// alone.
 type UserChange struct {
+	Email    *string
 	IsActive *bool
 	IsStaff  *bool
 }
 
-// UpdateUser changes a user's flags on behalf of actorID. Nobody can
-// deactivate themselves or revoke their own staff rights (ECONFLICT), so a
-// tenant always keeps the staff member who could undo it. Once committed,
-// the new flags overwrite the cached ones. Errors: ENOTFOUND, ECONFLICT.
+// UpdateUser changes a user's email or flags on behalf of actorID. Nobody
+// can deactivate themselves or revoke their own staff rights (ECONFLICT),
+// so a tenant always keeps the staff member who could undo it. The email
+// is normalized. The change's audit entry is written with it: user.activate
+// or user.deactivate when only is_active changes, else user.update. Once
+// committed, the new flags overwrite the cached ones. Errors: ENOTFOUND,
+// EINVALID naming email, ECONFLICT (self-lockout, email taken).
 func (s *Service) UpdateUser(ctx context.Context, schemaName, actorID, id string, ch UserChange) (domain.User, error) {
+	var email *string
+	if ch.Email != nil {
+		e, err := domain.NormalizeEmail(*ch.Email)
+		if err != nil {
+			return domain.User{}, err
+		}
+		email = &e
+	}
 	// Read first: an unknown user is a 404 before any 409.
 	u, err := s.GetUser(ctx, schemaName, id)
 	if err != nil {
@@ -281,24 +301,26 @@ func (s *Service) UpdateUser(ctx context.Context, schemaName, actorID, id string
 	}
 	if u.ID == actorID {
 		if ch.IsActive != nil && !*ch.IsActive {
-			return domain.User{}, &domain.Error{Code: domain.ECONFLICT, Message: "you cannot deactivate your own account; ask another staff member",
-				Details: map[string]string{"is_active": "cannot be cleared on your own account"}}
+			return domain.User{}, errSelfDeactivation
 		}
 		if ch.IsStaff != nil && !*ch.IsStaff {
 			return domain.User{}, &domain.Error{Code: domain.ECONFLICT, Message: "you cannot revoke your own staff rights; ask another staff member",
 				Details: map[string]string{"is_staff": "cannot be cleared on your own account"}}
 		}
 	}
-	if ch.IsActive == nil && ch.IsStaff == nil {
+	if email == nil && ch.IsActive == nil && ch.IsStaff == nil {
 		return u, nil
 	}
-	u, err = s.store.UpdateUser(ctx, schemaName, u.ID, postgres.UserPatch{IsActive: ch.IsActive, IsStaff: ch.IsStaff})
+	u, err = s.store.UpdateUser(ctx, schemaName, u.ID, postgres.UserPatch{Email: email, IsActive: ch.IsActive, IsStaff: ch.IsStaff, Audit: auditUserUpdate(ctx)})
 	if err != nil {
 		return domain.User{}, fmt.Errorf("accounts: update user: %w", err)
 	}
 	s.storeFlags(ctx, schemaName, u)
 	return u, nil
 }
+
+var errSelfDeactivation = &domain.Error{Code: domain.ECONFLICT, Message: "you cannot deactivate your own account; ask another staff member",
+	Details: map[string]string{"is_active": "cannot be cleared on your own account"}}
 
 // storeFlags writes a user's committed flags to the cache. A failure is
 // logged, not returned: the change is committed, and the cache entry's TTL
@@ -333,7 +355,7 @@ func (s *Service) SetPassword(ctx context.Context, schemaName, id, password stri
 	if err != nil {
 		return fmt.Errorf("accounts: hash password: %w", err)
 	}
-	u, err = s.store.SetUserPassword(ctx, schemaName, u.ID, hash, postgres.AnyGeneration)
+	u, err = s.store.SetUserPassword(ctx, schemaName, u.ID, hash, postgres.AnyGeneration, auditUser(ctx, "user.password_reset"))
 	if err != nil {
 		return fmt.Errorf("accounts: set password: %w", err)
 	}
@@ -398,7 +420,7 @@ func (s *Service) ChangePassword(ctx context.Context, schemaName string, ch Pass
 	if err != nil {
 		return domain.User{}, fmt.Errorf("accounts: hash password: %w", err)
 	}
-	u, err = s.store.SetUserPassword(ctx, schemaName, u.ID, newHash, u.TokenGeneration)
+	u, err = s.store.SetUserPassword(ctx, schemaName, u.ID, newHash, u.TokenGeneration, auditUser(ctx, "user.password_change"))
 	if errors.Is(err, postgres.ErrGenerationMoved) || domain.ErrorCode(err) == domain.ENOTFOUND {
 		return domain.User{}, auth.ErrBadToken
 	}
@@ -417,11 +439,14 @@ func (s *Service) SetSuperuserPassword(ctx context.Context, id, password string)
 	if err := domain.ValidatePassword(password); err != nil {
 		return domain.Superuser{}, err
 	}
+	if !domain.CanonicalID(id) {
+		return domain.Superuser{}, ErrSuperuserNotFound
+	}
 	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return domain.Superuser{}, fmt.Errorf("accounts: hash password: %w", err)
 	}
-	su, err := s.store.SetSuperuserPassword(ctx, id, hash)
+	su, err := s.store.SetSuperuserPassword(ctx, id, hash, auditSuperuser(ctx, "superuser.password_reset"))
 	if err != nil {
 		return domain.Superuser{}, fmt.Errorf("accounts: set superuser password: %w", err)
 	}

@@ -25,7 +25,10 @@ import (
 const password = "correct-horse-battery"
 
 // flags records the flags the service stored.
-type flags struct{ got map[string]postgres.UserAuth }
+type flags struct {
+	got     map[string]postgres.UserAuth
+	dropped map[string]bool
+}
 
 var _ accounts.FlagCache = (*flags)(nil)
 
@@ -34,10 +37,17 @@ func (f *flags) Store(_ context.Context, schemaName, id string, ua postgres.User
 	return nil
 }
 
+func (f *flags) Drop(_ context.Context, schemaName, id string) error {
+	delete(f.got, schemaName+"/"+id)
+	f.dropped[schemaName+"/"+id] = true
+	return nil
+}
+
 type world struct {
 	svc    *accounts.Service
 	flags  *flags
 	schema string
+	db     *postgres.DB
 }
 
 // newWorld is a tenant on a fresh database, and the service with a sign-in
@@ -54,7 +64,7 @@ func newWorld(t *testing.T, rdb *redis.Client, limit int) *world {
 	if _, err := mgr.Create(t.Context(), tenancy.CreateParams{Schema: name, Name: "Accounts", Domain: name + ".test"}); err != nil {
 		t.Fatal(err)
 	}
-	f := &flags{got: map[string]postgres.UserAuth{}}
+	f := &flags{got: map[string]postgres.UserAuth{}, dropped: map[string]bool{}}
 	deps := accounts.Deps{Store: db.DB, Flags: f, Log: slog.New(slog.DiscardHandler)}
 	if rdb != nil {
 		deps.Limiter = cache.NewLimiter(rdb, cache.Keys{}, limit, time.Minute)
@@ -63,7 +73,7 @@ func newWorld(t *testing.T, rdb *redis.Client, limit int) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{svc: svc, flags: f, schema: name}
+	return &world{svc: svc, flags: f, schema: name, db: db.DB}
 }
 
 func mustRedis(t *testing.T) *redis.Client {

@@ -101,3 +101,19 @@ func (u *Users) failed(ctx context.Context, err error) {
 	observability.CacheRequests.WithLabelValues("user", "error").Inc()
 	u.log.WarnContext(ctx, "cache unavailable, reading from the database", slog.String("cache", "user"), slog.Any("error", err))
 }
+
+// Drop forgets a deleted user's flags, and gives their generation a fresh
+// value so that no read that started before the deletion can store the
+// flags it read: the next request with the user's token reads the database
+// and finds nobody. Errors: Redis's.
+func (u *Users) Drop(ctx context.Context, schemaName, id string) error {
+	_, err := u.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, u.keys.userGen(schemaName, id), newGen(), genTTL(u.ttl))
+		p.Del(ctx, u.keys.user(schemaName, id))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cache: drop flags of %s/%s: %w", schemaName, id, err)
+	}
+	return nil
+}

@@ -25,6 +25,7 @@ type Store interface {
 	CreateProduct(ctx context.Context, schemaName string, p domain.ProductPatch, outbox postgres.OutboxFunc) (domain.Product, error)
 	UpdateProduct(ctx context.Context, schemaName, id string, p domain.ProductPatch, ifVersion *int64, outbox postgres.OutboxFunc) (domain.Product, error)
 	DeleteProduct(ctx context.Context, schemaName, id string, ifVersion *int64, outbox postgres.OutboxFunc) error
+	DeleteProducts(ctx context.Context, schemaName string, ids []string, outbox postgres.OutboxFunc, a postgres.AuditFunc[domain.Product]) (deleted, notFound []string, err error)
 }
 
 // Reader reads products: the cache in front of the database, or the

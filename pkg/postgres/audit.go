@@ -37,3 +37,23 @@ func writeAudit(ctx context.Context, tx pgx.Tx, table string, e audit.Entry) err
 	}
 	return nil
 }
+
+// AuditFunc builds the audit entries of a change of one row from the row
+// as it was and as the change left it (a zero value for a row created or
+// deleted), inside the change's transaction; it may return none. The use
+// case decides what an entry says; the store only writes it.
+type AuditFunc[T any] func(old, new T) []audit.Entry
+
+// writeAudits writes the entries f builds for old -> new with write
+// (WriteTenantAudit or WritePlatformAudit); a nil f writes none.
+func writeAudits[T any](ctx context.Context, tx pgx.Tx, write func(context.Context, pgx.Tx, audit.Entry) error, f AuditFunc[T], old, new T) error {
+	if f == nil {
+		return nil
+	}
+	for _, e := range f(old, new) {
+		if err := write(ctx, tx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -325,3 +325,45 @@ func parseUUID(s string) (uuid.UUID, error) {
 func newID() string {
 	return uuid.Must(uuid.NewV7()).String()
 }
+
+// DeleteProducts deletes the products of ids in one transaction: for each
+// one found, in the order of ids, the outbox row outbox builds from the
+// deleted row and the audit entries a builds (new is the zero Product). It
+// returns the ids it deleted and those no product has. Any failure leaves
+// every product and the outbox as they were. ids must be distinct UUIDs.
+func (db *DB) DeleteProducts(ctx context.Context, schemaName string, ids []string, outbox OutboxFunc, a AuditFunc[domain.Product]) (deleted, notFound []string, err error) {
+	err = db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
+		deleted, notFound = nil, nil
+		rows, err := tx.Query(ctx, `DELETE FROM products WHERE id = ANY($1::uuid[]) RETURNING `+productColumns, ids)
+		if err != nil {
+			return err
+		}
+		olds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Product, error) { return scanProduct(r) })
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]domain.Product, len(olds))
+		for _, p := range olds {
+			byID[p.ID] = p
+		}
+		for _, id := range ids {
+			old, ok := byID[id]
+			if !ok {
+				notFound = append(notFound, id)
+				continue
+			}
+			if err := writeOutbox(ctx, tx, outbox, old); err != nil {
+				return err
+			}
+			if err := writeAudits(ctx, tx, WriteTenantAudit, a, old, domain.Product{}); err != nil {
+				return err
+			}
+			deleted = append(deleted, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: delete products: %w", err)
+	}
+	return deleted, notFound, nil
+}

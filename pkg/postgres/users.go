@@ -15,6 +15,9 @@ type NewUser struct {
 	Email        string
 	PasswordHash string
 	IsStaff      bool
+	// Audit, when set, builds the audit entries of the creation (old is
+	// the zero User), written in its transaction.
+	Audit AuditFunc[domain.User]
 }
 
 // CreateUser inserts a user into the tenant's schema. Errors: ECONFLICT when
@@ -22,10 +25,14 @@ type NewUser struct {
 func (db *DB) CreateUser(ctx context.Context, schemaName string, u NewUser) (domain.User, error) {
 	var out domain.User
 	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx,
+		err := tx.QueryRow(ctx,
 			`INSERT INTO users (email, password_hash, is_staff) VALUES ($1, $2, $3)
 			 RETURNING id, email, is_staff, is_active, created_at, updated_at, token_generation`,
 			u.Email, u.PasswordHash, u.IsStaff).Scan(&out.ID, &out.Email, &out.IsStaff, &out.IsActive, &out.CreatedAt, &out.UpdatedAt, &out.TokenGeneration)
+		if err != nil {
+			return err
+		}
+		return writeAudits(ctx, tx, WriteTenantAudit, u.Audit, domain.User{}, out)
 	})
 	if IsUniqueViolation(err, "users_email_key") {
 		return domain.User{}, &domain.Error{Code: domain.ECONFLICT, Message: "email already in use", Details: map[string]string{"email": "is already taken"}}
@@ -70,13 +77,20 @@ func (db *DB) userCredentials(ctx context.Context, schemaName, where, arg string
 	return u, hash, nil
 }
 
-// CreateSuperuser inserts a platform superuser. Errors: ECONFLICT when the
-// email is taken.
-func (db *DB) CreateSuperuser(ctx context.Context, email, passwordHash string) (domain.Superuser, error) {
+// CreateSuperuser inserts a platform superuser, with the platform audit
+// entries a builds (nil: none) in the same transaction. Errors: ECONFLICT
+// when the email is taken.
+func (db *DB) CreateSuperuser(ctx context.Context, email, passwordHash string, a AuditFunc[domain.Superuser]) (domain.Superuser, error) {
 	var s domain.Superuser
-	err := db.Pool.QueryRow(ctx,
-		`INSERT INTO public.superusers (email, password_hash) VALUES ($1, $2) RETURNING id, email, is_active, created_at, token_generation`,
-		email, passwordHash).Scan(&s.ID, &s.Email, &s.IsActive, &s.CreatedAt, &s.TokenGeneration)
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx,
+			`INSERT INTO public.superusers (email, password_hash) VALUES ($1, $2) RETURNING `+superuserColumns,
+			email, passwordHash).Scan(&s.ID, &s.Email, &s.IsActive, &s.CreatedAt, &s.TokenGeneration)
+		if err != nil {
+			return err
+		}
+		return writeAudits(ctx, tx, WritePlatformAudit, a, domain.Superuser{}, s)
+	})
 	if IsUniqueViolation(err, "superusers_email_key") {
 		return domain.Superuser{}, &domain.Error{Code: domain.ECONFLICT, Message: "email already in use", Details: map[string]string{"email": "is already taken"}}
 	}

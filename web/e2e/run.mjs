@@ -421,6 +421,27 @@ async function main() {
     await row.waitFor({ state: 'detached' });
   }, a);
 
+  await step('staff select three products and delete them at once, after a confirm', async () => {
+    const bulk = [];
+    for (let i = 1; i <= 3; i++) {
+      const r = await api(a, '/api/catalog/products/', { method: 'POST', body: JSON.stringify({ sku: `BULK-${s.id}-${i}`, name: `Bulk item ${i}`, price: '1.00', currency: 'EUR' }) });
+      assert.equal(r.status, 201);
+      bulk.push(r.body);
+    }
+    await a.reload();
+    const rows = bulk.map((p) => a.locator(`tr[data-sku="${p.sku}"]`));
+    for (const row of rows) await row.waitFor();
+    for (const p of bulk) await a.getByRole('checkbox', { name: `Select ${p.sku}`, exact: true }).check();
+    await a.getByText('3 selected').waitFor();
+    await a.getByRole('button', { name: 'Delete selected' }).click();
+    const dialog = a.getByRole('dialog', { name: 'Delete 3 products?' });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Delete them' }).click();
+    await a.getByText('Deleted 3 products.').waitFor();
+    for (const row of rows) await row.waitFor({ state: 'detached' });
+    for (const p of bulk) assert.equal((await api(a, `/api/catalog/products/${p.id}/`)).status, 404);
+  }, a);
+
   await step('the table sorts by a column and pages with the next cursor', async () => {
     const skus = [];
     for (let i = 1; i <= 12; i++) {

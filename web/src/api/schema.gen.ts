@@ -44,6 +44,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/products/bulk-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete many products
+         * @description Staff only. One transaction: per product deleted, one product.deleted event (as a single delete writes it) and one product.delete audit entry; the cache is invalidated once it commits.
+         */
+        post: operations["adminBulkDeleteProducts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/users/": {
         parameters: {
             query?: never;
@@ -53,7 +73,7 @@ export interface paths {
         };
         /**
          * List users
-         * @description Staff only.
+         * @description Staff only. Searchable by email and filtered by staff and active flags; the filters combine, and the next link keeps them.
          */
         get: operations["adminListUsers"];
         put?: never;
@@ -82,12 +102,16 @@ export interface paths {
         get: operations["adminGetUser"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a user
+         * @description Staff only. The user's tokens stop working at once and their notifications are deleted; the audit entries naming them stay. 409 when staff delete themselves. Writes a user.delete audit entry.
+         */
+        delete: operations["adminDeleteUser"];
         options?: never;
         head?: never;
         /**
-         * Deactivate, reactivate, grant or revoke staff
-         * @description Staff only. The change applies to the user's next request. 409 when staff clear their own is_active or is_staff.
+         * Change a user's email, deactivate, reactivate, grant or revoke staff
+         * @description Staff only. The change applies to the user's next request. 409 when staff clear their own is_active or is_staff, or when the email is taken. Writes a user.update, user.activate or user.deactivate audit entry.
          */
         patch: operations["adminPatchUser"];
         trace?: never;
@@ -106,6 +130,26 @@ export interface paths {
          * @description Staff only.
          */
         post: operations["adminSetPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate or deactivate many users
+         * @description Staff only. One transaction, one user.activate or user.deactivate audit entry per user changed; the changes apply to each user's next request. Deactivating yourself is a 409 and changes nothing.
+         */
+        post: operations["adminBulkUsers"];
         delete?: never;
         options?: never;
         head?: never;
@@ -498,6 +542,66 @@ export interface paths {
         patch: operations["platformPatchDomain"];
         trace?: never;
     };
+    "/api/platform/superusers/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List superusers
+         * @description A page of superusers by email, by cursor.
+         */
+        get: operations["platformListSuperusers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/platform/superusers/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Deactivate or reactivate a superuser
+         * @description A deactivated superuser's tokens stop working at once. Deactivating the last active superuser is a 409 (checked under a lock: of two concurrent deactivations of the last two, one is refused). Writes a superuser.deactivate or superuser.activate platform audit entry.
+         */
+        patch: operations["platformPatchSuperuser"];
+        trace?: never;
+    };
+    "/api/platform/superusers/{id}/password/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset a superuser's password
+         * @description Writes a superuser.password_reset platform audit entry (never the password).
+         */
+        post: operations["platformSetSuperuserPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -776,8 +880,13 @@ export interface components {
             /** @default false */
             is_staff?: boolean;
         };
-        /** @description The flags to change; a missing one is left alone. Clearing your own is_active or is_staff is a 409. */
+        /** @description The fields to change; a missing one is left alone. Clearing your own is_active or is_staff is a 409, and so is an email another user of the tenant has. */
         UserPatch: {
+            /**
+             * Format: email
+             * @description Trimmed and lower-cased; 422 when it is not an address.
+             */
+            email?: string;
             is_active?: boolean;
             is_staff?: boolean;
         };
@@ -968,6 +1077,50 @@ export interface components {
             checks: {
                 [key: string]: "ok" | "unavailable";
             };
+        };
+        UserBulk: {
+            /** @description 1 to 500 ids in canonical form (lower-case, hyphenated); repeats count once. Anything else is a 422 naming ids. */
+            ids: string[];
+            is_active: boolean;
+        };
+        UserBulkResult: {
+            /** @description How many users changed (those already in that state did not). */
+            updated: number;
+            /** @description The ids no user of this tenant has. */
+            not_found: string[];
+        };
+        ProductBulkDelete: {
+            /** @description 1 to 500 ids in canonical form (lower-case, hyphenated); repeats count once. Anything else is a 422 naming ids. */
+            ids: string[];
+        };
+        ProductBulkDeleteResult: {
+            deleted: number;
+            /** @description The ids no product of this tenant has. */
+            not_found: string[];
+        };
+        Superuser: {
+            /** Format: uuid */
+            id: string;
+            /** Format: email */
+            email: string;
+            is_active: boolean;
+            /**
+             * Format: date-time
+             * @description RFC 3339, UTC.
+             */
+            created_at: string;
+        };
+        /** @description Superusers ordered by email. */
+        SuperuserList: {
+            results: components["schemas"]["Superuser"][];
+            /**
+             * Format: uri
+             * @description Absolute URL of the next page, or null on the last page.
+             */
+            next: string | null;
+        };
+        SuperuserPatch: {
+            is_active: boolean;
         };
     };
     responses: {
@@ -1174,6 +1327,8 @@ export interface components {
         DomainName: string;
         /** @description Apply the change only at this version: an ETag ("v<n>", or W/"v<n>"). A stale or unparsable value is a 409; absent or * means unconditionally. */
         IfMatch: string;
+        /** @description A superuser id; anything that is not one is a 404. */
+        SuperuserID: string;
     };
     requestBodies: never;
     headers: {
@@ -1265,6 +1420,39 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    adminBulkDeleteProducts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProductBulkDelete"];
+            };
+        };
+        responses: {
+            /** @description What was deleted. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductBulkDeleteResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     adminListUsers: {
         parameters: {
             query?: {
@@ -1272,6 +1460,12 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
                 cursor?: components["parameters"]["Cursor"];
+                /** @description Keeps the users whose email contains it, ignoring case; % and _ match only themselves (at most 254 bytes, 422 past that). Empty is the same as absent. */
+                q?: string;
+                /** @description Keeps the staff users (true) or the others (false); also accepted: 1/0, t/f; anything else is a 422. Empty is the same as absent. */
+                is_staff?: boolean;
+                /** @description Keeps the active users (true) or the deactivated ones (false); also accepted: 1/0, t/f; anything else is a 422. Empty is the same as absent. */
+                is_active?: boolean;
             };
             header?: never;
             path?: never;
@@ -1361,6 +1555,34 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    adminDeleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user id; anything that is not one is a 404. */
+                id: components["parameters"]["UserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     adminPatchUser: {
         parameters: {
             query?: never;
@@ -1426,6 +1648,40 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    adminBulkUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserBulk"];
+            };
+        };
+        responses: {
+            /** @description What changed. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserBulkResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
@@ -2293,6 +2549,106 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    platformListSuperusers: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
+                limit?: components["parameters"]["Limit"];
+                /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of superusers. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuperuserList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    platformPatchSuperuser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A superuser id; anything that is not one is a 404. */
+                id: components["parameters"]["SuperuserID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SuperuserPatch"];
+            };
+        };
+        responses: {
+            /** @description The superuser. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Superuser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    platformSetSuperuserPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A superuser id; anything that is not one is a 404. */
+                id: components["parameters"]["SuperuserID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChange"];
+            };
+        };
+        responses: {
+            /** @description Changed. Every platform token the superuser was issued before stops working. */
+            204: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             413: components["responses"]["TooLarge"];
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];

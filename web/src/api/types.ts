@@ -38,6 +38,13 @@ export type User = Schemas['User'];
 export type UserCreate = Schemas['UserCreate'];
 export type UserPatch = Schemas['UserPatch'];
 export type PasswordChange = Schemas['PasswordChange'];
+export type UserBulk = Schemas['UserBulk'];
+export type UserBulkResult = Schemas['UserBulkResult'];
+export type ProductBulkDelete = Schemas['ProductBulkDelete'];
+export type ProductBulkDeleteResult = Schemas['ProductBulkDeleteResult'];
+
+export type Superuser = Schemas['Superuser'];
+export type SuperuserPatch = Schemas['SuperuserPatch'];
 
 export type Domain = Schemas['Domain'];
 export type DomainCreate = Schemas['DomainCreate'];

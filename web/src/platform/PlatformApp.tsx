@@ -2,10 +2,14 @@ import { Route, Routes } from 'react-router';
 import { NotFound, RequireAuth } from '../components/RequireAuth';
 import { Shell, type ShellLink } from '../components/Shell';
 import { SignIn } from '../components/SignIn';
+import { Superusers } from './Superusers';
 import { TenantDetail } from './TenantDetail';
 import { Tenants } from './Tenants';
 
-const links: ShellLink[] = [{ to: '/', label: 'Tenants', end: true }];
+const links: ShellLink[] = [
+  { to: '/', label: 'Tenants', end: true },
+  { to: '/superusers', label: 'Superusers' },
+];
 
 /** PlatformApp is the client on the public domain: the superusers' tenant admin. */
 export function PlatformApp() {
@@ -21,6 +25,7 @@ export function PlatformApp() {
       >
         <Route index element={<Tenants />} />
         <Route path="tenants/:schema" element={<TenantDetail />} />
+        <Route path="superusers" element={<Superusers />} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

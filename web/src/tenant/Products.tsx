@@ -7,7 +7,7 @@ import type { OrderKey, Product } from '../api/types';
 import { useApi, useSession } from '../auth';
 import { ConfirmDialog, Empty, ErrorLine, Loading, Notice, Pager, RetryError, useCursorStack, useFlash } from '../components/ui';
 import { formatDateTime, formatPrice } from '../format';
-import { applyWrite, deleteProduct, etagOf, fetchProducts, productKeys } from './products';
+import { applyWrite, bulkDeleteProducts, deleteProduct, etagOf, fetchProducts, productKeys } from './products';
 
 const columns: { key: OrderKey; label: string; className?: string }[] = [
   { key: 'sku', label: 'SKU' },
@@ -30,6 +30,9 @@ export function Products() {
   const limit = sizes.includes(Number(params.get('limit'))) ? Number(params.get('limit')) : 20;
   const pages = useCursorStack();
   const [toDelete, setToDelete] = useState<Product | null>(null);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [confirmBulk, setConfirmBulk] = useState(false);
+  const [bulkDone, setBulkDone] = useState<string | null>(null);
   const flash = useFlash();
 
   const q = useQuery({
@@ -45,6 +48,25 @@ export function Products() {
       setToDelete(null);
     },
   });
+
+  const bulkDel = useMutation({
+    mutationFn: (ids: string[]) => bulkDeleteProducts(api, ids),
+    onSuccess: (res, ids) => {
+      for (const id of ids) if (!res.not_found.includes(id)) applyWrite(qc, id, null);
+      setSelected(new Set());
+      setConfirmBulk(false);
+      setBulkDone(`Deleted ${res.deleted} product${res.deleted === 1 ? '' : 's'}.${res.not_found.length ? ` ${res.not_found.length} were already gone.` : ''}`);
+    },
+  });
+  const toggle = (id: string, on: boolean) =>
+    setSelected((s) => {
+      const n = new Set(s);
+      if (on) n.add(id);
+      else n.delete(id);
+      return n;
+    });
+  const shown = q.data?.results ?? [];
+  const allShown = shown.length > 0 && shown.every((p) => selected.has(p.id));
 
   // From the latest parameters, not this render's: two quick changes (page
   // size, then a sort) must both stick.
@@ -74,6 +96,25 @@ export function Products() {
         ) : null}
       </div>
       {flash ? <Notice kind="success">{flash}</Notice> : null}
+      {bulkDone ? <Notice kind="success">{bulkDone}</Notice> : null}
+      {session.staff && selected.size > 0 ? (
+        <div className="bulk-bar" aria-label="Selected products">
+          <span>{selected.size} selected</span>
+          <button
+            type="button"
+            className="btn btn-small btn-danger-quiet"
+            onClick={() => {
+              bulkDel.reset();
+              setConfirmBulk(true);
+            }}
+          >
+            Delete selected
+          </button>
+          <button type="button" className="btn btn-small" onClick={() => setSelected(new Set())}>
+            Clear selection
+          </button>
+        </div>
+      ) : null}
       {q.isPending ? (
         <Loading label="Loading products…" />
       ) : q.isError && !q.data ? (
@@ -96,6 +137,16 @@ export function Products() {
             <table className="table" aria-busy={q.isFetching} data-testid="products-table">
               <thead>
                 <tr>
+                  {session.staff ? (
+                    <th className="select-col">
+                      <input
+                        type="checkbox"
+                        aria-label="Select every product shown"
+                        checked={allShown}
+                        onChange={(e) => setSelected(e.target.checked ? new Set(shown.map((p) => p.id)) : new Set())}
+                      />
+                    </th>
+                  ) : null}
                   {columns.map((c) => {
                     const dir = ordering === c.key ? 'ascending' : ordering === `-${c.key}` ? 'descending' : undefined;
                     return (
@@ -115,6 +166,11 @@ export function Products() {
               <tbody>
                 {q.data.results.map((p) => (
                   <tr key={p.id} data-sku={p.sku}>
+                    {session.staff ? (
+                      <td className="select-col">
+                        <input type="checkbox" aria-label={`Select ${p.sku}`} checked={selected.has(p.id)} onChange={(e) => toggle(p.id, e.target.checked)} />
+                      </td>
+                    ) : null}
                     <td className="mono">
                       <Link to={`/products/${p.id}`}>{p.sku}</Link>
                     </td>
@@ -187,6 +243,17 @@ export function Products() {
             <strong>{toDelete.name}</strong> (<span className="mono">{toDelete.sku}</span>) will be deleted. This cannot be undone.
           </p>
         ) : null}
+      </ConfirmDialog>
+      <ConfirmDialog
+        open={confirmBulk}
+        title={`Delete ${selected.size} product${selected.size === 1 ? '' : 's'}?`}
+        confirmLabel="Delete them"
+        busy={bulkDel.isPending}
+        error={bulkDel.error}
+        onConfirm={() => bulkDel.mutate([...selected])}
+        onCancel={() => setConfirmBulk(false)}
+      >
+        <p>The selected products will be deleted, all at once or none. This cannot be undone.</p>
       </ConfirmDialog>
     </div>
   );

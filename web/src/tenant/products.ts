@@ -8,7 +8,7 @@
 // browser just saved, nor a product it just deleted.
 import type { QueryClient } from '@tanstack/react-query';
 import type { ApiClient } from '../api/client';
-import type { Page, Product, ProductInput } from '../api/types';
+import type { Page, Product, ProductBulkDelete, ProductBulkDeleteResult, ProductInput } from '../api/types';
 
 export const productKeys = {
   lists: ['products'] as const,
@@ -128,4 +128,9 @@ export function replaceProduct(api: ApiClient, id: string, etag: string, input: 
 
 export function deleteProduct(api: ApiClient, id: string, etag: string): Promise<void> {
   return api.send<void>('DELETE', `/api/catalog/products/${encodeURIComponent(id)}/`, undefined, { headers: { 'If-Match': etag } });
+}
+
+/** bulkDeleteProducts deletes up to 500 products in one transaction; unknown ids come back in not_found. */
+export function bulkDeleteProducts(api: ApiClient, ids: string[]): Promise<ProductBulkDeleteResult> {
+  return api.send<ProductBulkDeleteResult>('POST', '/api/admin/products/bulk-delete', { ids } satisfies ProductBulkDelete);
 }
