@@ -19,6 +19,7 @@ func (s *Server) adminRoutes(staff *echo.Group) {
 	staff.PATCH("/admin/users/:id/", s.adminPatchUser)
 	staff.POST("/admin/users/:id/password/", s.adminSetPassword)
 	staff.GET("/admin/products/", s.adminListProducts)
+	s.productCSVRoutes(staff)
 	staff.GET("/admin/notifications/", s.adminListNotifications)
 }
 
