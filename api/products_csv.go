@@ -96,7 +96,7 @@ func readError(err error) error {
 func (s *Server) exportProducts(c echo.Context) error {
 	schemaName := tenantOf(c).Schema
 	w := &lazyCSV{c: c, filename: schemaName + "-products.csv"}
-	n, err := s.deps.Catalog.Export(c.Request().Context(), schemaName, w)
+	n, err := s.deps.Catalog.Export(c.Request().Context(), schemaName, w, catalog.ExportOptions{})
 	if err != nil && w.started {
 		s.log.WarnContext(c.Request().Context(), "export aborted after its first rows",
 			slog.String("tenant", schemaName), slog.Int("rows", n), slog.Any("error", err))

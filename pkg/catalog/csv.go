@@ -340,6 +340,13 @@ func (b *badLines) err(total int) error {
 	return &domain.Error{Code: domain.EINVALID, Message: msg, Details: b.details}
 }
 
+// ExportOptions tune an export.
+type ExportOptions struct {
+	// Written, when set, is called with the number of products written
+	// so far, after each batch.
+	Written func(done int)
+}
+
 // exportBatch is how many products an export reads per query.
 const exportBatch = 1000
 
@@ -349,8 +356,9 @@ const exportBatch = 1000
 // in memory). Each batch is read in a transaction of its own, so a
 // product changed during a long export appears as it was when its batch
 // was read. Importing the file into the same tenant changes nothing.
-// Errors: ErrNoBulkStore; database and write errors, wrapped.
-func (s *Service) Export(ctx context.Context, schemaName string, w io.Writer) (int, error) {
+// It returns the number of products written. Errors: ErrNoBulkStore;
+// database and write errors, wrapped.
+func (s *Service) Export(ctx context.Context, schemaName string, w io.Writer, opts ExportOptions) (int, error) {
 	if s.bulk == nil {
 		return 0, ErrNoBulkStore
 	}
@@ -374,6 +382,9 @@ func (s *Service) Export(ctx context.Context, schemaName string, w io.Writer) (i
 		cw.Flush()
 		if err := cw.Error(); err != nil {
 			return n, fmt.Errorf("catalog: export: write: %w", err)
+		}
+		if opts.Written != nil {
+			opts.Written(n)
 		}
 		if len(ps) < exportBatch {
 			return n, nil

@@ -173,7 +173,7 @@ func TestExportThenImportChangesNothing(t *testing.T) {
 	outboxBefore := len(w.outbox(t))
 
 	var out bytes.Buffer
-	n, err := w.svc.Export(t.Context(), w.schema, &out)
+	n, err := w.svc.Export(t.Context(), w.schema, &out, catalog.ExportOptions{})
 	if err != nil || n != 2500 {
 		t.Fatalf("export wrote %d rows, %v; want 2500", n, err)
 	}
@@ -198,7 +198,7 @@ func TestExportOfNoProductsIsTheHeader(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	var out bytes.Buffer
-	if n, err := w.svc.Export(t.Context(), w.schema, &out); err != nil || n != 0 || out.String() != header {
+	if n, err := w.svc.Export(t.Context(), w.schema, &out, catalog.ExportOptions{}); err != nil || n != 0 || out.String() != header {
 		t.Fatalf("export %q, %d, %v; want the header alone", out.String(), n, err)
 	}
 }
