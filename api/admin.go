@@ -23,6 +23,7 @@ func (s *Server) adminRoutes(staff *echo.Group) {
 	staff.POST("/admin/users/bulk", s.adminBulkUsers)
 	staff.GET("/admin/products/", s.adminListProducts)
 	staff.POST("/admin/products/bulk-delete", s.adminBulkDeleteProducts)
+	s.productCSVRoutes(staff)
 	staff.GET("/admin/notifications/", s.adminListNotifications)
 }
 

@@ -292,3 +292,38 @@ func TestAdminActionsStayInTheirTenant(t *testing.T) {
 		t.Fatal("the superuser was changed by a tenant token")
 	}
 }
+
+func TestImportAndExportStayInTheirTenant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, b := e.tenant("impa"), e.tenant("impb")
+	for _, f := range []fixture{a, b} {
+		r := e.do(req{method: "POST", host: f.Host, path: importPath, token: f.StaffToken, header: csvBody,
+			body: csvHeader + "SAME-SKU,Made in " + f.Schema + ",,1,EUR,1\nONLY-" + f.Schema + ",x,,1,EUR,1\n"})
+		if r.Code != http.StatusOK || r.JSON["created"] != float64(2) {
+			t.Fatalf("import into %s = %d %s, want 2 created in its own tenant", f.Schema, r.Code, r.Raw)
+		}
+	}
+	t.Run("A's staff token importing on B's host is refused", func(t *testing.T) {
+		r := e.do(req{method: "POST", host: b.Host, path: importPath, token: a.StaffToken, header: csvBody,
+			body: csvHeader + "SAME-SKU,pwned,,1,EUR,1\n"})
+		if r.Code != http.StatusUnauthorized {
+			t.Fatalf("= %d %s, want 401", r.Code, r.Raw)
+		}
+	})
+	t.Run("A's staff token exporting on B's host is refused", func(t *testing.T) {
+		if r := e.do(req{method: "GET", host: b.Host, path: exportPath, token: a.StaffToken}); r.Code != http.StatusUnauthorized {
+			t.Fatalf("= %d %s, want 401", r.Code, r.Raw)
+		}
+	})
+	for _, f := range []fixture{a, b} {
+		r := e.do(req{method: "GET", host: f.Host, path: exportPath, token: f.StaffToken})
+		want := csvHeader + "ONLY-" + f.Schema + ",x,,1.00,EUR,1\nSAME-SKU,Made in " + f.Schema + ",,1.00,EUR,1\n"
+		if r.Code != http.StatusOK || string(r.Raw) != want {
+			t.Fatalf("%s exports %d %s, want only its own products", f.Schema, r.Code, r.Raw)
+		}
+		if n := e.count(f.Schema, `SELECT count(*) FROM outbox`); n != 2 {
+			t.Fatalf("%s's outbox has %d rows, want its own 2", f.Schema, n)
+		}
+	}
+}

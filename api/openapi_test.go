@@ -138,6 +138,7 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 	t.Run("search", o.searchesProducts)
 	t.Run("notifications", o.listsAndReadsNotifications)
 	t.Run("tenant admin", o.administersATenant)
+	t.Run("products CSV import and export", o.importsAndExportsProducts)
 	t.Run("WebSocket", o.upgradesToAWebSocket)
 	t.Run("platform admin", o.administersThePlatform)
 	t.Run("a method a documented path does not serve is a 404", o.refusesUnservedMethods)

@@ -35,7 +35,8 @@ type Config struct {
 	// PublicDomain is the host that serves health, readiness and the
 	// platform admin API. Compared after lower-casing and stripping the port.
 	PublicDomain string
-	// BodyLimit caps request bodies; default "1M".
+	// BodyLimit caps request bodies; default "1M". The products import
+	// has a limit of its own, 10 MiB.
 	BodyLimit string
 	// AccessLog logs one line per request.
 	AccessLog bool
@@ -138,7 +139,7 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 	e.Pre(middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}))
 	e.Use(s.observe)
 	e.Use(middleware.Recover())
-	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: cfg.BodyLimit, Skipper: skipGlobalBodyLimit}))
 	s.routes()
 	return s
 }

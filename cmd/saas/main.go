@@ -29,7 +29,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return root.ExecuteContext(ctx)
 }
 
-// Exit codes: 1 for an unexpected failure, 2 for bad usage or input, 3 for a
+// Exit codes: 1 for an unexpected failure or a file of bad data (an
+// import's), 2 for bad usage or input, 3 for a
 // conflict, 4 for something not found, 5 for a dependency that is down.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
@@ -39,6 +40,11 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.As(err, &usage) {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
+	}
+	var data dataError
+	if errors.As(err, &data) {
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
 	}
 	code := domain.ErrorCode(err)
 	msg := err.Error()

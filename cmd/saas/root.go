@@ -193,6 +193,7 @@ Configuration comes from the environment (see .env.example).`,
 		newReindexCmd(a),
 		newRelayCmd(a),
 		newDLQCmd(a),
+		newProductsCmd(a),
 	)
 	return root, a
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,15 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenantworks/saas/pkg/accounts"
-	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/domain"
 )
-
-// cliCause is the audit cause of an operator command: the command line,
-// naming the operator's login when the environment has one.
-func cliCause(ctx context.Context) context.Context {
-	return audit.WithCause(ctx, audit.Cause{Actor: audit.CLI(os.Getenv("USER"))})
-}
 
 // userTenant returns the schema of the tenant the user commands act on:
 // it must exist and be active or suspended (an operator may manage the

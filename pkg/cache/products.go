@@ -213,3 +213,33 @@ func (c *Products) failed(ctx context.Context, cache string, err error) {
 	observability.CacheRequests.WithLabelValues(cache, "error").Inc()
 	c.log.WarnContext(ctx, "cache unavailable, reading from the database", slog.String("cache", cache), slog.Any("error", err))
 }
+
+// invalidateBatch is how many products one InvalidateMany transaction
+// names: a bound on the size of one MULTI.
+const invalidateBatch = 1000
+
+// InvalidateMany is Invalidate for many products of one tenant at once
+// (an import): the list generation gets a fresh value and every product's
+// item is dropped as Invalidate drops it, in transactions of up to 1,000
+// products. With no products, only the list pages are dropped. Errors:
+// EUNAVAILABLE when Redis does not answer.
+func (c *Products) InvalidateMany(ctx context.Context, schemaName string, productIDs []string) error {
+	ttl := genTTL(c.ttl)
+	for start := 0; start == 0 || start < len(productIDs); start += invalidateBatch {
+		batch := productIDs[start:min(start+invalidateBatch, len(productIDs))]
+		_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			for _, id := range batch {
+				p.Set(ctx, c.keys.ProductGen(schemaName, id), newGen(), ttl)
+				p.Del(ctx, c.keys.Product(schemaName, id))
+			}
+			// Last: a list read from now on sees every item dropped.
+			p.Set(ctx, c.keys.ListGen(schemaName), newGen(), ttl)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("cache: invalidate %d products of %s: %w: %w", len(productIDs), schemaName,
+				domain.Errorf(domain.EUNAVAILABLE, "redis unavailable"), err)
+		}
+	}
+	return nil
+}

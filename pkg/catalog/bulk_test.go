@@ -29,15 +29,6 @@ func (w *world) products(t *testing.T, n int) []string {
 	return ids
 }
 
-func (w *world) count(t *testing.T, query string) int {
-	t.Helper()
-	var n int
-	if err := w.DB.Pool.QueryRow(t.Context(), query).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestBulkDeleteWritesOneEventAndOneEntryPerProductInOneTransaction(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)

@@ -52,6 +52,8 @@ type Deps struct {
 	Store Store
 	// Reader serves Get and List; default Store when it is a Reader.
 	Reader Reader
+	// Bulk imports and exports; default Store when it is a BulkStore.
+	Bulk BulkStore
 	// Invalidator, when set, runs right after every committed write, so
 	// that the writer's next read, on any API node, misses the cache. The
 	// cache invalidator worker does the same from the event and stays the
@@ -66,6 +68,7 @@ type Deps struct {
 type Service struct {
 	store Store
 	read  Reader
+	bulk  BulkStore // nil: Import and Export answer ErrNoBulkStore
 	inv   Invalidator
 	log   *slog.Logger
 }
@@ -86,10 +89,13 @@ func New(deps Deps) (*Service, error) {
 		}
 		deps.Reader = r
 	}
+	if deps.Bulk == nil {
+		deps.Bulk, _ = deps.Store.(BulkStore)
+	}
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
-	return &Service{store: deps.Store, read: deps.Reader, inv: deps.Invalidator, log: deps.Log}, nil
+	return &Service{store: deps.Store, read: deps.Reader, bulk: deps.Bulk, inv: deps.Invalidator, log: deps.Log}, nil
 }
 
 // ErrNotFound is returned for a product that does not exist, and for an id
