@@ -27,7 +27,7 @@ type Config struct {
 	DatabasePoolMode         string // "session" (default) or "transaction": what answers at DatabaseURL (pkg/postgres.PoolMode)
 	DatabaseDirectURL        string // PostgreSQL with a session of its own, for LISTEN, session locks, migrations; default DatabaseURL
 	RedisURL                 string
-	RedisKeyPrefix           string // starts every Redis key: <prefix>:<schema>:... (pkg/cache.Keys)
+	RedisKeyPrefix           string // starts every Redis key: <prefix>:{<schema>}:... (pkg/cache.Keys)
 	NatsURL                  string
 	ElasticsearchURL         string
 	ElasticsearchIndexPrefix string
