@@ -52,7 +52,7 @@ var fixtureHash = sync.OnceValue(func() string {
 type env struct {
 	t       *testing.T
 	db      *testenv.Database
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	mgr     *tenancy.Manager
 	tokens  *auth.Tokens
 	handler http.Handler
@@ -67,7 +67,7 @@ type env struct {
 type wiring struct {
 	*api.Config
 	*api.Deps
-	Redis       *redis.Client
+	Redis       redis.UniversalClient
 	LoginLimit  int
 	LoginWindow time.Duration
 	// DirectURL reaches the test database with sessions of their own, for
@@ -79,9 +79,8 @@ type envOption func(*wiring)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	s := testenv.Get(t)
 	db := testenv.MustDatabase(t)
-	rdb, err := cache.Open(s.RedisURL)
+	rdb, err := cache.Open(testenv.RedisURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +266,33 @@ func (e *env) count(schemaName, query string, args ...any) int {
 		e.t.Fatalf("count %q in %s: %v", query, schemaName, err)
 	}
 	return n
+}
+
+// redisKeys returns the keys matching pattern, on every master when the
+// tests run against a Redis Cluster (KEYS asks only one node there).
+func (e *env) redisKeys(t *testing.T, pattern string) []string {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	get := func(ctx context.Context, c redis.UniversalClient) error {
+		ks, err := c.Keys(ctx, pattern).Result()
+		mu.Lock()
+		keys = append(keys, ks...)
+		mu.Unlock()
+		return err
+	}
+	var err error
+	if c, ok := e.rdb.(*redis.ClusterClient); ok {
+		err = c.ForEachMaster(t.Context(), func(ctx context.Context, node *redis.Client) error { return get(ctx, node) })
+	} else {
+		err = get(t.Context(), e.rdb)
+	}
+	if err != nil {
+		t.Fatalf("redis keys %s: %v", pattern, err)
+	}
+	return keys
 }
 
 func cacheUsers(e *env) *cache.Users {

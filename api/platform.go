@@ -90,6 +90,7 @@ type tenantResponse struct {
 	Name          string           `json:"name"`
 	State         string           `json:"state"`
 	SchemaVersion int64            `json:"schema_version"`
+	Cluster       string           `json:"cluster"`
 	CreatedAt     time.Time        `json:"created_at"`
 	UpdatedAt     time.Time        `json:"updated_at"`
 	Domains       []domainResponse `json:"domains"`
@@ -101,7 +102,7 @@ type domainResponse struct {
 }
 
 func toTenantResponse(t domain.Tenant) tenantResponse {
-	out := tenantResponse{Schema: t.Schema, Name: t.Name, State: t.State, SchemaVersion: t.SchemaVersion,
+	out := tenantResponse{Schema: t.Schema, Name: t.Name, State: t.State, SchemaVersion: t.SchemaVersion, Cluster: t.Cluster,
 		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), Domains: make([]domainResponse, len(t.Domains))}
 	for i, d := range t.Domains {
 		out.Domains[i] = toDomainResponse(d)

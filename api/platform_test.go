@@ -189,7 +189,7 @@ func (l *tenantLifecycle) createsATenant(t *testing.T) {
 	}
 	doms, _ := r.JSON["domains"].([]any)
 	if r.JSON["schema"] != schemaName || r.JSON["name"] != "Acme" || r.JSON["state"] != "active" || r.JSON["schema_version"].(float64) < 1 ||
-		len(doms) != 1 || doms[0].(map[string]any)["domain"] != host || doms[0].(map[string]any)["is_primary"] != true {
+		r.JSON["cluster"] != "main" || len(doms) != 1 || doms[0].(map[string]any)["domain"] != host || doms[0].(map[string]any)["is_primary"] != true {
 		t.Fatalf("created = %s", r.Raw)
 	}
 	if !strings.HasSuffix(r.JSON["created_at"].(string), "Z") || r.Header.Get("Location") != "/api/platform/tenants/"+schemaName+"/" {

@@ -176,10 +176,7 @@ func TestAnIDHasOneSpelling(t *testing.T) {
 	if n := e.count(a.Schema, `SELECT count(*) FROM products`); n != 0 {
 		t.Fatalf("%d products left, want 0", n)
 	}
-	keys, err := e.rdb.Keys(t.Context(), "*"+a.Schema+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := e.redisKeys(t, "*"+a.Schema+"*")
 	for _, k := range keys {
 		for _, spelled := range others {
 			if strings.Contains(k, spelled) {
@@ -231,18 +228,12 @@ func TestCursorsAreTheServers(t *testing.T) {
 			}
 		})
 	}
-	before, err := e.rdb.Keys(t.Context(), "*"+a.Schema+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := e.redisKeys(t, "*"+a.Schema+"*")
 	for i := range 50 {
 		c := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"o":"name","v":"n%d","id":"0197a000-0000-7000-8000-000000000000"}`, i))
 		e.do(req{method: "GET", host: a.Host, path: base + "?ordering=name&cursor=" + c + ".x", token: a.UserToken})
 	}
-	after, err := e.rdb.Keys(t.Context(), "*"+a.Schema+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := e.redisKeys(t, "*"+a.Schema+"*")
 	if len(after) != len(before) {
 		t.Fatalf("50 made-up cursors grew the tenant's cache keys from %d to %d", len(before), len(after))
 	}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/services.sh — install and run the four backing services of the SaaS
-# backend (PostgreSQL, Redis, NATS with JetStream, Elasticsearch), and PgBouncer
-# in front of PostgreSQL, natively on a Debian 12 machine without Docker and
-# without systemd.
+# backend (PostgreSQL, Redis, NATS with JetStream, Elasticsearch), PgBouncer
+# in front of PostgreSQL, a second PostgreSQL cluster (pg2, port 5433) and a
+# three-master Redis Cluster (ports 7001-7003), natively on a Debian 12
+# machine without Docker and without systemd.
 #
 # Usage:
 #   scripts/services.sh up                 install (if needed) and start them all
@@ -12,7 +13,7 @@
 #   scripts/services.sh env                print "export X_URL=..." lines and the
 #                                          stack's JWT_SECRET, for
 #                                          eval "$(scripts/services.sh env)"
-#   scripts/services.sh start|stop|restart <postgres|redis|nats|elasticsearch|pgbouncer>
+#   scripts/services.sh start|stop|restart <postgres|pg2|redis|redis-cluster|nats|elasticsearch|pgbouncer>
 #
 # Environment knobs (all optional):
 #   SERVICES_DIR       state directory (logs, data, pid files, binaries).
@@ -27,6 +28,7 @@
 #   ES_HEAP            elasticsearch heap size (512m)
 #   ES_EXTRA_ARGS      extra arguments for bin/elasticsearch, e.g. "-Efoo=bar"
 #   REDIS_MAXMEMORY    redis memory bound, past which it evicts keys (256mb)
+#   REDIS_CLUSTER_MAXMEMORY  the same for each master of the Redis Cluster (64mb)
 #
 # Every step is idempotent: "up" on a machine where everything already answers
 # only probes the four services and returns within a second or two.
@@ -40,6 +42,7 @@ ES_VERSION=8.19.21
 ES_ARTIFACT="org.elasticsearch.distribution.integ-test-zip:elasticsearch:${ES_VERSION}:zip"
 
 PG_PORT=5432
+PG2_PORT=5433
 REDIS_PORT=6379
 NATS_PORT=4222
 NATS_MONITOR_PORT=8222
@@ -53,7 +56,16 @@ DB_NAME=saas
 PG_MAX_CONNECTIONS=300
 
 DATABASE_URL="postgres://${DB_USER}:${DB_PASSWORD}@${HOST}:${PG_PORT}/${DB_NAME}?sslmode=disable"
+# The second PostgreSQL cluster tenant schemas may live on (DESIGN.md
+# section 12): the same installed version, user, password and database.
+PG2_URL="postgres://${DB_USER}:${DB_PASSWORD}@${HOST}:${PG2_PORT}/${DB_NAME}?sslmode=disable"
 REDIS_URL="redis://${HOST}:${REDIS_PORT}/0"
+# A Redis Cluster of three masters and no replicas, beside the single
+# Redis: REDIS_URL may name one (pkg/cache.Open), and the cache's tests run
+# against it too (go tool task test:rediscluster). Each node's cluster bus
+# listens on its port + 10000.
+REDIS_CLUSTER_PORTS=(7001 7002 7003)
+REDIS_CLUSTER_URL="redis-cluster://${HOST}:7001,${HOST}:7002,${HOST}:7003"
 NATS_URL="nats://${HOST}:${NATS_PORT}"
 ELASTICSEARCH_URL="http://${HOST}:${ES_PORT}"
 # PostgreSQL through PgBouncer in transaction mode (DATABASE_POOL_MODE=transaction).
@@ -72,8 +84,9 @@ ES_EXTRA_ARGS="${ES_EXTRA_ARGS:-}"
 # TTL (from another tool, or an older release's counters) fill the memory.
 REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-256mb}"
 REDIS_MAXMEMORY_POLICY=allkeys-lru
+REDIS_CLUSTER_MAXMEMORY="${REDIS_CLUSTER_MAXMEMORY:-64mb}"
 
-ALL_SERVICES=(postgres redis nats elasticsearch pgbouncer)
+ALL_SERVICES=(postgres pg2 redis redis-cluster nats elasticsearch pgbouncer)
 
 # Elasticsearch refuses to run as root, so it gets its own system user.
 ES_USER=saas-es
@@ -86,6 +99,7 @@ NATS_DIR="$SERVICES_DIR/nats"
 NATS_PID="$NATS_DIR/nats-server.pid"
 REDIS_DIR="$SERVICES_DIR/redis"
 REDIS_PID="$REDIS_DIR/redis-server.pid"
+REDIS_CLUSTER_DIR="$SERVICES_DIR/redis-cluster" # one directory per node: <port>/
 ES_HOME="$SERVICES_DIR/elasticsearch-$ES_VERSION"
 ES_DIR="$SERVICES_DIR/elasticsearch"     # config, data, logs, tmp, pid files
 ES_CONF="$ES_DIR/config"
@@ -108,7 +122,8 @@ log_file() { printf '%s/%s.log' "$LOG_DIR" "$1"; }
 
 # Postgres logs to Debian's per-cluster log file, not to $LOG_DIR.
 service_log() {
-  if [[ $1 == postgres ]]; then
+  if [[ $1 == postgres || $1 == pg2 ]]; then
+    # Called inside pg2_do for pg2: the cluster picked is the scope's.
     pg_pick_cluster 2>/dev/null || true
     printf '%s' "${PG_LOG:-/var/log/postgresql}"
   else
@@ -234,7 +249,12 @@ ensure_dirs() {
 # ---------------------------------------------------------------------------
 # PostgreSQL — Debian's packaged cluster, driven by pg_ctlcluster (no systemd)
 # ---------------------------------------------------------------------------
+PG_MAIN_PORT=$PG_PORT
 PG_VER="" PG_CLUSTER="" PG_LOG=""
+# The functions below act on the cluster named PG_NAME on PG_PORT, reached
+# at DATABASE_URL, and speak of it as PG_SVC: the main one unless pg2_do
+# says otherwise.
+PG_NAME=main PG_SVC=postgres
 
 # Choose the cluster listening on $PG_PORT (Debian's default "main" cluster).
 pg_pick_cluster() {
@@ -268,11 +288,14 @@ postgres_install() {
     # No cluster on our port (e.g. the package was installed with
     # create_main_cluster=false): create Debian's default one.
     local ver
-    ver=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -n | tail -n1)
-    [[ -n $ver ]] || die "postgres: no server version found under /usr/lib/postgresql"
-    log "creating PostgreSQL cluster $ver/main on port $PG_PORT"
-    pg_createcluster --port "$PG_PORT" "$ver" main >&2
-    pg_pick_cluster || die "postgres: no cluster on port $PG_PORT after pg_createcluster"
+    # A second cluster runs the main one's version; the main one the
+    # newest installed.
+    ver=$(pg_lsclusters -h 2>/dev/null | awk -v p="$PG_MAIN_PORT" '$3 == p {print $1; exit}')
+    [[ -n $ver ]] || ver=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -n | tail -n1)
+    [[ -n $ver ]] || die "$PG_SVC: no server version found under /usr/lib/postgresql"
+    log "creating PostgreSQL cluster $ver/$PG_NAME on port $PG_PORT"
+    pg_createcluster --port "$PG_PORT" "$ver" "$PG_NAME" >&2
+    pg_pick_cluster || die "$PG_SVC: no cluster on port $PG_PORT after pg_createcluster"
   fi
 }
 
@@ -302,19 +325,19 @@ max_connections = $PG_MAX_CONNECTIONS
 postgres_start() {
   postgres_install
   if pg_write_conf && pg_running; then
-    log "postgres: settings changed, restarting cluster $PG_VER/$PG_CLUSTER"
-    mark_launched postgres
-    pg_ctlcluster "$PG_VER" "$PG_CLUSTER" restart >&2 9>&- || fail_service postgres "pg_ctlcluster restart failed"
+    log "$PG_SVC: settings changed, restarting cluster $PG_VER/$PG_CLUSTER"
+    mark_launched "$PG_SVC"
+    pg_ctlcluster "$PG_VER" "$PG_CLUSTER" restart >&2 9>&- || fail_service "$PG_SVC" "pg_ctlcluster restart failed"
   elif ! pg_running; then
     log "starting PostgreSQL $PG_VER/$PG_CLUSTER"
-    mark_launched postgres
+    mark_launched "$PG_SVC"
     # pg_ctlcluster waits until the server accepts connections.
-    pg_ctlcluster "$PG_VER" "$PG_CLUSTER" start >&2 9>&- || fail_service postgres "pg_ctlcluster start failed"
+    pg_ctlcluster "$PG_VER" "$PG_CLUSTER" start >&2 9>&- || fail_service "$PG_SVC" "pg_ctlcluster start failed"
   fi
 }
 
 postgres_wait() {
-  wait_ready postgres "$START_TIMEOUT"
+  wait_ready "$PG_SVC" "$START_TIMEOUT"
   postgres_provision
 }
 
@@ -323,7 +346,7 @@ postgres_wait() {
 # created by someone else still matches DATABASE_URL.
 postgres_provision() {
   postgres_provisioned && return 0
-  log "postgres: ensuring role '$DB_USER' and database '$DB_NAME'"
+  log "$PG_SVC: ensuring role '$DB_USER' and database '$DB_NAME'"
   runuser -u postgres -- psql -X -q -p "$PG_PORT" -d postgres -v ON_ERROR_STOP=1 >&2 <<SQL
 DO \$\$
 BEGIN
@@ -338,7 +361,7 @@ GRANT pg_signal_backend TO "$DB_USER";
 SELECT 'CREATE DATABASE "$DB_NAME" OWNER "$DB_USER"'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$DB_NAME')\gexec
 SQL
-  postgres_provisioned || fail_service postgres "cannot connect with $DATABASE_URL (or max_connections != $PG_MAX_CONNECTIONS)"
+  postgres_provisioned || fail_service "$PG_SVC" "cannot connect with $DATABASE_URL (or max_connections != $PG_MAX_CONNECTIONS)"
 }
 
 postgres_process_alive() { pg_pick_cluster && pg_running; }
@@ -350,6 +373,21 @@ postgres_stop() {
     pg_ctlcluster "$PG_VER" "$PG_CLUSTER" stop >&2
   fi
 }
+
+# pg2: a second cluster of the same PostgreSQL, "pg2" on PG2_PORT (its own
+# data directory, /var/lib/postgresql/<version>/pg2, and configuration), run
+# by the functions above: bash's locals are dynamically scoped, so every
+# function pg2_do calls sees these values in place of the main cluster's.
+pg2_do() {
+  local PG_PORT=$PG2_PORT PG_NAME=pg2 PG_SVC=pg2 PG_VER="" PG_CLUSTER="" PG_LOG="" DATABASE_URL=$PG2_URL
+  "$@"
+}
+pg2_answers() { pg2_do postgres_answers; }
+pg2_provisioned() { pg2_do postgres_provisioned; }
+pg2_start() { pg2_do postgres_start; }
+pg2_wait() { pg2_do postgres_wait; }
+pg2_process_alive() { pg2_do postgres_process_alive; }
+pg2_stop() { pg2_do postgres_stop; }
 
 # ---------------------------------------------------------------------------
 # Redis — Debian's redis-server binary, but launched by us (not by the package
@@ -414,6 +452,117 @@ redis_stop() {
   fi
   # Covers a redis that is alive but not answering PING.
   stop_pidfile "$REDIS_PID" redis-server 10
+}
+
+# ---------------------------------------------------------------------------
+# Redis Cluster — three masters of Debian's redis-server on loopback, each
+# with its own directory, no persistence of data (nodes.conf keeps who holds
+# which slots, so a restart brings the same cluster back), bounded and
+# evicting like the single Redis. Made once with redis-cli --cluster create.
+# ---------------------------------------------------------------------------
+rc_cli() { timeout 5 redis-cli -h "$HOST" -p "$@"; }
+
+# The field $2 of CLUSTER INFO on the node at port $1 ("" when it does not
+# answer).
+rc_info() {
+  local out
+  out=$(rc_cli "$1" cluster info 2>/dev/null) || return 0
+  out=$(printf '%s\n' "$out" | tr -d '\r' | sed -n "s/^$2://p")
+  printf '%s' "$out"
+}
+
+rc_node_answers() { [[ $(rc_cli "$1" ping 2>/dev/null) == PONG ]]; }
+
+# Up: every node answers, sees the cluster whole (all slots served) and
+# knows all the others.
+redis-cluster_answers() {
+  command -v redis-cli >/dev/null || return 1
+  local p
+  for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+    [[ $(rc_info "$p" cluster_state) == ok && $(rc_info "$p" cluster_known_nodes) == "${#REDIS_CLUSTER_PORTS[@]}" ]] || return 1
+  done
+}
+
+redis-cluster_start() {
+  apt_install redis-server
+  local p dir
+  for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+    rc_node_answers "$p" && continue
+    dir="$REDIS_CLUSTER_DIR/$p"
+    mkdir -p "$dir"
+    log "starting redis-server $p (Redis Cluster node)"
+    mark_launched redis-cluster
+    redis-server --daemonize yes --port "$p" --bind "$HOST" \
+      --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 5000 \
+      --dir "$dir" --pidfile "$dir/redis-server.pid" --logfile "$(log_file "redis-cluster-$p")" \
+      --save '' --appendonly no \
+      --maxmemory "$REDIS_CLUSTER_MAXMEMORY" --maxmemory-policy "$REDIS_MAXMEMORY_POLICY" \
+      </dev/null >/dev/null 9>&- ||
+      fail_service redis-cluster "redis-server on port $p failed to start"
+  done
+}
+
+# Waits for the nodes, makes the cluster if they hold no slots yet, then
+# waits for it to serve every slot. Nodes that know of slots but do not come
+# together (a nodes.conf lost or from another cluster) are reset and the
+# cluster made again: it holds only cache entries, all of which may go.
+redis-cluster_wait() {
+  local p start=$SECONDS assigned
+  for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+    until rc_node_answers "$p"; do
+      ((SECONDS - start < START_TIMEOUT)) || fail_service redis-cluster "node $p does not answer after ${START_TIMEOUT}s (log: $(log_file "redis-cluster-$p"))"
+      sleep 0.2
+    done
+  done
+  redis-cluster_answers && { log "redis-cluster is up"; return 0; }
+  local n
+  assigned=0
+  for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+    n=$(rc_info "$p" cluster_slots_assigned)
+    assigned=$((assigned + ${n:-0}))
+  done
+  if ((assigned > 0)); then
+    # Known slots: give the nodes a moment to find each other again.
+    for ((start = SECONDS; SECONDS - start < 10; )); do
+      redis-cluster_answers && { log "redis-cluster is up"; return 0; }
+      sleep 0.5
+    done
+    log "redis-cluster: the nodes do not form one cluster; resetting them (cache only)"
+    for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+      rc_cli "$p" flushall >/dev/null 2>&1 || true
+      rc_cli "$p" cluster reset hard >/dev/null 2>&1 ||
+        fail_service redis-cluster "CLUSTER RESET HARD failed on node $p"
+    done
+  fi
+  local nodes=()
+  for p in "${REDIS_CLUSTER_PORTS[@]}"; do nodes+=("$HOST:$p"); done
+  log "redis-cluster: creating a cluster of ${#nodes[@]} masters"
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes </dev/null >&2 ||
+    fail_service redis-cluster "redis-cli --cluster create failed"
+  wait_ready redis-cluster "$START_TIMEOUT"
+}
+
+redis-cluster_process_alive() {
+  local p
+  for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+    pid_alive "$REDIS_CLUSTER_DIR/$p/redis-server.pid" redis-server && return 0
+  done
+  return 1
+}
+
+redis-cluster_stop() {
+  local p i
+  for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+    if rc_node_answers "$p"; then
+      log "stopping redis-cluster node $p"
+      rc_cli "$p" shutdown nosave >/dev/null 2>&1 || true
+      for ((i = 0; i < 100; i++)); do
+        rc_node_answers "$p" || break
+        sleep 0.1
+      done
+    fi
+    stop_pidfile "$REDIS_CLUSTER_DIR/$p/redis-server.pid" redis-server 10
+  done
 }
 
 # ---------------------------------------------------------------------------
@@ -760,18 +909,18 @@ cmd_up() {
   local pending=() svc
   # Elasticsearch first: it is by far the slowest to boot, so the others get
   # installed and started while its JVM warms up.
-  for svc in elasticsearch nats redis postgres pgbouncer; do
-    if [[ $svc == postgres || $svc == pgbouncer ]] && "${svc}_provisioned"; then continue; fi
+  for svc in elasticsearch nats redis redis-cluster postgres pg2 pgbouncer; do
+    if [[ $svc == postgres || $svc == pg2 || $svc == pgbouncer ]] && "${svc}_provisioned"; then continue; fi
     if [[ $svc == redis ]] && redis_answers; then
       redis_configure
       continue
     fi
-    if [[ $svc != postgres && $svc != pgbouncer ]] && "${svc}_answers"; then continue; fi
+    if [[ $svc != postgres && $svc != pg2 && $svc != pgbouncer ]] && "${svc}_answers"; then continue; fi
     "${svc}_start"
     pending+=("$svc")
   done
   # PgBouncer after PostgreSQL: its readiness check goes through to it.
-  for svc in postgres pgbouncer redis nats elasticsearch; do
+  for svc in postgres pg2 pgbouncer redis redis-cluster nats elasticsearch; do
     if [[ " ${pending[*]} " == *" $svc "* ]]; then "${svc}_wait"; fi
   done
   jwt_secret >/dev/null
@@ -780,7 +929,7 @@ cmd_up() {
 
 cmd_start() {
   local svc=$1
-  if [[ $svc == postgres || $svc == pgbouncer ]]; then
+  if [[ $svc == postgres || $svc == pg2 || $svc == pgbouncer ]]; then
     "${svc}_provisioned" && return 0
   elif [[ $svc == redis ]] && redis_answers; then
     redis_configure
@@ -794,7 +943,7 @@ cmd_start() {
 
 cmd_down() {
   local svc
-  for svc in elasticsearch nats redis pgbouncer postgres; do "${svc}_stop"; done
+  for svc in elasticsearch nats redis redis-cluster pgbouncer pg2 postgres; do "${svc}_stop"; done
 }
 
 cmd_status() {
@@ -815,9 +964,13 @@ cmd_env() {
   # Single quotes: the '?' in DATABASE_URL must not glob under eval.
   printf "export DATABASE_URL='%s'\n" "$DATABASE_URL"
   printf "export REDIS_URL='%s'\n" "$REDIS_URL"
+  printf "export REDIS_CLUSTER_URL='%s'\n" "$REDIS_CLUSTER_URL"
   printf "export NATS_URL='%s'\n" "$NATS_URL"
   printf "export ELASTICSEARCH_URL='%s'\n" "$ELASTICSEARCH_URL"
   printf "export DATABASE_POOLER_URL='%s'\n" "$DATABASE_POOLER_URL"
+  # main is left out: it defaults to DATABASE_URL, so that a process pointed
+  # at another database of the main cluster (each test's) keeps it there.
+  printf "export TENANT_DATABASES='pg2=%s'\n" "$PG2_URL"
   # Last: without the secret the URLs are still of use (operator commands).
   secret=$(jwt_secret) || exit 1
   printf "export JWT_SECRET='%s'\n" "$secret"
@@ -848,7 +1001,9 @@ cmd_summary() {
   printf '\nservices (state in %s, logs in %s):\n' "$SERVICES_DIR" "$LOG_DIR"
   printf '  %-14s %-4s %s\n' \
     postgres "$(postgres_answers && echo up || echo down)" "$DATABASE_URL" \
+    pg2 "$(pg2_answers && echo up || echo down)" "$PG2_URL (TENANT_DATABASES)" \
     redis "$(redis_answers && echo up || echo down)" "$REDIS_URL" \
+    redis-cluster "$(redis-cluster_answers && echo up || echo down)" "$REDIS_CLUSTER_URL (3 masters)" \
     nats "$(nats_answers && echo up || echo down)" "$NATS_URL" \
     elasticsearch "$(elasticsearch_answers && echo up || echo down)" "$ELASTICSEARCH_URL" \
     pgbouncer "$(pgbouncer_answers && echo up || echo down)" "$DATABASE_POOLER_URL (transaction mode)"
@@ -861,7 +1016,7 @@ cmd_summary() {
 usage() {
   cat >&2 <<EOF
 usage: $0 up|down|status|env
-       $0 start|stop|restart postgres|redis|nats|elasticsearch|pgbouncer
+       $0 start|stop|restart postgres|pg2|redis|redis-cluster|nats|elasticsearch|pgbouncer
 EOF
   exit 2
 }
@@ -873,7 +1028,7 @@ EOF
 need_root_and_lock() {
   if [[ $EUID -ne 0 ]]; then
     command -v sudo >/dev/null || die "must run as root (or with sudo available)"
-    exec sudo -n --preserve-env=SERVICES_DIR,START_TIMEOUT,ES_START_TIMEOUT,ES_HEAP,ES_EXTRA_ARGS,REDIS_MAXMEMORY,CI \
+    exec sudo -n --preserve-env=SERVICES_DIR,START_TIMEOUT,ES_START_TIMEOUT,ES_HEAP,ES_EXTRA_ARGS,REDIS_MAXMEMORY,REDIS_CLUSTER_MAXMEMORY,CI \
       "$0" "$@"
   fi
   ensure_dirs

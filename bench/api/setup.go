@@ -21,7 +21,7 @@ type benchEnv struct {
 	schema string
 	host   string // the tenant's domain, sent as Host
 	token  string // a staff bearer token of the tenant
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 }
 
 // setup starts the stack, whose saas binary is built with overlay, and

@@ -233,7 +233,7 @@ type env struct {
 	productID                    string
 
 	db       *postgres.DB // direct, for set-up and truncation
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	seq      atomic.Int64
 	cleanups []func()
 }
@@ -303,12 +303,12 @@ func (e *env) cleanup() {
 }
 
 // dropRedisKeys deletes the tenant's cache keys, whatever prefix they
-// carry before <schema>:.
+// carry before {<schema>}:.
 func (e *env) dropRedisKeys() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var keys []string
-	iter := e.rdb.Scan(ctx, 0, "*"+e.schema+":*", 1000).Iterator()
+	iter := e.rdb.Scan(ctx, 0, "*{"+e.schema+"}:*", 1000).Iterator()
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}

@@ -287,7 +287,7 @@ func (s *soak) checkCache(ctx context.Context, f *findings) (items, pages int, e
 	iter := rdb.Scan(ctx, 0, keys.Prefix()+":*", 1000).Iterator()
 	for iter.Next(ctx) {
 		key := iter.Val()
-		schemaName, rest, ok := strings.Cut(strings.TrimPrefix(key, keys.Prefix()+":"), ":")
+		schemaName, rest, ok := keys.Split(key)
 		if !ok {
 			continue
 		}

@@ -93,6 +93,7 @@ func TestTenantCommands(t *testing.T) {
 		{"the list shows the tenant", []string{"tenant", "list"}, 0, "acme.localhost"},
 		{"a tenant is suspended", []string{"tenant", "suspend", "--schema", "acme"}, 0, "tenant acme is suspended"},
 		{"show says so", []string{"tenant", "show", "--schema", "acme"}, 0, "suspended"},
+		{"show names its cluster", []string{"tenant", "show", "--schema", "acme"}, 0, "cluster         main"},
 		{"a tenant is resumed", []string{"tenant", "resume", "--schema", "acme"}, 0, "tenant acme is active"},
 		{"suspending an unknown tenant is not found", []string{"tenant", "suspend", "--schema", "nobody"}, 4, "not found"},
 		{"a tenant is deleted", []string{"tenant", "delete", "--schema", "acme"}, 0, "deleted tenant acme"},

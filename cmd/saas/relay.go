@@ -74,7 +74,7 @@ func (a *app) runCacheInvalidator(ctx context.Context) error {
 	return w.Run(ctx)
 }
 
-func (a *app) redis() (*redis.Client, error) {
+func (a *app) redis() (redis.UniversalClient, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.rdb != nil {

@@ -33,7 +33,7 @@ type app struct {
 	db             *postgres.DB
 	direct         *postgres.DB // session work; see sessionDatabase
 	nc             *nats.Conn
-	rdb            *redis.Client
+	rdb            redis.UniversalClient
 	redisKeys      cache.Keys // names every key written in rdb
 	mu             sync.Mutex // guards the lazily opened clients for `saas dev`
 	role           string

@@ -128,15 +128,15 @@ func newTenantStateCmd(a *app, verb, short string, change func(*tenancy.Manager,
 }
 
 func newTenantShowCmd(a *app) *cobra.Command {
-	return newSchemaCmd(a, "show", "Show one tenant: state, schema version, domains",
+	return newSchemaCmd(a, "show", "Show one tenant: state, schema version, cluster, domains",
 		func(ctx context.Context, m *tenancy.Manager, schemaName string) error {
 			t, err := m.Get(ctx, schemaName)
 			if err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "schema\t%s\nname\t%s\nstate\t%s\nschema version\t%d\ncreated\t%s\nupdated\t%s\n", t.Schema, t.Name, t.State,
-				t.SchemaVersion, t.CreatedAt.UTC().Format(time.RFC3339), t.UpdatedAt.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "schema\t%s\nname\t%s\nstate\t%s\nschema version\t%d\ncluster\t%s\ncreated\t%s\nupdated\t%s\n", t.Schema, t.Name, t.State,
+				t.SchemaVersion, t.Cluster, t.CreatedAt.UTC().Format(time.RFC3339), t.UpdatedAt.UTC().Format(time.RFC3339))
 			for _, d := range t.Domains {
 				primary := ""
 				if d.IsPrimary {

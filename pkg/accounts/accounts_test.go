@@ -52,7 +52,7 @@ type world struct {
 
 // newWorld is a tenant on a fresh database, and the service with a sign-in
 // limiter of limit attempts a minute on the real Redis (nil rdb: none).
-func newWorld(t *testing.T, rdb *redis.Client, limit int) *world {
+func newWorld(t *testing.T, rdb redis.UniversalClient, limit int) *world {
 	t.Helper()
 	db := testenv.MustDatabase(t)
 	runner, err := schema.NewRunner(db.URL, nil)
@@ -76,9 +76,9 @@ func newWorld(t *testing.T, rdb *redis.Client, limit int) *world {
 	return &world{svc: svc, flags: f, schema: name, db: db.DB}
 }
 
-func mustRedis(t *testing.T) *redis.Client {
+func mustRedis(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	rdb, err := cache.Open(testenv.Get(t).RedisURL)
+	rdb, err := cache.Open(testenv.RedisURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

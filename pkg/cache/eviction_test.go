@@ -18,7 +18,7 @@ const productID = "0195b7f2-0000-7000-8000-000000000001"
 
 // evict deletes the tenant's keys that which selects, as Redis would when it
 // evicts or expires them: "generations" (every key ending in :gen) or "all".
-func evict(t *testing.T, rdb *redis.Client, keys cache.Keys, schemaName, which string) {
+func evict(t *testing.T, rdb redis.UniversalClient, keys cache.Keys, schemaName, which string) {
 	t.Helper()
 	for _, k := range mustScan(t, rdb, keys.Tenant(schemaName)+"*") {
 		if which == "all" || strings.HasSuffix(k, ":gen") {
@@ -231,7 +231,7 @@ type caches struct {
 	users    *cache.Users
 }
 
-func newCaches(t *testing.T, rdb *redis.Client) *caches {
+func newCaches(t *testing.T, rdb redis.UniversalClient) *caches {
 	t.Helper()
 	c := &caches{keys: MustKeys(t, rdb), schema: "slow_" + testenv.RandomName(8), src: &table{name: "p"}}
 	c.products = cache.NewProducts(rdb, c.keys, c.src, time.Minute, discard)

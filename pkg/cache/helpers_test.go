@@ -16,10 +16,28 @@ import (
 	"github.com/tenantworks/saas/pkg/testenv"
 )
 
-// MustRedis returns a client of the test Redis, closed when the test ends.
-func MustRedis(tb testing.TB) *redis.Client {
+// MustRedis returns a client of the test Redis, closed when the test ends:
+// the single server, or the Redis Cluster when SAAS_TEST_REDIS_CLUSTER=1
+// (testenv.RedisURL), so that every test here runs against both.
+func MustRedis(tb testing.TB) redis.UniversalClient {
 	tb.Helper()
-	rdb, err := cache.Open(testenv.Get(tb).RedisURL)
+	return mustOpen(tb, testenv.RedisURL(tb))
+}
+
+// MustRedisCluster returns a client of the test Redis Cluster, closed when
+// the test ends.
+func MustRedisCluster(tb testing.TB) *redis.ClusterClient {
+	tb.Helper()
+	rdb, ok := mustOpen(tb, testenv.MustRedisClusterURL(tb)).(*redis.ClusterClient)
+	if !ok {
+		tb.Fatalf("%s does not name a Redis Cluster (redis-cluster://host:port,...)", testenv.RedisClusterURLEnv)
+	}
+	return rdb
+}
+
+func mustOpen(tb testing.TB, url string) redis.UniversalClient {
+	tb.Helper()
+	rdb, err := cache.Open(url)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -30,7 +48,7 @@ func MustRedis(tb testing.TB) *redis.Client {
 // MustKeys returns key names under a prefix of the test's own, so that
 // tests can SCAN what they wrote; every key under it is deleted when the
 // test ends.
-func MustKeys(tb testing.TB, rdb *redis.Client) cache.Keys {
+func MustKeys(tb testing.TB, rdb redis.UniversalClient) cache.Keys {
 	tb.Helper()
 	keys, err := cache.NewKeys("t-" + testenv.RandomName(10))
 	if err != nil {
@@ -47,18 +65,31 @@ func MustKeys(tb testing.TB, rdb *redis.Client) cache.Keys {
 	return keys
 }
 
-// scanKeys returns the keys matching pattern.
-func scanKeys(ctx context.Context, rdb *redis.Client, pattern string) ([]string, error) {
-	var keys []string
-	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
+// scanKeys returns the keys matching pattern, on every master of a
+// cluster.
+func scanKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	scan := func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
 	}
-	return keys, iter.Err()
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		err := c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return scan(ctx, node) })
+		return keys, err
+	}
+	return keys, scan(ctx, rdb)
 }
 
 // mustScan returns the keys matching pattern.
-func mustScan(tb testing.TB, rdb *redis.Client, pattern string) []string {
+func mustScan(tb testing.TB, rdb redis.UniversalClient, pattern string) []string {
 	tb.Helper()
 	keys, err := scanKeys(context.Background(), rdb, pattern)
 	if err != nil {

@@ -17,7 +17,7 @@ func TestDeletingATenantDropsOnlyItsKeys(t *testing.T) {
 	ctx := t.Context()
 	gone, kept := "gone_"+testenv.RandomName(8), "kept_"+testenv.RandomName(8)
 	// The kept tenant's name starts like the deleted one's: only the
-	// "<prefix>:<schema>:" prefix may match.
+	// "<prefix>:{<schema>}:" prefix may match.
 	similar := gone + "x"
 	for i := range 1200 {
 		for _, s := range []string{gone, kept, similar} {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // DefaultPrefix starts every key when no prefix is configured
@@ -20,16 +21,24 @@ var ErrInvalidPrefix = errors.New("cache: key prefix must be 1 to 32 letters, di
 var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
 
 // Keys names every key this project writes in Redis. Each one starts with
-// "<prefix>:<schema>:", so that several deployments (or test runs) can share
-// one Redis and a tenant's keys can be found, and dropped, by one pattern:
+// "<prefix>:{<schema>}:", so that several deployments (or test runs) can
+// share one Redis and a tenant's keys can be found, and dropped, by one
+// pattern:
 //
-//	<prefix>:<schema>:product:<id>                  a cached product
-//	<prefix>:<schema>:product:<id>:gen              its generation
-//	<prefix>:<schema>:products:gen                  the tenant's list generation
-//	<prefix>:<schema>:products:g<gen>:<ordering>:<limit>:<cursor>   a cached list page
-//	<prefix>:<schema>:user:<id>                     a user's cached flags
-//	<prefix>:<schema>:user:<id>:gen                 their generation
-//	<prefix>:<realm>:login:<addr>                   sign-in attempts (realm: schema or "public")
+//	<prefix>:{<schema>}:product:<id>                  a cached product
+//	<prefix>:{<schema>}:product:<id>:gen              its generation
+//	<prefix>:{<schema>}:products:gen                  the tenant's list generation
+//	<prefix>:{<schema>}:products:g<gen>:<ordering>:<limit>:<cursor>   a cached list page
+//	<prefix>:{<schema>}:user:<id>                     a user's cached flags
+//	<prefix>:{<schema>}:user:<id>:gen                 their generation
+//	<prefix>:{<realm>}:login:<addr>                   sign-in attempts (realm: schema or "public")
+//
+// The braces are a Redis Cluster hash tag: only "<schema>" is hashed, so
+// every key of a tenant lies in one hash slot, and the scripts and
+// transactions that touch several of them (an item and its generation, an
+// invalidation's three keys) run on a cluster as on one server, never with
+// CROSSSLOT. The prefix holds no brace, so the first "{...}" of a key is
+// always its tenant's. Tenants spread over the slots by their names.
 //
 // A generation holds a random token, and a list page's key holds the list
 // generation's token (see newGen). Every key has a TTL. The zero Keys uses
@@ -52,8 +61,23 @@ func (k Keys) Prefix() string {
 	return k.prefix
 }
 
-// Tenant returns "<prefix>:<schema>:", the start of every key of the tenant.
-func (k Keys) Tenant(schemaName string) string { return k.Prefix() + ":" + schemaName + ":" }
+// Tenant returns "<prefix>:{<schema>}:", the start of every key of the
+// tenant, its hash tag included.
+func (k Keys) Tenant(schemaName string) string { return k.Prefix() + ":{" + schemaName + "}:" }
+
+// Split returns the schema (or realm) a key of this prefix belongs to and
+// what follows "<prefix>:{<schema>}:"; ok is false for any other key.
+func (k Keys) Split(key string) (schemaName, rest string, ok bool) {
+	s, found := strings.CutPrefix(key, k.Prefix()+":{")
+	if !found {
+		return "", "", false
+	}
+	schemaName, rest, ok = strings.Cut(s, "}:")
+	if !ok || schemaName == "" || strings.ContainsAny(schemaName, "{}") {
+		return "", "", false
+	}
+	return schemaName, rest, true
+}
 
 // Product returns the key of a cached product.
 func (k Keys) Product(schemaName, id string) string { return k.Tenant(schemaName) + "product:" + id }
@@ -74,5 +98,13 @@ func (k Keys) user(schemaName, id string) string    { return k.Tenant(schemaName
 func (k Keys) userGen(schemaName, id string) string { return k.user(schemaName, id) + ":gen" }
 
 // limiter returns the key of a limiter bucket: the caller's key
-// ("<realm>:login:<addr>") under the prefix.
-func (k Keys) limiter(key string) string { return k.Prefix() + ":" + key }
+// ("<realm>:login:<addr>") under the prefix, its realm as the hash tag, so
+// that a tenant's counters sit with its other keys (and go with them when
+// it is deleted). A key without a realm is hashed whole.
+func (k Keys) limiter(key string) string {
+	realm, rest, ok := strings.Cut(key, ":")
+	if !ok || realm == "" {
+		return k.Prefix() + ":" + key
+	}
+	return k.Tenant(realm) + rest
+}

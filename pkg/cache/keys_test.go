@@ -23,11 +23,11 @@ func TestNewKeysRefusesPrefixesThatCouldMatchOtherKeys(t *testing.T) {
 		k, err := cache.NewKeys(p)
 		if err != nil {
 			t.Errorf("NewKeys(%q) = %v", p, err)
-		} else if got := k.Product("acme", "1"); got != p+":acme:product:1" {
+		} else if got := k.Product("acme", "1"); got != p+":{acme}:product:1" {
 			t.Errorf("NewKeys(%q).Product = %q", p, got)
 		}
 	}
-	if got := (cache.Keys{}).Tenant("acme"); got != "saas:acme:" {
+	if got := (cache.Keys{}).Tenant("acme"); got != "saas:{acme}:" {
 		t.Errorf("the zero Keys names %q, want the default prefix saas", got)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // Limiter counts attempts per key in fixed windows held in Redis, so that
 // every API process shares one count.
 type Limiter struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	keys   Keys
 	limit  int
 	window time.Duration
@@ -21,7 +21,7 @@ type Limiter struct {
 
 // NewLimiter returns a Limiter allowing limit attempts per key per window,
 // its counters named by keys; defaults 10 a minute.
-func NewLimiter(rdb *redis.Client, keys Keys, limit int, window time.Duration) *Limiter {
+func NewLimiter(rdb redis.UniversalClient, keys Keys, limit int, window time.Duration) *Limiter {
 	if limit <= 0 {
 		limit = 10
 	}
@@ -31,9 +31,10 @@ func NewLimiter(rdb *redis.Client, keys Keys, limit int, window time.Duration) *
 	return &Limiter{rdb: rdb, keys: keys, limit: limit, window: window}
 }
 
-// Allow counts one attempt on key, stored as <prefix>:<key> with the window
-// as its TTL (callers pass "<realm>:login:<addr>", so a tenant's counters
-// sit under its "<prefix>:<schema>:"). Past the limit it returns how long
+// Allow counts one attempt on key, stored as <prefix>:{<realm>}:<rest> with
+// the window as its TTL (callers pass "<realm>:login:<addr>", so a tenant's
+// counters sit under its "<prefix>:{<schema>}:", in its hash slot; the one
+// key of a call is all its transaction touches). Past the limit it returns how long
 // until the window ends (at least a second). A counter that Redis evicts
 // starts again from zero: under memory pressure a client may get a few more
 // attempts, never fewer. Errors: EUNAVAILABLE when Redis does not answer;

@@ -25,9 +25,9 @@ type ProductSource interface {
 // Products is a read-through cache of a ProductSource in Redis.
 //
 // Keys are scoped by tenant schema (see Keys). An item lives at
-// <prefix>:<schema>:product:<id> beside its generation
-// <prefix>:<schema>:product:<id>:gen; list pages live under the value of the
-// tenant's list generation, <prefix>:<schema>:products:g<gen>:<query>.
+// <prefix>:{<schema>}:product:<id> beside its generation
+// <prefix>:{<schema>}:product:<id>:gen; list pages live under the value of the
+// tenant's list generation, <prefix>:{<schema>}:products:g<gen>:<query>.
 // Invalidate gives both generations fresh values and deletes the item. A
 // reader notes the generation before it reads the database and stores what
 // it read only if the generation still holds the value it noted (see
@@ -39,7 +39,7 @@ type ProductSource interface {
 // When Redis fails, reads go to the source: the failure is logged and
 // counted, never returned.
 type Products struct {
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	keys Keys
 	src  ProductSource
 	ttl  time.Duration
@@ -49,7 +49,7 @@ type Products struct {
 
 // NewProducts returns a cache in front of src, its keys named by keys;
 // ttl 0 means 10 minutes.
-func NewProducts(rdb *redis.Client, keys Keys, src ProductSource, ttl time.Duration, log *slog.Logger) *Products {
+func NewProducts(rdb redis.UniversalClient, keys Keys, src ProductSource, ttl time.Duration, log *slog.Logger) *Products {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
 	}

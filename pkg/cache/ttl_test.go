@@ -91,7 +91,7 @@ func TestEveryKeyHasThePrefixAndATTL(t *testing.T) {
 		userKey:                             userKey + ":gen",
 		keys.Tenant(schemaName) + "user:" + otherUser: keys.Tenant(schemaName) + "user:" + otherUser + ":gen",
 		keys.Tenant(schemaName) + "login:" + addr:     "",
-		keys.Prefix() + ":public:login:" + addr:       "",
+		keys.Tenant("public") + "login:" + addr:       "",
 	} {
 		if _, ok := ttls[value]; !ok {
 			t.Errorf("key %s was not written", value)

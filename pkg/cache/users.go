@@ -20,8 +20,8 @@ type UserSource interface {
 }
 
 // Users caches the flags checked on every authenticated request at
-// <prefix>:<schema>:user:<id>, guarded by a generation at
-// <prefix>:<schema>:user:<id>:gen (see newGen). A reader notes the
+// <prefix>:{<schema>}:user:<id>, guarded by a generation at
+// <prefix>:{<schema>}:user:<id>:gen (see newGen). A reader notes the
 // generation, reads the database, and stores what it read only if the
 // generation still holds the value it noted; whoever changes a user calls
 // Store after the database commit, which gives the generation a fresh value
@@ -29,7 +29,7 @@ type UserSource interface {
 // deactivation, even when Redis evicted or expired the flags or the
 // generation in between: its store finds another generation, or none.
 type Users struct {
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	keys Keys
 	src  UserSource
 	ttl  time.Duration
@@ -38,7 +38,7 @@ type Users struct {
 
 // NewUsers returns a cache in front of src, its keys named by keys; ttl 0
 // means 10 minutes.
-func NewUsers(rdb *redis.Client, keys Keys, src UserSource, ttl time.Duration, log *slog.Logger) *Users {
+func NewUsers(rdb redis.UniversalClient, keys Keys, src UserSource, ttl time.Duration, log *slog.Logger) *Users {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
 	}

@@ -22,12 +22,16 @@ import (
 
 // Config is the whole configuration of the binary.
 type Config struct {
-	Env                      string // "development" or "production"
-	DatabaseURL              string
-	DatabasePoolMode         string // "session" (default) or "transaction": what answers at DatabaseURL (pkg/postgres.PoolMode)
-	DatabaseDirectURL        string // PostgreSQL with a session of its own, for LISTEN, session locks, migrations; default DatabaseURL
+	Env               string // "development" or "production"
+	DatabaseURL       string
+	DatabasePoolMode  string // "session" (default) or "transaction": what answers at DatabaseURL (pkg/postgres.PoolMode)
+	DatabaseDirectURL string // PostgreSQL with a session of its own, for LISTEN, session locks, migrations; default DatabaseURL
+	// TenantDatabases are the PostgreSQL clusters tenant schemas may live
+	// on (TENANT_DATABASES, name=url,...): main, the catalog's, first,
+	// defaulting to DatabaseURL. Nothing routes by it yet.
+	TenantDatabases          TenantDatabases
 	RedisURL                 string
-	RedisKeyPrefix           string // starts every Redis key: <prefix>:<schema>:... (pkg/cache.Keys)
+	RedisKeyPrefix           string // starts every Redis key: <prefix>:{<schema>}:... (pkg/cache.Keys)
 	NatsURL                  string
 	ElasticsearchURL         string
 	ElasticsearchIndexPrefix string
@@ -93,6 +97,11 @@ func FromEnv() (Config, error) {
 	var errs []error
 	c.DatabasePoolMode = get("DATABASE_POOL_MODE", "session")
 	c.DatabaseDirectURL = get("DATABASE_DIRECT_URL", c.DatabaseURL)
+	dbs, err := ParseTenantDatabases(get("TENANT_DATABASES", ""), c.DatabaseURL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("TENANT_DATABASES: %w", err))
+	}
+	c.TenantDatabases = dbs
 	for key, dst := range map[string]*int{
 		"ELASTICSEARCH_SHARED_INDICES": &c.ElasticsearchSharedIndices,
 		"ELASTICSEARCH_DEDICATED_AT":   &c.ElasticsearchDedicatedAt,
@@ -278,6 +287,7 @@ func (c Config) Redacted() Config {
 	}
 	r.DatabaseURL = redactURL(r.DatabaseURL)
 	r.DatabaseDirectURL = redactURL(r.DatabaseDirectURL)
+	r.TenantDatabases = r.TenantDatabases.redacted()
 	r.RedisURL = redactURL(r.RedisURL)
 	r.NatsURL = redactURL(r.NatsURL)
 	r.ElasticsearchURL = redactURL(r.ElasticsearchURL)

@@ -32,9 +32,12 @@ type Tenant struct {
 	Name          string
 	State         string
 	SchemaVersion int64
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	Domains       []Domain
+	// Cluster names the PostgreSQL cluster that holds the schema, as
+	// TENANT_DATABASES names it ("main": the catalog's).
+	Cluster   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Domains   []Domain
 }
 
 // Domain is a host name that routes to a tenant.

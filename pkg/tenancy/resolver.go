@@ -58,10 +58,10 @@ func (r *Resolver) Resolve(ctx context.Context, host string) (*domain.Tenant, er
 	}
 	var t domain.Tenant
 	err := r.db.Pool.QueryRow(ctx,
-		`SELECT t.id, t.schema_name, t.display_name, t.state, t.schema_version, t.created_at, t.updated_at
+		`SELECT t.id, t.schema_name, t.display_name, t.state, t.schema_version, t.cluster, t.created_at, t.updated_at
 		 FROM public.domains d JOIN public.tenants t ON t.id = d.tenant_id
 		 WHERE d.domain = $1 AND t.state IN ('active', 'suspended')`, host).
-		Scan(&t.ID, &t.Schema, &t.Name, &t.State, &t.SchemaVersion, &t.CreatedAt, &t.UpdatedAt)
+		Scan(&t.ID, &t.Schema, &t.Name, &t.State, &t.SchemaVersion, &t.Cluster, &t.CreatedAt, &t.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		r.unknown.Add(host, struct{}{})
 		return nil, errUnknownHost

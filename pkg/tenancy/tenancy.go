@@ -100,8 +100,8 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (domain.Tenant, er
 	err := m.db.InTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx,
 			`INSERT INTO public.tenants (schema_name, display_name) VALUES ($1, $2)
-			 RETURNING id, schema_name, display_name, state, schema_version, created_at, updated_at`,
-			p.Schema, p.Name).Scan(&t.ID, &t.Schema, &t.Name, &t.State, &t.SchemaVersion, &t.CreatedAt, &t.UpdatedAt)
+			 RETURNING id, schema_name, display_name, state, schema_version, cluster, created_at, updated_at`,
+			p.Schema, p.Name).Scan(&t.ID, &t.Schema, &t.Name, &t.State, &t.SchemaVersion, &t.Cluster, &t.CreatedAt, &t.UpdatedAt)
 		if err != nil {
 			return fmt.Errorf("insert tenant: %w", err)
 		}
@@ -213,13 +213,13 @@ func (m *Manager) purge(ctx context.Context, t domain.Tenant) error {
 	})
 }
 
-const tenantColumns = `t.id, t.schema_name, t.display_name, t.state, t.schema_version, t.created_at, t.updated_at,
+const tenantColumns = `t.id, t.schema_name, t.display_name, t.state, t.schema_version, t.cluster, t.created_at, t.updated_at,
 	coalesce((SELECT jsonb_agg(jsonb_build_object('Domain', d.domain, 'IsPrimary', d.is_primary) ORDER BY d.is_primary DESC, d.domain)
 	          FROM public.domains d WHERE d.tenant_id = t.id), '[]')`
 
 func scanTenant(row pgx.Row) (domain.Tenant, error) {
 	var t domain.Tenant
-	err := row.Scan(&t.ID, &t.Schema, &t.Name, &t.State, &t.SchemaVersion, &t.CreatedAt, &t.UpdatedAt, &t.Domains)
+	err := row.Scan(&t.ID, &t.Schema, &t.Name, &t.State, &t.SchemaVersion, &t.Cluster, &t.CreatedAt, &t.UpdatedAt, &t.Domains)
 	return t, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -81,6 +82,26 @@ func TestCreateMakesAnActiveTenantWithItsTables(t *testing.T) {
 	}
 	if len(got.Domains) != 1 || got.Domains[0].Domain != "acme.localhost" || !got.Domains[0].IsPrimary {
 		t.Fatalf("domains = %+v, want the normalized primary domain acme.localhost", got.Domains)
+	}
+	// Every tenant so far lives on the catalog's cluster, and each way of
+	// reading a tenant says so.
+	if tn.Cluster != "main" || got.Cluster != "main" {
+		t.Fatalf("cluster on create %q, on get %q; want main", tn.Cluster, got.Cluster)
+	}
+	if all, err := m.List(ctx); err != nil || len(all) != 1 || all[0].Cluster != "main" {
+		t.Fatalf("list = %+v, %v; want acme on main", all, err)
+	}
+	if r, err := tenancy.NewResolver(db.DB, time.Minute).Resolve(ctx, "acme.localhost"); err != nil || r.Cluster != "main" {
+		t.Fatalf("resolved %+v, %v; want acme on main", r, err)
+	}
+	if _, err := db.DB.Pool.Exec(ctx, `UPDATE public.tenants SET cluster = 'pg2' WHERE schema_name = 'acme'`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Get(ctx, "acme"); err != nil || got.Cluster != "pg2" {
+		t.Fatalf("after moving the row to pg2: %q, %v", got.Cluster, err)
+	}
+	if _, err := db.DB.Pool.Exec(ctx, `UPDATE public.tenants SET cluster = 'Not A Name' WHERE schema_name = 'acme'`); err == nil {
+		t.Fatal("a cluster name TENANT_DATABASES could not hold was stored")
 	}
 	var tables []string
 	rows, _ := db.DB.Pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'acme' ORDER BY 1`)

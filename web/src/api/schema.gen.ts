@@ -1049,6 +1049,8 @@ export interface components {
              * @description The tenant migrations applied.
              */
             schema_version: number;
+            /** @description The PostgreSQL cluster that holds the tenant's schema, by its name in TENANT_DATABASES (main: the catalog's). */
+            cluster: string;
             /**
              * Format: date-time
              * @description RFC 3339, UTC.

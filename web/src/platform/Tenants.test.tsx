@@ -19,6 +19,7 @@ function tenant(schema: string, state: Tenant['state']): Tenant {
     name: `${schema} inc`,
     state,
     schema_version: 3,
+    cluster: 'main',
     created_at: '2026-01-02T03:04:05Z',
     updated_at: '2026-01-02T03:04:05Z',
     domains: [{ domain: `${schema}.example.com`, is_primary: true }],
