@@ -440,6 +440,9 @@ async function main() {
     await a.getByText('Deleted 3 products.').waitFor();
     for (const row of rows) await row.waitFor({ state: 'detached' });
     for (const p of bulk) assert.equal((await api(a, `/api/catalog/products/${p.id}/`)).status, 404);
+    // The next step starts from the list as a fresh visit shows it.
+    await a.reload();
+    await a.getByTestId('products-table').waitFor();
   }, a);
 
   await step('the table sorts by a column and pages with the next cursor', async () => {
