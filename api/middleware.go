@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/observability"
@@ -147,7 +148,8 @@ func (s *Server) authenticate(c echo.Context, tok string, next echo.HandlerFunc)
 	if err != nil {
 		return err
 	}
-	withContext(c, context.WithValue(c.Request().Context(), principalKey{}, principal{UserID: claims.Subject, Staff: ua.Staff, Generation: claims.Generation}))
+	ctx := context.WithValue(c.Request().Context(), principalKey{}, principal{UserID: claims.Subject, Staff: ua.Staff, Generation: claims.Generation})
+	withContext(c, withCause(c, ctx, audit.Actor{Kind: audit.KindUser, ID: claims.Subject, Email: claims.Email}))
 	return next(c)
 }
 
@@ -158,6 +160,12 @@ func (s *Server) authenticate(c echo.Context, tok string, next echo.HandlerFunc)
 // reach); only a token issued after that change can carry it, so it passes.
 func refused(claims auth.Claims, ua postgres.UserAuth) bool {
 	return !ua.Active || claims.Generation < ua.Generation
+}
+
+// withCause returns ctx carrying the audit cause of the request: actor and
+// the request id the server set (or took from the client) in X-Request-ID.
+func withCause(c echo.Context, ctx context.Context, a audit.Actor) context.Context {
+	return audit.WithCause(ctx, audit.Cause{Actor: a, RequestID: c.Response().Header().Get(echo.HeaderXRequestID)})
 }
 
 var errStaffOnly = &domain.Error{Code: domain.EFORBIDDEN, Message: "staff only"}

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenantworks/saas/pkg/accounts"
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -58,7 +59,8 @@ func (s *Server) superuserOnly(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		withContext(c, context.WithValue(c.Request().Context(), superuserKey{}, claims.Subject))
+		ctx := context.WithValue(c.Request().Context(), superuserKey{}, claims.Subject)
+		withContext(c, withCause(c, ctx, audit.Actor{Kind: audit.KindSuperuser, ID: claims.Subject, Email: claims.Email}))
 		return next(c)
 	}
 }
