@@ -179,7 +179,9 @@ func record(ctx context.Context, tx pgx.Tx, action string, target audit.Target, 
 	return postgres.WritePlatformAudit(ctx, tx, audit.New(ctx, action, target, changes))
 }
 
-func tenantTarget(schemaName string) audit.Target { return audit.Target{Type: "tenant", ID: schemaName} }
+func tenantTarget(schemaName string) audit.Target {
+	return audit.Target{Type: "tenant", ID: schemaName}
+}
 
 func domainTarget(d string) audit.Target { return audit.Target{Type: "domain", ID: d} }
 
