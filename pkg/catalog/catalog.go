@@ -216,7 +216,10 @@ func auditFields(p *domain.Product) map[string]any {
 // outbox builds a product event's outbox row; bump is added to the
 // product's version (a delete's event is one past the last version).
 func outbox(ctx context.Context, eventType string, m Meta, bump int64) postgres.OutboxFunc {
-	_ = ctx
+	cause := audit.CauseFrom(ctx)
+	if m.RequestID == "" {
+		m.RequestID = cause.RequestID
+	}
 	return func(p domain.Product) (postgres.OutboxRecord, error) {
 		p.Version += bump
 		payload, err := json.Marshal(events.ProductFromDomain(p))
@@ -224,7 +227,7 @@ func outbox(ctx context.Context, eventType string, m Meta, bump int64) postgres.
 			return postgres.OutboxRecord{}, fmt.Errorf("encode %s payload: %w", eventType, err)
 		}
 		return postgres.OutboxRecord{EventID: uuid.Must(uuid.NewV7()).String(), EventType: eventType,
-			AggregateID: p.ID, AggregateVersion: p.Version, Payload: payload, RequestID: m.RequestID}, nil
+			AggregateID: p.ID, AggregateVersion: p.Version, Payload: payload, RequestID: m.RequestID, Actor: cause.Actor}, nil
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
@@ -456,5 +457,30 @@ func TestNewNamesTheMissingDependency(t *testing.T) {
 				t.Fatalf("New = %v, %v; want ErrMissingDependency naming %s", r, err, tt.missing)
 			}
 		})
+	}
+}
+
+func TestEventsCarryTheirActorToTheStream(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.tenants(1, "act")[0]
+	f.startRelay(t.Context(), relay.Config{})
+	ann := audit.Actor{Kind: audit.KindUser, ID: "0197a000-0000-7000-8000-0000000000aa", Email: "ann@acme.test"}
+	ctx := audit.WithCause(t.Context(), audit.Cause{Actor: ann, RequestID: "req-ann"})
+	sku, name, price, cur := "ACT-1", "Lamp", "1.00", "EUR"
+	if _, err := f.catalog().Create(ctx, s, domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, catalog.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	f.create(s, "ACT-2") // no cause: the system's
+	waitFor(t, 10*time.Second, "2 events on the stream", func() bool { return f.streamCount() == 2 })
+	got := f.streamEvents(s)
+	if len(got) != 2 {
+		t.Fatalf("stream holds %d events, want 2", len(got))
+	}
+	if got[0].Actor == nil || *got[0].Actor != ann || got[0].RequestID != "req-ann" {
+		t.Errorf("first event actor %v, request %q; want %v and req-ann", got[0].Actor, got[0].RequestID, ann)
+	}
+	if got[1].Actor == nil || *got[1].Actor != audit.System {
+		t.Errorf("second event actor %v, want the system", got[1].Actor)
 	}
 }
