@@ -20,6 +20,7 @@ func (s *Server) adminRoutes(staff *echo.Group) {
 	staff.POST("/admin/users/:id/password/", s.adminSetPassword)
 	staff.GET("/admin/products/", s.adminListProducts)
 	staff.GET("/admin/notifications/", s.adminListNotifications)
+	staff.GET("/admin/audit/", s.listTenantAudit)
 }
 
 // userResponse is a user as tenant staff see it; never the password hash.

@@ -22,6 +22,8 @@ func (s *Server) platformRoutes() {
 	p.POST("/auth/token", s.issuePlatformToken)
 	p.POST("/auth/token/", s.issuePlatformToken)
 
+	p.GET("/audit/", s.listPlatformAudit, s.superuserOnly)
+
 	su := p.Group("", s.superuserOnly, s.tenancyConfigured)
 	su.GET("/tenants/", s.platformListTenants)
 	su.POST("/tenants/", s.platformCreateTenant)
