@@ -160,7 +160,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	// The command line of the design, every one of them.
 	for _, want := range []string{"api", "push", "relay", "worker indexer", "worker cache", "worker notifier", "dev",
 		"migrate", "tenant create", "tenant list", "tenant delete", "user create", "superuser create", "reindex",
-		"dlq list", "dlq redrive"} {
+		"dlq list", "dlq redrive", "audit", "audit prune"} {
 		if !have[want] {
 			t.Errorf("saas %s is missing", want)
 		}

@@ -200,6 +200,7 @@ Configuration comes from the environment (see .env.example).`,
 		newReindexCmd(a),
 		newRelayCmd(a),
 		newDLQCmd(a),
+		newAuditCmd(a),
 	)
 	return root, a
 }

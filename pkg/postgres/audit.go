@@ -56,7 +56,8 @@ const auditColumns = `id, at, actor_kind, actor_id, actor_email, action, target_
 
 // ListTenantAudit returns one page of a tenant's audit trail, newest
 // first, and the next page's cursor ("" at the end). Errors: EINVALID for
-// a bad limit or cursor; ErrNoSchema-like database errors translated.
+// a bad limit, filter or cursor; ErrNoSchema (ENOTFOUND) when the schema
+// or its audit_log does not exist.
 func (db *DB) ListTenantAudit(ctx context.Context, schemaName string, f AuditFilter) ([]audit.Entry, string, error) {
 	var (
 		out  []audit.Entry
@@ -66,6 +67,9 @@ func (db *DB) ListTenantAudit(ctx context.Context, schemaName string, f AuditFil
 		out, next, err = listAudit(ctx, tx, "audit_log", f)
 		return err
 	})
+	if isMissing(err) {
+		return nil, "", fmt.Errorf("postgres: list audit of %s: %w", schemaName, ErrNoSchema)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: list audit of %s: %w", schemaName, err)
 	}

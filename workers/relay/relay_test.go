@@ -484,3 +484,44 @@ func TestEventsCarryTheirActorToTheStream(t *testing.T) {
 		t.Errorf("second event actor %v, want the system", got[1].Actor)
 	}
 }
+
+func TestTheRelayPrunesOldAuditEntries(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.tenants(1, "prn")[0]
+	ctx := t.Context()
+	err := f.DB.InTenant(ctx, s, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_log (at, actor_kind, action, target_type, target_id)
+			VALUES (now() - interval '400 days', 'system', 'old', 'product', '1')`); err != nil {
+			return err
+		}
+		return postgres.WriteTenantAudit(ctx, tx, audit.Entry{Actor: audit.System, Action: "new", Target: audit.Target{Type: "product", ID: "2"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := relay.Config{DatabaseURL: f.URL, AuditRetention: 365 * 24 * time.Hour}
+	r, err := relay.New(cfg, relay.Deps{DB: f.DB, JS: f.JS, Log: f.Log, Audit: f.DB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	actions := func() []string {
+		es, _, err := f.DB.ListTenantAudit(ctx, s, postgres.AuditFilter{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Action)
+		}
+		return out
+	}
+	waitFor(t, 20*time.Second, "the old entry to go", func() bool { return !slices.Contains(actions(), "old") })
+	if got := actions(); !slices.Equal(got, []string{"new"}) {
+		t.Fatalf("trail = %v, want the new entry only", got)
+	}
+}
