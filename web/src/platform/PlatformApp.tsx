@@ -1,11 +1,15 @@
 import { Route, Routes } from 'react-router';
+import { AuditPage } from '../audit/AuditPage';
 import { NotFound, RequireAuth } from '../components/RequireAuth';
 import { Shell, type ShellLink } from '../components/Shell';
 import { SignIn } from '../components/SignIn';
 import { TenantDetail } from './TenantDetail';
 import { Tenants } from './Tenants';
 
-const links: ShellLink[] = [{ to: '/', label: 'Tenants', end: true }];
+const links: ShellLink[] = [
+  { to: '/', label: 'Tenants', end: true },
+  { to: '/audit', label: 'Audit' },
+];
 
 /** PlatformApp is the client on the public domain: the superusers' tenant admin. */
 export function PlatformApp() {
@@ -21,6 +25,7 @@ export function PlatformApp() {
       >
         <Route index element={<Tenants />} />
         <Route path="tenants/:schema" element={<TenantDetail />} />
+        <Route path="audit" element={<AuditPage base="/api/platform/audit/" title="Platform audit trail" />} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

@@ -3,6 +3,7 @@ import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-quer
 import { cursorOf } from '../api/client';
 import { describe, formErrors } from '../api/errors';
 import type { Page, PasswordChange, User, UserCreate, UserPatch } from '../api/types';
+import { HistoryPanel } from '../audit/HistoryPanel';
 import { useApi, useSession } from '../auth';
 import { Empty, ErrorLine, Field, Loading, Notice, Pager, RetryError, useCursorStack } from '../components/ui';
 import { formatDateTime } from '../format';
@@ -115,6 +116,7 @@ function UserRow({ user }: { user: User }) {
   const [resetting, setResetting] = useState(false);
   const [password, setPassword] = useState('');
   const [done, setDone] = useState<string | null>(null);
+  const [history, setHistory] = useState(false);
   const me = u.id === session.userId;
   if (user.updated_at > u.updated_at) setU(user);
 
@@ -175,6 +177,9 @@ function UserRow({ user }: { user: User }) {
         <button type="button" className="btn btn-small" disabled={busy} onClick={() => setResetting((r) => !r)} aria-expanded={resetting}>
           Reset password
         </button>
+        <button type="button" className="btn btn-small" onClick={() => setHistory((h) => !h)} aria-expanded={history}>
+          History
+        </button>
       </div>
       {resetting ? (
         <form className="user-reset" onSubmit={setPass} noValidate aria-label={`New password for ${u.email}`}>
@@ -186,6 +191,7 @@ function UserRow({ user }: { user: User }) {
       ) : null}
       <ErrorLine message={errs.form} />
       {done ? <p className="small success-text" role="status">{done}</p> : null}
+      {history ? <HistoryPanel base="/api/admin/audit/" targetType="user" targetId={u.id} /> : null}
     </li>
   );
 }
