@@ -214,7 +214,9 @@ func auditFields(p *domain.Product) map[string]any {
 }
 
 // outbox builds a product event's outbox row; bump is added to the
-// product's version (a delete's event is one past the last version).
+// product's version (a delete's event is one past the last version). The
+// row carries ctx's actor to the stream, and ctx's request id when m
+// names none.
 func outbox(ctx context.Context, eventType string, m Meta, bump int64) postgres.OutboxFunc {
 	cause := audit.CauseFrom(ctx)
 	if m.RequestID == "" {
