@@ -25,6 +25,7 @@ func (s *Server) adminRoutes(staff *echo.Group) {
 	staff.POST("/admin/products/bulk-delete", s.adminBulkDeleteProducts)
 	s.productCSVRoutes(staff)
 	staff.GET("/admin/notifications/", s.adminListNotifications)
+	staff.GET("/admin/audit/", s.listTenantAudit)
 }
 
 // userResponse is a user as tenant staff see it; never the password hash.

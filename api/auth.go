@@ -42,7 +42,7 @@ func (s *Server) signIn(c echo.Context, realm, audience string) error {
 	if err != nil {
 		return err
 	}
-	tok, exp, err := s.deps.Tokens.IssueFor(audience, auth.Subject{ID: p.ID, Staff: p.Staff, Generation: p.Generation})
+	tok, exp, err := s.deps.Tokens.IssueFor(audience, auth.Subject{ID: p.ID, Staff: p.Staff, Generation: p.Generation, Email: p.Email})
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (s *Server) changePassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	tok, exp, err := s.deps.Tokens.IssueFor(t.Schema, auth.Subject{ID: u.ID, Staff: u.IsStaff, Generation: u.TokenGeneration})
+	tok, exp, err := s.deps.Tokens.IssueFor(t.Schema, auth.Subject{ID: u.ID, Staff: u.IsStaff, Generation: u.TokenGeneration, Email: u.Email})
 	if err != nil {
 		return err
 	}

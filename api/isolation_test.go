@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -325,5 +327,49 @@ func TestImportAndExportStayInTheirTenant(t *testing.T) {
 		if n := e.count(f.Schema, `SELECT count(*) FROM outbox`); n != 2 {
 			t.Fatalf("%s's outbox has %d rows, want its own 2", f.Schema, n)
 		}
+	}
+}
+
+func TestAuditTrailsStayWithTheirTenantAndThePlatform(t *testing.T) {
+	t.Parallel()
+	e := newAdminEnv(t)
+	a, b := e.tenant("audisa"), e.tenant("audisb")
+	for i := range 3 {
+		if r := e.do(req{method: "POST", host: a.Host, path: productsPath, token: a.StaffToken, body: newProduct(fmt.Sprint("ISO-", i))}); r.Code != http.StatusCreated {
+			t.Fatalf("create = %d %s", r.Code, r.Raw)
+		}
+	}
+	_, su := e.superuser("root@audis.test")
+	page := e.do(req{method: "GET", host: a.Host, path: "/api/admin/audit/?limit=1", token: a.StaffToken})
+	next, _ := page.JSON["next"].(string)
+	if page.Code != http.StatusOK || next == "" {
+		t.Fatalf("A's first page = %d %s, want a next page", page.Code, page.Raw)
+	}
+	u, _ := url.Parse(next)
+	cases := []struct {
+		name string
+		r    req
+		code int
+	}{
+		{"B's staff list B's trail, without A's entries", req{method: "GET", host: b.Host, path: "/api/admin/audit/", token: b.StaffToken}, http.StatusOK},
+		{"A's staff token on B's host", req{method: "GET", host: b.Host, path: "/api/admin/audit/", token: a.StaffToken}, http.StatusUnauthorized},
+		{"A's cursor on B's host", req{method: "GET", host: b.Host, path: u.RequestURI(), token: b.StaffToken}, http.StatusUnprocessableEntity},
+		{"a plain user of A", req{method: "GET", host: a.Host, path: "/api/admin/audit/", token: a.UserToken}, http.StatusForbidden},
+		{"a tenant token on the platform trail", req{method: "GET", host: publicDomain, path: "/api/platform/audit/", token: a.StaffToken}, http.StatusUnauthorized},
+		{"the platform trail on a tenant host", req{method: "GET", host: a.Host, path: "/api/platform/audit/", token: su}, http.StatusNotFound},
+		{"a superuser token on a tenant's trail", req{method: "GET", host: a.Host, path: "/api/admin/audit/", token: su}, http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do(c.r)
+			if r.Code != c.code {
+				t.Fatalf("= %d %s, want %d", r.Code, r.Raw, c.code)
+			}
+			if c.code == http.StatusOK {
+				if res, _ := r.JSON["results"].([]any); len(res) != 0 {
+					t.Fatalf("B sees %v, want nothing of A's", res)
+				}
+			}
+		})
 	}
 }

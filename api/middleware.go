@@ -149,7 +149,7 @@ func (s *Server) authenticate(c echo.Context, tok string, next echo.HandlerFunc)
 		return err
 	}
 	ctx := context.WithValue(c.Request().Context(), principalKey{}, principal{UserID: claims.Subject, Staff: ua.Staff, Generation: claims.Generation})
-	withContext(c, audit.WithCause(ctx, requestCause(c, audit.KindUser, claims.Subject)))
+	withContext(c, withCause(c, ctx, audit.Actor{Kind: audit.KindUser, ID: claims.Subject, Email: claims.Email}))
 	return next(c)
 }
 
@@ -162,10 +162,10 @@ func refused(claims auth.Claims, ua postgres.UserAuth) bool {
 	return !ua.Active || claims.Generation < ua.Generation
 }
 
-// requestCause is the audit cause of an authenticated request: who sent
-// it and its request id.
-func requestCause(c echo.Context, kind, id string) audit.Cause {
-	return audit.Cause{Actor: audit.Actor{Kind: kind, ID: id}, RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}
+// withCause returns ctx carrying the audit cause of the request: actor and
+// the request id the server set (or took from the client) in X-Request-ID.
+func withCause(c echo.Context, ctx context.Context, a audit.Actor) context.Context {
+	return audit.WithCause(ctx, audit.Cause{Actor: a, RequestID: c.Response().Header().Get(echo.HeaderXRequestID)})
 }
 
 var errStaffOnly = &domain.Error{Code: domain.EFORBIDDEN, Message: "staff only"}

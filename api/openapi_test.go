@@ -572,6 +572,13 @@ func (o *openAPIExchanges) administersATenant(t *testing.T) {
 	step(t, "a user_id that is not one is a 422", nil, req{method: "GET", host: a.Host, path: anote + "?user_id=nope", token: a.StaffToken}, 422, violates)
 	step(t, "an empty user_id, limit and unread are the same as none", nil, req{method: "GET", host: a.Host, path: anote + "?user_id=&limit=&unread=", token: a.StaffToken}, 200, conforms)
 	step(t, "a plain user may not list every notification", nil, req{method: "GET", host: a.Host, path: anote, token: a.UserToken}, 403, conforms)
+
+	const aaudit = "/api/admin/audit/"
+	step(t, "staff list the audit trail", nil, req{method: "GET", host: a.Host, path: aaudit + "?limit=1", token: a.StaffToken}, 200, conforms)
+	step(t, "staff filter the audit trail", nil, req{method: "GET", host: a.Host, path: aaudit + "?action=product.create&target_type=product&actor=" + a.StaffID + "&target_id=x", token: a.StaffToken}, 200, conforms)
+	step(t, "a filter past 200 bytes is a 422", nil, req{method: "GET", host: a.Host, path: aaudit + "?action=" + strings.Repeat("a", 201), token: a.StaffToken}, 422, violates)
+	step(t, "an audit cursor that is not one is a 422", nil, req{method: "GET", host: a.Host, path: aaudit + "?cursor=!!!", token: a.StaffToken}, 422, conforms)
+	step(t, "a plain user may not read the audit trail", nil, req{method: "GET", host: a.Host, path: aaudit, token: a.UserToken}, 403, conforms)
 }
 
 // upgradesToAWebSocket refuses the upgrades the document refuses and
@@ -722,6 +729,13 @@ func (o *openAPIExchanges) administersThePlatform(t *testing.T) {
 		body: map[string]string{"password": "another-root-password"}}, 404, conforms)
 	step(t, "a superuser password with bad JSON is a 400", nil, req{method: "POST", host: publicDomain, path: sus + twoID + "/password/", token: suToken, body: `{`}, 400, violates)
 	step(t, "a superuser password with an oversized body is a 413", nil, req{method: "POST", host: publicDomain, path: sus + twoID + "/password/", token: suToken, body: oversized}, 413, violates)
+
+	const paudit = "/api/platform/audit/"
+	step(t, "a superuser reads the platform audit trail", nil, req{method: "GET", host: publicDomain, path: paudit + "?limit=2", token: suToken}, 200, conforms)
+	step(t, "a superuser filters it by target", nil, req{method: "GET", host: publicDomain, path: paudit + "?target_type=tenant&target_id=" + schemaName, token: suToken}, 200, conforms)
+	step(t, "a tenant token never reads it", nil, req{method: "GET", host: publicDomain, path: paudit, token: a.StaffToken}, 401, conforms)
+	step(t, "on a tenant domain it is a 404", nil, req{method: "GET", host: a.Host, path: paudit, token: suToken}, 404, conforms)
+	step(t, "a platform audit limit of 0 is a 422", nil, req{method: "GET", host: publicDomain, path: paudit + "?limit=0", token: suToken}, 422, violates)
 
 	t.Run("sign-in attempts past the limit are a 429", func(t *testing.T) {
 		malformed := req{method: "POST", host: publicDomain, path: ptok, body: `{`}

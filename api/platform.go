@@ -22,6 +22,8 @@ func (s *Server) platformRoutes() {
 	p.POST("/auth/token", s.issuePlatformToken)
 	p.POST("/auth/token/", s.issuePlatformToken)
 
+	p.GET("/audit/", s.listPlatformAudit, s.superuserOnly)
+
 	su := p.Group("", s.superuserOnly, s.tenancyConfigured)
 	su.GET("/tenants/", s.platformListTenants)
 	su.POST("/tenants/", s.platformCreateTenant)
@@ -62,7 +64,7 @@ func (s *Server) superuserOnly(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		ctx := context.WithValue(c.Request().Context(), superuserKey{}, claims.Subject)
-		withContext(c, audit.WithCause(ctx, requestCause(c, audit.KindSuperuser, claims.Subject)))
+		withContext(c, withCause(c, ctx, audit.Actor{Kind: audit.KindSuperuser, ID: claims.Subject, Email: claims.Email}))
 		return next(c)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/domain"
 )
 
@@ -17,14 +18,17 @@ const (
 // Envelope is what travels on the stream. Its ID is also the JetStream
 // message id (Nats-Msg-Id), so a re-publish is dropped by the server.
 type Envelope struct {
-	ID          string          `json:"id"`
-	Type        string          `json:"type"`
-	Tenant      string          `json:"tenant"`
-	AggregateID string          `json:"aggregate_id"`
-	Version     int64           `json:"version"`
-	OccurredAt  time.Time       `json:"occurred_at"`
-	RequestID   string          `json:"request_id,omitempty"`
-	Payload     json.RawMessage `json:"payload"`
+	ID          string    `json:"id"`
+	Type        string    `json:"type"`
+	Tenant      string    `json:"tenant"`
+	AggregateID string    `json:"aggregate_id"`
+	Version     int64     `json:"version"`
+	OccurredAt  time.Time `json:"occurred_at"`
+	RequestID   string    `json:"request_id,omitempty"`
+	// Actor is who caused the event ({"kind", "id", "email"}, as in the
+	// audit trail); absent for events written before it was recorded.
+	Actor   *audit.Actor    `json:"actor,omitempty"`
+	Payload json.RawMessage `json:"payload"`
 }
 
 // Subject returns the subject of an event type for a tenant.

@@ -162,7 +162,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, want := range []string{"api", "push", "relay", "worker indexer", "worker cache", "worker notifier", "dev",
 		"migrate", "tenant create", "tenant list", "tenant delete", "user create", "user list", "user set", "user delete",
 		"superuser create", "superuser list", "superuser set", "reindex",
-		"dlq list", "dlq redrive", "products import", "products export"} {
+		"dlq list", "dlq redrive", "products import", "products export", "audit", "audit prune"} {
 		if !have[want] {
 			t.Errorf("saas %s is missing", want)
 		}

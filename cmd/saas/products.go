@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
@@ -71,7 +70,7 @@ is line 1) and the exit code is 1. --file - reads standard input.`,
 			if err := requireFlags(cmd, "tenant", "file"); err != nil {
 				return err
 			}
-			ctx := cliCause(cmd.Context())
+			ctx := cmd.Context()
 			cat, schemaName, err := a.catalogFor(ctx, tenantSchema, true)
 			if err != nil {
 				return err
@@ -152,15 +151,6 @@ replaced only once the export is complete.`,
 	cmd.Flags().StringVar(&tenantSchema, "tenant", "", "schema name of the tenant")
 	cmd.Flags().StringVar(&file, "file", "", "the CSV file to write, - for standard output")
 	return cmd
-}
-
-// cliCause marks ctx's changes as the command line's, unless the caller
-// already said whose they are.
-func cliCause(ctx context.Context) context.Context {
-	if audit.CauseFrom(ctx).Actor.Kind != audit.KindSystem {
-		return ctx
-	}
-	return audit.WithCause(ctx, audit.Cause{Actor: audit.CLI(os.Getenv("USER"))})
 }
 
 // catalogFor returns the catalog service and the schema of an existing

@@ -46,7 +46,8 @@ func (a *app) runRelay(ctx context.Context) error {
 	}
 	// LISTEN needs a session of its own: the direct URL, never a
 	// transaction pooler (see direct.go).
-	r, err := relay.New(relay.Config{DatabaseURL: a.cfg.DatabaseDirectURL}, relay.Deps{DB: db, JS: js, Log: a.log})
+	r, err := relay.New(relay.Config{DatabaseURL: a.cfg.DatabaseDirectURL, AuditRetention: a.cfg.AuditRetention},
+		relay.Deps{DB: db, JS: js, Log: a.log, Audit: db})
 	if err != nil {
 		return err
 	}

@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/user"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/config"
@@ -175,6 +179,9 @@ Configuration comes from the environment (see .env.example).`,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.role = cmd.Name()
+			if !isRole(cmd) {
+				cmd.SetContext(audit.WithCause(cmd.Context(), cliCause()))
+			}
 			return a.init()
 		},
 	}
@@ -194,8 +201,33 @@ Configuration comes from the environment (see .env.example).`,
 		newRelayCmd(a),
 		newDLQCmd(a),
 		newProductsCmd(a),
+		newAuditCmd(a),
 	)
 	return root, a
+}
+
+// isRole reports whether cmd runs a long-lived role rather than an
+// operator command: a role's changes are made for its requests or events,
+// never in the name of whoever started the process.
+func isRole(cmd *cobra.Command) bool {
+	switch cmd.Name() {
+	case "api", "push", "relay", "dev":
+		return cmd.Parent() != nil && !cmd.Parent().HasParent()
+	}
+	return cmd.Parent() != nil && cmd.Parent().Name() == "worker"
+}
+
+// cliCause is the audit cause of an operator command: the cli actor named by
+// $SAAS_OPERATOR, else the OS user, and one request id for everything the
+// command changes.
+func cliCause() audit.Cause {
+	op := os.Getenv("SAAS_OPERATOR")
+	if op == "" {
+		if u, err := user.Current(); err == nil {
+			op = u.Username
+		}
+	}
+	return audit.Cause{Actor: audit.CLI(op), RequestID: "cli-" + uuid.Must(uuid.NewV7()).String()}
 }
 
 // noArgs rejects positional arguments with a usage error.

@@ -26,7 +26,7 @@ func newUserCmd(a *app) *cobra.Command {
 			if err := requireFlags(cmd, "tenant", "email", "password"); err != nil {
 				return err
 			}
-			ctx := cliCause(cmd.Context())
+			ctx := cmd.Context()
 			acc, err := a.accounts(ctx)
 			if err != nil {
 				return err
@@ -69,7 +69,7 @@ func newSuperuserCmd(a *app) *cobra.Command {
 			if err := requireFlags(cmd, "email", "password"); err != nil {
 				return err
 			}
-			ctx := cliCause(cmd.Context())
+			ctx := cmd.Context()
 			acc, err := a.accounts(ctx)
 			if err != nil {
 				return err

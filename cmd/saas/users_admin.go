@@ -123,7 +123,7 @@ its audit entry.`,
 			if !f.Changed("staff") && !f.Changed("active") && !f.Changed("new-email") && !passwordStdin {
 				return usageError{errors.New("nothing to change: give --staff, --active, --new-email or --password-stdin")}
 			}
-			ctx := cliCause(cmd.Context())
+			ctx := cmd.Context()
 			var password string
 			if passwordStdin {
 				var err error
@@ -193,7 +193,7 @@ func newUserDeleteCmd(a *app) *cobra.Command {
 			if err := requireFlags(cmd, "tenant", "email"); err != nil {
 				return err
 			}
-			ctx := cliCause(cmd.Context())
+			ctx := cmd.Context()
 			schemaName, err := a.userTenant(ctx, tenantSchema)
 			if err != nil {
 				return err
@@ -270,7 +270,7 @@ of stdin with --password-stdin). Each change writes its platform audit entry.`,
 			if !cmd.Flags().Changed("active") && !passwordStdin {
 				return usageError{errors.New("nothing to change: give --active or --password-stdin")}
 			}
-			ctx := cliCause(cmd.Context())
+			ctx := cmd.Context()
 			var password string
 			if passwordStdin {
 				var err error

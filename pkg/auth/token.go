@@ -19,6 +19,10 @@ type Claims struct {
 	// Generation is the subject's token generation when the token was
 	// issued (see Subject); absent means 0.
 	Generation int64 `json:"gen,omitempty"`
+	// Email is the subject's email at sign-in: what the audit trail names
+	// the actor by, without a query per request. A later change of the
+	// address shows in tokens issued after it.
+	Email string `json:"email,omitempty"`
 }
 
 // Subject is whom a token is issued for.
@@ -34,6 +38,8 @@ type Subject struct {
 	// issued after the change carries the new value, one issued before it
 	// the old one, whatever the clock says.
 	Generation int64
+	// Email is carried in the token for the audit trail (Claims.Email).
+	Email string
 }
 
 // PlatformAudience is the Tenant value of superuser tokens.
@@ -109,6 +115,7 @@ func (t *Tokens) IssueFor(tenant string, sub Subject) (string, time.Time, error)
 		Tenant:     tenant,
 		Staff:      sub.Staff,
 		Generation: sub.Generation,
+		Email:      sub.Email,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
 	if err != nil {

@@ -98,3 +98,19 @@ func TestATokenCarriesItsGeneration(t *testing.T) {
 		t.Fatalf("Issue's token = %+v, %v; want generation 0", c, err)
 	}
 }
+
+func TestATokenCarriesItsSubjectsEmail(t *testing.T) {
+	t.Parallel()
+	tokens := NewTokens(randomSecret(), time.Hour)
+	tok, _, err := tokens.IssueFor("acme", Subject{ID: "0190a7e4-1111-7000-8000-000000000001", Email: "ann@acme.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tokens.Verify(tok, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Email != "ann@acme.test" {
+		t.Fatalf("Email = %q, want the subject's", c.Email)
+	}
+}

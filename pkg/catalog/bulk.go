@@ -28,7 +28,7 @@ func (s *Service) BulkDelete(ctx context.Context, schemaName string, ids []strin
 	if err != nil {
 		return BulkDeleted{}, err
 	}
-	deleted, notFound, err := s.store.DeleteProducts(ctx, schemaName, ids, outbox(events.ProductDeleted, m, 1), auditDelete(ctx))
+	deleted, notFound, err := s.store.DeleteProducts(ctx, schemaName, ids, outbox(ctx, events.ProductDeleted, m, 1), auditDelete(ctx))
 	if err != nil {
 		return BulkDeleted{}, fmt.Errorf("catalog: bulk delete: %w", err)
 	}
@@ -42,7 +42,6 @@ func (s *Service) BulkDelete(ctx context.Context, schemaName string, ids []strin
 // fields it had.
 func auditDelete(ctx context.Context) postgres.AuditFunc[domain.Product] {
 	return func(old, _ domain.Product) []audit.Entry {
-		fields := map[string]any{"sku": old.SKU, "name": old.Name, "price": old.Price, "currency": old.Currency, "stock": old.Stock}
-		return []audit.Entry{audit.New(ctx, "product.delete", audit.Target{Type: "product", ID: old.ID}, audit.Diff(fields, nil))}
+		return []audit.Entry{audit.New(ctx, "product.delete", audit.Target{Type: "product", ID: old.ID}, audit.Diff(auditFields(&old), nil))}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 )
@@ -22,9 +23,9 @@ import (
 // Store writes products and their outbox rows, each write in one
 // transaction (pkg/postgres.DB).
 type Store interface {
-	CreateProduct(ctx context.Context, schemaName string, p domain.ProductPatch, outbox postgres.OutboxFunc) (domain.Product, error)
-	UpdateProduct(ctx context.Context, schemaName, id string, p domain.ProductPatch, ifVersion *int64, outbox postgres.OutboxFunc) (domain.Product, error)
-	DeleteProduct(ctx context.Context, schemaName, id string, ifVersion *int64, outbox postgres.OutboxFunc) error
+	CreateProduct(ctx context.Context, schemaName string, p domain.ProductPatch, outbox postgres.OutboxFunc, record postgres.ProductAuditFunc) (domain.Product, error)
+	UpdateProduct(ctx context.Context, schemaName, id string, p domain.ProductPatch, ifVersion *int64, outbox postgres.OutboxFunc, record postgres.ProductAuditFunc) (domain.Product, error)
+	DeleteProduct(ctx context.Context, schemaName, id string, ifVersion *int64, outbox postgres.OutboxFunc, record postgres.ProductAuditFunc) error
 	DeleteProducts(ctx context.Context, schemaName string, ids []string, outbox postgres.OutboxFunc, a postgres.AuditFunc[domain.Product]) (deleted, notFound []string, err error)
 }
 
@@ -124,7 +125,7 @@ func (s *Service) Create(ctx context.Context, schemaName string, p domain.Produc
 		return domain.Product{}, err
 	}
 	defaults(&p)
-	out, err := s.store.CreateProduct(ctx, schemaName, p, outbox(events.ProductCreated, m, 0))
+	out, err := s.store.CreateProduct(ctx, schemaName, p, outbox(ctx, events.ProductCreated, m, 0), auditEntry(ctx, "product.create"))
 	if err != nil {
 		return domain.Product{}, fmt.Errorf("catalog: create: %w", err)
 	}
@@ -155,7 +156,7 @@ func (s *Service) update(ctx context.Context, schemaName, id string, p domain.Pr
 	if full {
 		defaults(&p)
 	}
-	out, err := s.store.UpdateProduct(ctx, schemaName, id, p, ifVersion, outbox(events.ProductUpdated, m, 0))
+	out, err := s.store.UpdateProduct(ctx, schemaName, id, p, ifVersion, outbox(ctx, events.ProductUpdated, m, 0), auditEntry(ctx, "product.update"))
 	if err != nil {
 		return domain.Product{}, fmt.Errorf("catalog: update: %w", err)
 	}
@@ -172,11 +173,11 @@ func (s *Service) Delete(ctx context.Context, schemaName, id string, ifVersion *
 		return ErrNotFound
 	}
 	var deleted string
-	build := outbox(events.ProductDeleted, m, 1)
+	build := outbox(ctx, events.ProductDeleted, m, 1)
 	err := s.store.DeleteProduct(ctx, schemaName, id, ifVersion, func(p domain.Product) (postgres.OutboxRecord, error) {
 		deleted = p.ID
 		return build(p)
-	})
+	}, auditEntry(ctx, "product.delete"))
 	if err != nil {
 		return fmt.Errorf("catalog: delete: %w", err)
 	}
@@ -194,9 +195,40 @@ func defaults(p *domain.ProductPatch) {
 	}
 }
 
+// auditEntry builds the audit entry of a product change made for ctx's
+// cause: the fields that changed, old -> new (a create's old values and a
+// delete's new ones are nil). The version, id and timestamps are left out:
+// every update moves them, and the entry has its own time.
+func auditEntry(ctx context.Context, action string) postgres.ProductAuditFunc {
+	return func(old, new *domain.Product) audit.Entry {
+		target := audit.Target{Type: "product"}
+		if new != nil {
+			target.ID = new.ID
+		} else if old != nil {
+			target.ID = old.ID
+		}
+		return audit.New(ctx, action, target, audit.Diff(auditFields(old), auditFields(new)))
+	}
+}
+
+// auditFields are the product's fields the audit trail records.
+func auditFields(p *domain.Product) map[string]any {
+	if p == nil {
+		return nil
+	}
+	return map[string]any{"sku": p.SKU, "name": p.Name, "description": p.Description,
+		"price": p.Price, "currency": p.Currency, "stock": p.Stock}
+}
+
 // outbox builds a product event's outbox row; bump is added to the
-// product's version (a delete's event is one past the last version).
-func outbox(eventType string, m Meta, bump int64) postgres.OutboxFunc {
+// product's version (a delete's event is one past the last version). The
+// row carries ctx's actor to the stream, and ctx's request id when m
+// names none.
+func outbox(ctx context.Context, eventType string, m Meta, bump int64) postgres.OutboxFunc {
+	cause := audit.CauseFrom(ctx)
+	if m.RequestID == "" {
+		m.RequestID = cause.RequestID
+	}
 	return func(p domain.Product) (postgres.OutboxRecord, error) {
 		p.Version += bump
 		payload, err := json.Marshal(events.ProductFromDomain(p))
@@ -204,7 +236,7 @@ func outbox(eventType string, m Meta, bump int64) postgres.OutboxFunc {
 			return postgres.OutboxRecord{}, fmt.Errorf("encode %s payload: %w", eventType, err)
 		}
 		return postgres.OutboxRecord{EventID: uuid.Must(uuid.NewV7()).String(), EventType: eventType,
-			AggregateID: p.ID, AggregateVersion: p.Version, Payload: payload, RequestID: m.RequestID}, nil
+			AggregateID: p.ID, AggregateVersion: p.Version, Payload: payload, RequestID: m.RequestID, Actor: cause.Actor}, nil
 	}
 }
 

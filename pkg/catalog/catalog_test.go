@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
+	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/testenv"
 )
 
@@ -226,5 +229,59 @@ func TestNewNeedsAStore(t *testing.T) {
 	t.Parallel()
 	if _, err := catalog.New(catalog.Deps{}); !errors.Is(err, catalog.ErrNoStore) {
 		t.Fatalf("New without a store = %v, want ErrNoStore", err)
+	}
+}
+
+func TestEveryCommittedWriteLeavesItsAuditEntryAndAFailedOneNone(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ann := audit.Actor{Kind: audit.KindUser, ID: "0197a000-0000-7000-8000-0000000000aa", Email: "ann@acme.test"}
+	as := func(req string) context.Context {
+		return audit.WithCause(t.Context(), audit.Cause{Actor: ann, RequestID: req})
+	}
+	full := domain.ProductPatch{SKU: ptr("C-1"), Name: ptr("Lamp"), Price: ptr("5"), Currency: ptr("EUR")}
+	p, err := w.svc.Create(as("req-create"), w.schema, full, catalog.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := w.svc.Patch(as("req-update"), w.schema, p.ID, domain.ProductPatch{Name: ptr("Desk lamp"), Stock: ptr(int64(3))}, &p.Version, catalog.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Create(as("req-dup"), w.schema, full, catalog.Meta{}); domain.ErrorCode(err) != domain.ECONFLICT {
+		t.Fatalf("duplicate create = %v, want a conflict", err)
+	}
+	if _, err := w.svc.Patch(as("req-stale"), w.schema, p.ID, domain.ProductPatch{Name: ptr("x")}, &p.Version, catalog.Meta{}); domain.ErrorCode(err) != domain.ECONFLICT {
+		t.Fatalf("stale patch = %v, want a conflict", err)
+	}
+	if err := w.svc.Delete(as("req-delete"), w.schema, p.ID, &u.Version, catalog.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+
+	got, _, err := w.DB.ListTenantAudit(t.Context(), w.schema, postgres.AuditFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		action, req string
+		changes     audit.Changes
+	}{ // newest first
+		{"product.delete", "req-delete", audit.Changes{"sku": {"C-1", nil}, "name": {"Desk lamp", nil}, "description": {"", nil},
+			"price": {"5.00", nil}, "currency": {"EUR", nil}, "stock": {float64(3), nil}}},
+		{"product.update", "req-update", audit.Changes{"name": {"Lamp", "Desk lamp"}, "stock": {float64(0), float64(3)}}},
+		{"product.create", "req-create", audit.Changes{"sku": {nil, "C-1"}, "name": {nil, "Lamp"}, "description": {nil, ""},
+			"price": {nil, "5.00"}, "currency": {nil, "EUR"}, "stock": {nil, float64(0)}}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("audit has %d entries, want %d (none for the failed writes): %+v", len(got), len(want), got)
+	}
+	for i, wt := range want {
+		g := got[i]
+		if g.Action != wt.action || g.RequestID != wt.req || g.Actor != ann || g.Target != (audit.Target{Type: "product", ID: p.ID}) {
+			t.Errorf("entry %d = %+v, want %s by %v in %s on product %s", i, g, wt.action, ann, wt.req, p.ID)
+		}
+		if !reflect.DeepEqual(g.Changes, wt.changes) {
+			t.Errorf("entry %d changes = %v, want %v", i, g.Changes, wt.changes)
+		}
 	}
 }

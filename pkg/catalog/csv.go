@@ -104,7 +104,7 @@ func (s *Service) Import(ctx context.Context, schemaName string, r io.Reader, op
 		progress = func(n int) { opts.Written(n, len(rows)) }
 	}
 	counts, err := s.bulk.ImportProducts(ctx, schemaName, rows,
-		postgres.ImportOutbox{Created: outbox(events.ProductCreated, opts.Meta, 0), Updated: outbox(events.ProductUpdated, opts.Meta, 0)},
+		postgres.ImportOutbox{Created: outbox(ctx, events.ProductCreated, opts.Meta, 0), Updated: outbox(ctx, events.ProductUpdated, opts.Meta, 0)},
 		func(c postgres.ImportCounts) audit.Entry {
 			return audit.New(ctx, "product.import", audit.Target{Type: "import", ID: id},
 				audit.Changes{"created": {nil, c.Created}, "updated": {nil, c.Updated}})

@@ -68,7 +68,14 @@ type Config struct {
 	// API's middleware: the ceiling bench/api measures the cached retrieve
 	// against. Refused in production.
 	BenchCeiling bool
+	// AuditRetention is how long audit entries are kept before the relay
+	// (or `saas audit prune`) deletes them (AUDIT_RETENTION, a duration,
+	// default 8760h = 365 days; 0 keeps them for ever).
+	AuditRetention time.Duration
 }
+
+// DefaultAuditRetention is AUDIT_RETENTION's default: 365 days.
+const DefaultAuditRetention = 365 * 24 * time.Hour
 
 // MetricsOff is the METRICS_ADDR that serves no metrics.
 const MetricsOff = "off"
@@ -93,6 +100,7 @@ func FromEnv() (Config, error) {
 		HTTPReadTimeout:          30 * time.Second,
 		WSMaxPerUser:             10,
 		WSMaxPerNode:             100000,
+		AuditRetention:           DefaultAuditRetention,
 	}
 	var errs []error
 	c.DatabasePoolMode = get("DATABASE_POOL_MODE", "session")
@@ -122,6 +130,13 @@ func FromEnv() (Config, error) {
 			errs = append(errs, fmt.Errorf("HTTP_READ_TIMEOUT must be a positive duration such as 30s, not %q", v))
 		}
 		c.HTTPReadTimeout = d
+	}
+	if v := get("AUDIT_RETENTION", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("AUDIT_RETENTION must be a duration such as 8760h (365 days), or 0 to keep entries for ever, not %q", v))
+		}
+		c.AuditRetention = d
 	}
 	prefixes, err := ParseCIDRs(get("TRUSTED_PROXIES", ""))
 	if err != nil {

@@ -92,3 +92,32 @@ func TestRedisKeyPrefixDefaultsToSaasAndRefusesWhatCouldMatchOtherKeys(t *testin
 		}
 	}
 }
+
+func TestAuditRetention(t *testing.T) {
+	for name, tc := range map[string]struct {
+		value string
+		want  time.Duration
+		bad   bool
+	}{
+		"unset is 365 days":       {"", 365 * 24 * time.Hour, false},
+		"a duration":              {"720h", 720 * time.Hour, false},
+		"0 keeps entries forever": {"0", 0, false},
+		"days are no Go unit":     {"30d", 0, true},
+		"a negative duration":     {"-1h", 0, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			clearLimits(t)
+			t.Setenv("AUDIT_RETENTION", tc.value)
+			c, err := config.FromEnv()
+			if tc.bad {
+				if err == nil || !strings.Contains(err.Error(), "AUDIT_RETENTION") {
+					t.Fatalf("err = %v, want one naming AUDIT_RETENTION", err)
+				}
+				return
+			}
+			if err != nil || c.AuditRetention != tc.want {
+				t.Fatalf("AuditRetention = %v, %v; want %v", c.AuditRetention, err, tc.want)
+			}
+		})
+	}
+}

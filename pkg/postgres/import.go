@@ -111,7 +111,7 @@ func (db *DB) ImportProducts(ctx context.Context, schemaName string, rows []Impo
 		counts.Unchanged = len(rows) - counts.Created - counts.Updated
 		if len(records) > 0 {
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"},
-				[]string{"event_id", "event_type", "aggregate_id", "aggregate_version", "payload", "request_id"},
+				[]string{"event_id", "event_type", "aggregate_id", "aggregate_version", "payload", "request_id", "actor"},
 				pgx.CopyFromSlice(len(records), func(i int) ([]any, error) {
 					r := records[i]
 					eventID, err := uuid.Parse(r.EventID)
@@ -122,7 +122,15 @@ func (db *DB) ImportProducts(ctx context.Context, schemaName string, rows []Impo
 					if err != nil {
 						return nil, fmt.Errorf("aggregate id %q: %w", r.AggregateID, err)
 					}
-					return []any{[16]byte(eventID), r.EventType, [16]byte(aggregateID), r.AggregateVersion, json.RawMessage(r.Payload), r.RequestID}, nil
+					var actor any // NULL, as insertOutbox writes a row without one
+					if r.Actor != (audit.Actor{}) {
+						b, err := json.Marshal(r.Actor)
+						if err != nil {
+							return nil, fmt.Errorf("encode outbox actor: %w", err)
+						}
+						actor = json.RawMessage(b)
+					}
+					return []any{[16]byte(eventID), r.EventType, [16]byte(aggregateID), r.AggregateVersion, json.RawMessage(r.Payload), r.RequestID, actor}, nil
 				})); err != nil {
 				return fmt.Errorf("copy outbox rows: %w", err)
 			}

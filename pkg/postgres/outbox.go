@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/domain"
 )
 
@@ -23,6 +24,8 @@ type OutboxRecord struct {
 	AggregateVersion int64
 	Payload          []byte // JSON
 	RequestID        string
+	// Actor is who caused the event; a zero Actor is stored as NULL.
+	Actor audit.Actor
 }
 
 // OutboxFunc builds the outbox row of a product change from the product as
@@ -37,10 +40,19 @@ type OutboxFunc func(p domain.Product) (OutboxRecord, error)
 // would go as bytea wherever pgx does not ask the server for the column's
 // type (PoolTransaction's exec mode), and reach the column as "\x7b...".
 func insertOutbox(ctx context.Context, tx pgx.Tx, r OutboxRecord) error {
+	var actor *string // NULL, or JSON text under a jsonb cast (as the payload)
+	if r.Actor != (audit.Actor{}) {
+		b, err := json.Marshal(r.Actor)
+		if err != nil {
+			return fmt.Errorf("encode outbox actor: %w", err)
+		}
+		s := string(b)
+		actor = &s
+	}
 	_, err := tx.Exec(ctx,
-		`INSERT INTO outbox (event_id, event_type, aggregate_id, aggregate_version, payload, request_id)
-		 VALUES ($1, $2, $3, $4, $5::jsonb, $6)`,
-		r.EventID, r.EventType, r.AggregateID, r.AggregateVersion, json.RawMessage(r.Payload), r.RequestID)
+		`INSERT INTO outbox (event_id, event_type, aggregate_id, aggregate_version, payload, request_id, actor)
+		 VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb)`,
+		r.EventID, r.EventType, r.AggregateID, r.AggregateVersion, json.RawMessage(r.Payload), r.RequestID, actor)
 	if err != nil {
 		return fmt.Errorf("insert outbox: %w", err)
 	}
@@ -72,6 +84,7 @@ type OutboxRow struct {
 	AggregateVersion int64
 	Payload          []byte // JSON
 	RequestID        string
+	Actor            *audit.Actor // nil for a row written without one
 	OccurredAt       time.Time
 }
 
@@ -126,15 +139,26 @@ func (db *DB) DrainOutbox(ctx context.Context, schemaName string, limit int, pub
 		if err := SetSearchPath(ctx, tx, schemaName); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT id, event_id, event_type, aggregate_id, aggregate_version, payload, request_id, occurred_at
+		rows, err = tx.Query(ctx, `SELECT id, event_id, event_type, aggregate_id, aggregate_version, payload, request_id, actor, occurred_at
 			FROM outbox ORDER BY id LIMIT $1`, limit)
 		if err != nil {
 			return err
 		}
 		batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (OutboxRow, error) {
-			var x OutboxRow
-			err := cr.Scan(&x.ID, &x.EventID, &x.EventType, &x.AggregateID, &x.AggregateVersion, &x.Payload, &x.RequestID, &x.OccurredAt)
-			return x, err
+			var (
+				x     OutboxRow
+				actor []byte
+			)
+			if err := cr.Scan(&x.ID, &x.EventID, &x.EventType, &x.AggregateID, &x.AggregateVersion, &x.Payload, &x.RequestID, &actor, &x.OccurredAt); err != nil {
+				return x, err
+			}
+			if actor != nil {
+				x.Actor = new(audit.Actor)
+				if err := json.Unmarshal(actor, x.Actor); err != nil {
+					return x, fmt.Errorf("decode actor of outbox row %d: %w", x.ID, err)
+				}
+			}
+			return x, nil
 		})
 		if err != nil {
 			return err

@@ -61,7 +61,7 @@ func typesRoundTrip(t *testing.T, d *testenv.Database) {
 			sku, name, price, cur string
 			stock                 int64
 		}{{"A-1", "Apple", "12.5", "EUR", 3}, {"B-2", "Banana", "0.99", "EUR", 0}, {"C-3", "Cherry", "1000", "USD", 7}} {
-			p, err := db.CreateProduct(ctx, s, domain.ProductPatch{SKU: &in.sku, Name: &in.name, Price: &in.price, Currency: &in.cur, Stock: &in.stock}, outbox)
+			p, err := db.CreateProduct(ctx, s, domain.ProductPatch{SKU: &in.sku, Name: &in.name, Price: &in.price, Currency: &in.cur, Stock: &in.stock}, outbox, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,11 +125,11 @@ func typesRoundTrip(t *testing.T, d *testenv.Database) {
 			t.Fatalf("get = %+v, %v; want %+v", got, err, apple)
 		}
 		price, v := "13", int64(1)
-		up, err := db.UpdateProduct(ctx, s, apple.ID, domain.ProductPatch{Price: &price}, &v, outbox)
+		up, err := db.UpdateProduct(ctx, s, apple.ID, domain.ProductPatch{Price: &price}, &v, outbox, nil)
 		if err != nil || up.Version != 2 || up.Price != "13.00" || !up.UpdatedAt.After(up.CreatedAt) {
 			t.Fatalf("update = %+v, %v", up, err)
 		}
-		if _, err := db.UpdateProduct(ctx, s, apple.ID, domain.ProductPatch{Price: &price}, &v, outbox); domain.ErrorCode(err) != domain.ECONFLICT {
+		if _, err := db.UpdateProduct(ctx, s, apple.ID, domain.ProductPatch{Price: &price}, &v, outbox, nil); domain.ErrorCode(err) != domain.ECONFLICT {
 			t.Errorf("update at a stale version = %v, want %s", err, domain.ECONFLICT)
 		}
 	})
@@ -168,7 +168,7 @@ func typesRoundTrip(t *testing.T, d *testenv.Database) {
 			t.Errorf("scan saw %d products, %v; want 3", seen, err)
 		}
 		v := int64(2)
-		if err := db.DeleteProduct(ctx, s, apple.ID, &v, outbox); err != nil {
+		if err := db.DeleteProduct(ctx, s, apple.ID, &v, outbox, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.GetProduct(ctx, s, apple.ID); domain.ErrorCode(err) != domain.ENOTFOUND {

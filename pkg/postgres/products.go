@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/domain"
 )
 
@@ -207,11 +208,24 @@ var (
 		Details: map[string]string{"sku": "is already taken"}}
 )
 
-// CreateProduct inserts a product and the outbox row outbox builds from it
-// in one transaction. p must have been validated in full; a missing
-// description is empty and a missing stock 0. Errors: ECONFLICT for a
-// duplicate SKU.
-func (db *DB) CreateProduct(ctx context.Context, schemaName string, p domain.ProductPatch, outbox OutboxFunc) (domain.Product, error) {
+// ProductAuditFunc builds the audit entry of a product change from the
+// product before it (nil for a create) and after it (nil for a delete),
+// inside the change's transaction. A nil ProductAuditFunc writes no entry.
+type ProductAuditFunc func(old, new *domain.Product) audit.Entry
+
+// writeProductAudit writes the entry record builds, if any.
+func writeProductAudit(ctx context.Context, tx pgx.Tx, record ProductAuditFunc, old, new *domain.Product) error {
+	if record == nil {
+		return nil
+	}
+	return WriteTenantAudit(ctx, tx, record(old, new))
+}
+
+// CreateProduct inserts a product, the outbox row outbox builds from it
+// and the audit entry record builds, in one transaction. p must have been
+// validated in full; a missing description is empty and a missing stock 0.
+// Errors: ECONFLICT for a duplicate SKU.
+func (db *DB) CreateProduct(ctx context.Context, schemaName string, p domain.ProductPatch, outbox OutboxFunc, record ProductAuditFunc) (domain.Product, error) {
 	desc, stock := "", int64(0)
 	if p.Description != nil {
 		desc = *p.Description
@@ -228,6 +242,9 @@ func (db *DB) CreateProduct(ctx context.Context, schemaName string, p domain.Pro
 		if err != nil {
 			return err
 		}
+		if err := writeProductAudit(ctx, tx, record, nil, &out); err != nil {
+			return err
+		}
 		return writeOutbox(ctx, tx, outbox, out)
 	})
 	if IsUniqueViolation(err, "products_sku_key") {
@@ -240,16 +257,28 @@ func (db *DB) CreateProduct(ctx context.Context, schemaName string, p domain.Pro
 }
 
 // UpdateProduct applies the fields set in p, bumps the version and writes
-// the outbox row outbox builds from the updated product, in one
+// the outbox row outbox builds from the updated product and the audit
+// entry record builds from the product before and after, in one
 // transaction. With ifVersion set, the update happens only if the product
 // is at that version. Errors: ENOTFOUND, ECONFLICT for a stale version or a
-// duplicate SKU.
-func (db *DB) UpdateProduct(ctx context.Context, schemaName, id string, p domain.ProductPatch, ifVersion *int64, outbox OutboxFunc) (domain.Product, error) {
+// duplicate SKU. Cost: the row is read and locked first (the audit entry
+// needs the old values), then updated.
+func (db *DB) UpdateProduct(ctx context.Context, schemaName, id string, p domain.ProductPatch, ifVersion *int64, outbox OutboxFunc, record ProductAuditFunc) (domain.Product, error) {
 	if _, err := parseUUID(id); err != nil {
 		return domain.Product{}, errProductNotFound
 	}
 	var out domain.Product
 	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) (err error) {
+		old, err := scanProduct(tx.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errProductNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if ifVersion != nil && old.Version != *ifVersion {
+			return errStaleVersion
+		}
 		out, err = scanProduct(tx.QueryRow(ctx,
 			`UPDATE products SET
 			   sku = coalesce($3, sku), name = coalesce($4, name), description = coalesce($5, description),
@@ -258,10 +287,10 @@ func (db *DB) UpdateProduct(ctx context.Context, schemaName, id string, p domain
 			 WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)
 			 RETURNING `+productColumns,
 			id, ifVersion, p.SKU, p.Name, p.Description, p.Price, p.Currency, p.Stock))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return missingOrStale(ctx, tx, id)
-		}
 		if err != nil {
+			return err // the row is locked: it is there, at the version read
+		}
+		if err := writeProductAudit(ctx, tx, record, &old, &out); err != nil {
 			return err
 		}
 		return writeOutbox(ctx, tx, outbox, out)
@@ -276,9 +305,9 @@ func (db *DB) UpdateProduct(ctx context.Context, schemaName, id string, p domain
 }
 
 // DeleteProduct deletes a product and writes the outbox row outbox builds
-// from the deleted row, in one transaction. Errors: ENOTFOUND, ECONFLICT
-// for a stale version.
-func (db *DB) DeleteProduct(ctx context.Context, schemaName, id string, ifVersion *int64, outbox OutboxFunc) error {
+// from the deleted row and the audit entry record builds, in one
+// transaction. Errors: ENOTFOUND, ECONFLICT for a stale version.
+func (db *DB) DeleteProduct(ctx context.Context, schemaName, id string, ifVersion *int64, outbox OutboxFunc, record ProductAuditFunc) error {
 	if _, err := parseUUID(id); err != nil {
 		return errProductNotFound
 	}
@@ -289,6 +318,9 @@ func (db *DB) DeleteProduct(ctx context.Context, schemaName, id string, ifVersio
 			return missingOrStale(ctx, tx, id)
 		}
 		if err != nil {
+			return err
+		}
+		if err := writeProductAudit(ctx, tx, record, &old, nil); err != nil {
 			return err
 		}
 		return writeOutbox(ctx, tx, outbox, old)

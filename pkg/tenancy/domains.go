@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 )
@@ -47,8 +48,17 @@ func (m *Manager) Rename(ctx context.Context, schemaName, name string) (domain.T
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE public.tenants SET display_name = $2, updated_at = now() WHERE id = $1`, id, name)
-		return err
+		var old string
+		if err := tx.QueryRow(ctx, `SELECT display_name FROM public.tenants WHERE id = $1`, id).Scan(&old); err != nil {
+			return err
+		}
+		if old == name {
+			return nil // no change, no entry
+		}
+		if _, err = tx.Exec(ctx, `UPDATE public.tenants SET display_name = $2, updated_at = now() WHERE id = $1`, id, name); err != nil {
+			return err
+		}
+		return record(ctx, tx, "tenant.rename", tenantTarget(schemaName), audit.Changes{"name": {old, name}})
 	})
 	if err != nil {
 		return domain.Tenant{}, fmt.Errorf("tenancy: rename %s: %w", schemaName, err)
@@ -81,7 +91,7 @@ func (m *Manager) AddDomain(ctx context.Context, schemaName, name string, primar
 		if _, err := tx.Exec(ctx, `INSERT INTO public.domains (domain, tenant_id, is_primary) VALUES ($1, $2, $3)`, d, id, primary); err != nil {
 			return fmt.Errorf("insert domain: %w", err)
 		}
-		return nil
+		return record(ctx, tx, "domain.add", domainTarget(d), audit.Changes{"tenant": {nil, schemaName}, "is_primary": {nil, primary}})
 	})
 	if postgres.IsUniqueViolation(err, "domains_pkey") {
 		return domain.Domain{}, &domain.Error{Code: domain.ECONFLICT, Message: "domain already in use", Details: map[string]string{"domain": "is already taken"}}
@@ -107,8 +117,12 @@ func (m *Manager) SetPrimaryDomain(ctx context.Context, schemaName, name string)
 		if err != nil {
 			return err
 		}
-		if _, err := ownDomain(ctx, tx, id, d); err != nil {
+		was, err := ownDomain(ctx, tx, id, d)
+		if err != nil {
 			return err
+		}
+		if was {
+			return nil // no change, no entry
 		}
 		if _, err := tx.Exec(ctx, `UPDATE public.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary AND domain <> $2`, id, d); err != nil {
 			return fmt.Errorf("clear primary: %w", err)
@@ -116,7 +130,7 @@ func (m *Manager) SetPrimaryDomain(ctx context.Context, schemaName, name string)
 		if _, err := tx.Exec(ctx, `UPDATE public.domains SET is_primary = true WHERE domain = $1`, d); err != nil {
 			return fmt.Errorf("set primary: %w", err)
 		}
-		return nil
+		return record(ctx, tx, "domain.set_primary", domainTarget(d), audit.Changes{"tenant": {schemaName, schemaName}, "is_primary": {false, true}})
 	})
 	if err != nil {
 		return domain.Domain{}, fmt.Errorf("tenancy: set primary domain %s of %s: %w", d, schemaName, err)
@@ -147,8 +161,10 @@ func (m *Manager) RemoveDomain(ctx context.Context, schemaName, name string) err
 			return &domain.Error{Code: domain.ECONFLICT, Message: "the primary domain cannot be removed; make another domain primary first",
 				Details: map[string]string{"domain": "is the primary domain"}}
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM public.domains WHERE domain = $1`, d)
-		return err
+		if _, err = tx.Exec(ctx, `DELETE FROM public.domains WHERE domain = $1`, d); err != nil {
+			return err
+		}
+		return record(ctx, tx, "domain.remove", domainTarget(d), audit.Changes{"tenant": {schemaName, nil}, "is_primary": {false, nil}})
 	})
 	if err != nil {
 		return fmt.Errorf("tenancy: remove domain %s from %s: %w", d, schemaName, err)
@@ -156,6 +172,18 @@ func (m *Manager) RemoveDomain(ctx context.Context, schemaName, name string) err
 	m.changed(ctx) // resolvers may have the domain cached as found
 	return nil
 }
+
+// record writes the platform audit entry of a change made for ctx's cause,
+// inside the change's transaction.
+func record(ctx context.Context, tx pgx.Tx, action string, target audit.Target, changes audit.Changes) error {
+	return postgres.WritePlatformAudit(ctx, tx, audit.New(ctx, action, target, changes))
+}
+
+func tenantTarget(schemaName string) audit.Target {
+	return audit.Target{Type: "tenant", ID: schemaName}
+}
+
+func domainTarget(d string) audit.Target { return audit.Target{Type: "domain", ID: d} }
 
 // ownDomain locks a domain of tenant id and says whether it is primary.
 // Errors: ENOTFOUND when the domain is not that tenant's.
@@ -201,6 +229,8 @@ func (m *Manager) Resume(ctx context.Context, schemaName string) (domain.Tenant,
 	return t, nil
 }
 
+var stateActions = map[string]string{domain.TenantSuspended: "tenant.suspend", domain.TenantActive: "tenant.resume"}
+
 // setState moves a live tenant to state (active or suspended) and tells
 // every resolver.
 func (m *Manager) setState(ctx context.Context, schemaName, state string) (domain.Tenant, error) {
@@ -209,8 +239,16 @@ func (m *Manager) setState(ctx context.Context, schemaName, state string) (domai
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE public.tenants SET state = $2, updated_at = now() WHERE id = $1 AND state <> $2`, id, state)
-		return err
+		tag, err := tx.Exec(ctx, `UPDATE public.tenants SET state = $2, updated_at = now() WHERE id = $1 AND state <> $2 RETURNING 0`, id, state)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err // no change, no entry
+		}
+		// A live tenant is active or suspended: the old state is the other.
+		old := domain.TenantActive
+		if state == domain.TenantActive {
+			old = domain.TenantSuspended
+		}
+		return record(ctx, tx, stateActions[state], tenantTarget(schemaName), audit.Changes{"state": {old, state}})
 	})
 	if err != nil {
 		return domain.Tenant{}, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/schema"
@@ -124,7 +125,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (domain.Tenant, er
 		// Undo with a context of its own: the caller's may be what failed.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if uerr := m.purge(cctx, t); uerr != nil {
+		if uerr := m.purge(cctx, t, nil); uerr != nil {
 			m.log.ErrorContext(ctx, "tenant create: undo failed; run `saas tenant delete` to finish",
 				slog.String("tenant", t.Schema), slog.Any("error", uerr))
 		}
@@ -145,10 +146,21 @@ func (m *Manager) provision(ctx context.Context, t *domain.Tenant) error {
 			return fmt.Errorf("hook: %w", err)
 		}
 	}
+	// The entry goes with the activation: a creation undone before it
+	// leaves none.
 	err = m.db.InTx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx,
+		err := tx.QueryRow(ctx,
 			`UPDATE public.tenants SET state = 'active', schema_version = $2, updated_at = now()
 			 WHERE id = $1 RETURNING state, updated_at`, t.ID, v).Scan(&t.State, &t.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		var primary any
+		if len(t.Domains) > 0 {
+			primary = t.Domains[0].Domain
+		}
+		return record(ctx, tx, "tenant.create", tenantTarget(t.Schema),
+			audit.Changes{"schema": {nil, t.Schema}, "name": {nil, t.Name}, "domain": {nil, primary}})
 	})
 	if err != nil {
 		return fmt.Errorf("activate: %w", err)
@@ -184,14 +196,18 @@ func (m *Manager) Delete(ctx context.Context, schemaName string) error {
 	}
 	t.State = domain.TenantDeleting
 	m.changed(ctx)
-	if err := m.purge(ctx, t); err != nil {
+	// The entry goes in public, with the rows' delete: the tenant's own
+	// trail goes with its schema.
+	entry := audit.New(ctx, "tenant.delete", tenantTarget(t.Schema), audit.Changes{"schema": {t.Schema, nil}, "name": {t.Name, nil}})
+	if err := m.purge(ctx, t, &entry); err != nil {
 		return fmt.Errorf("tenancy: delete %s: %w", schemaName, err)
 	}
 	return nil
 }
 
-// purge runs the delete hooks, drops the schema and deletes the rows.
-func (m *Manager) purge(ctx context.Context, t domain.Tenant) error {
+// purge runs the delete hooks, drops the schema and deletes the rows, and
+// writes entry, if any, in the transaction of the last two.
+func (m *Manager) purge(ctx context.Context, t domain.Tenant, entry *audit.Entry) error {
 	var errs []error
 	for i := len(m.hooks) - 1; i >= 0; i-- {
 		if err := m.hooks[i].TenantDeleted(ctx, t); err != nil {
@@ -208,6 +224,9 @@ func (m *Manager) purge(ctx context.Context, t domain.Tenant) error {
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM public.tenants WHERE id = $1`, t.ID); err != nil {
 			return fmt.Errorf("delete tenant row: %w", err)
+		}
+		if entry != nil {
+			return postgres.WritePlatformAudit(ctx, tx, *entry)
 		}
 		return nil
 	})

@@ -367,6 +367,23 @@ async function main() {
     await a2.close();
   }, a);
 
+  await step('A edits a product; its History panel shows the change with A’s email', async () => {
+    const note = `Audited ${s.id}`;
+    await a.goto(s.url(acme.domain, `/products/${productId}`));
+    await a.getByRole('button', { name: 'Save' }).waitFor();
+    await a.getByLabel('Description').fill(note);
+    await a.getByRole('button', { name: 'Save' }).click();
+    await a.getByText(`Saved ${sku}.`).waitFor();
+    await a.goto(s.url(acme.domain, `/products/${productId}`));
+    const history = a.getByRole('region', { name: 'History' });
+    const change = history.locator('li.history-item[data-action="product.update"]').filter({ hasText: `description: ` }).filter({ hasText: `→ ${note}` });
+    await change.waitFor();
+    const text = await change.textContent();
+    assert.ok(text.includes(`update by ${alice}`), `the change names its author: ${text}`);
+    await history.locator('li.history-item[data-action="product.create"]').filter({ hasText: alice }).waitFor();
+    await shot(a, 'product-history');
+  }, a);
+
   await step('the other tenant’s user sees none of it', async () => {
     await d.reload();
     await d.getByText('No products yet.').waitFor();

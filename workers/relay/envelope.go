@@ -27,6 +27,7 @@ func envelopeOf(schemaName string, x postgres.OutboxRow) events.Envelope {
 		Version:     x.AggregateVersion,
 		OccurredAt:  x.OccurredAt,
 		RequestID:   x.RequestID,
+		Actor:       x.Actor,
 		Payload:     x.Payload,
 	}
 }

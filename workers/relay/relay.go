@@ -54,6 +54,12 @@ type Config struct {
 	// AfterPublish, when set, runs after a batch is acknowledged and before
 	// it is marked done. Fault-injection tests use it to crash in between.
 	AfterPublish func(schemaName string, n int)
+	// AuditRetention is how long audit entries are kept: with Deps.Audit
+	// set and AuditRetention > 0, the relay deletes older entries once at
+	// start and then every AuditPruneEvery. 0 keeps them for ever.
+	AuditRetention time.Duration
+	// AuditPruneEvery is how often audit entries are pruned; default 1h.
+	AuditPruneEvery time.Duration
 }
 
 // withDefaults returns cfg with every zero field set to its default.
@@ -69,6 +75,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 10 * time.Second
+	}
+	if cfg.AuditPruneEvery <= 0 {
+		cfg.AuditPruneEvery = time.Hour
 	}
 	return cfg
 }
@@ -92,6 +101,15 @@ type Deps struct {
 	DB  Outbox
 	JS  jetstream.JetStream
 	Log *slog.Logger
+	// Audit, when set, prunes the audit trails by age (see
+	// Config.AuditRetention). *postgres.DB is one.
+	Audit AuditPruner
+}
+
+// AuditPruner deletes audit entries written before a time, in every trail;
+// see postgres.DB.PruneAudit.
+type AuditPruner interface {
+	PruneAudit(ctx context.Context, before time.Time, batch int) (postgres.AuditPruneReport, error)
 }
 
 // ErrMissingDependency is returned by New, wrapped with the name of the
@@ -146,6 +164,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.listen(ctx) })
 	wg.Go(func() { r.sweepLoop(ctx) })
+	if r.deps.Audit != nil && r.cfg.AuditRetention > 0 {
+		wg.Go(func() { r.pruneLoop(ctx) })
+	}
 	for range r.cfg.Workers {
 		wg.Go(func() { r.work(ctx) })
 	}
@@ -340,5 +361,27 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// pruneLoop prunes the audit trails now and then every AuditPruneEvery.
+// Every relay does it: the deletes are idempotent, and a tenant with
+// nothing old costs one index probe.
+func (r *Relay) pruneLoop(ctx context.Context) {
+	for {
+		start := time.Now()
+		rep, err := r.deps.Audit.PruneAudit(ctx, start.Add(-r.cfg.AuditRetention), 0)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			r.log.WarnContext(ctx, "audit pruning failed; retrying at the next round", slog.Any("error", err))
+		case rep.Deleted > 0:
+			r.log.InfoContext(ctx, "audit entries pruned", slog.Int64("deleted", rep.Deleted),
+				slog.Int("trails", rep.Pruned), slog.Int("tenants", rep.Tenants), slog.Duration("took", time.Since(start)))
+		}
+		if !sleep(ctx, r.cfg.AuditPruneEvery) {
+			return
+		}
 	}
 }

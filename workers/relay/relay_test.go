@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/catalog"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
@@ -456,5 +457,71 @@ func TestNewNamesTheMissingDependency(t *testing.T) {
 				t.Fatalf("New = %v, %v; want ErrMissingDependency naming %s", r, err, tt.missing)
 			}
 		})
+	}
+}
+
+func TestEventsCarryTheirActorToTheStream(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.tenants(1, "act")[0]
+	f.startRelay(t.Context(), relay.Config{})
+	ann := audit.Actor{Kind: audit.KindUser, ID: "0197a000-0000-7000-8000-0000000000aa", Email: "ann@acme.test"}
+	ctx := audit.WithCause(t.Context(), audit.Cause{Actor: ann, RequestID: "req-ann"})
+	sku, name, price, cur := "ACT-1", "Lamp", "1.00", "EUR"
+	if _, err := f.catalog().Create(ctx, s, domain.ProductPatch{SKU: &sku, Name: &name, Price: &price, Currency: &cur}, catalog.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	f.create(s, "ACT-2") // no cause: the system's
+	waitFor(t, 10*time.Second, "2 events on the stream", func() bool { return f.streamCount() == 2 })
+	got := f.streamEvents(s)
+	if len(got) != 2 {
+		t.Fatalf("stream holds %d events, want 2", len(got))
+	}
+	if got[0].Actor == nil || *got[0].Actor != ann || got[0].RequestID != "req-ann" {
+		t.Errorf("first event actor %v, request %q; want %v and req-ann", got[0].Actor, got[0].RequestID, ann)
+	}
+	if got[1].Actor == nil || *got[1].Actor != audit.System {
+		t.Errorf("second event actor %v, want the system", got[1].Actor)
+	}
+}
+
+func TestTheRelayPrunesOldAuditEntries(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.tenants(1, "prn")[0]
+	ctx := t.Context()
+	err := f.DB.InTenant(ctx, s, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_log (at, actor_kind, action, target_type, target_id)
+			VALUES (now() - interval '400 days', 'system', 'old', 'product', '1')`); err != nil {
+			return err
+		}
+		return postgres.WriteTenantAudit(ctx, tx, audit.Entry{Actor: audit.System, Action: "new", Target: audit.Target{Type: "product", ID: "2"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := relay.Config{DatabaseURL: f.URL, AuditRetention: 365 * 24 * time.Hour}
+	r, err := relay.New(cfg, relay.Deps{DB: f.DB, JS: f.JS, Log: f.Log, Audit: f.DB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	actions := func() []string {
+		es, _, err := f.DB.ListTenantAudit(ctx, s, postgres.AuditFilter{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Action)
+		}
+		return out
+	}
+	waitFor(t, 20*time.Second, "the old entry to go", func() bool { return !slices.Contains(actions(), "old") })
+	if got := actions(); !slices.Equal(got, []string{"new"}) {
+		t.Fatalf("trail = %v, want the new entry only", got)
 	}
 }

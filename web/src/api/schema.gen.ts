@@ -742,6 +742,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/audit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the tenant's audit trail
+         * @description Staff only. Every change to this tenant's products and users, newest first, filtered, by cursor.
+         */
+        get: operations["adminListAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/platform/audit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the platform's audit trail
+         * @description Superusers only. Every change to tenants, domains and superusers, newest first, filtered, by cursor.
+         */
+        get: operations["platformListAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1169,6 +1209,54 @@ export interface components {
             created: number;
             /** @description Products whose values changed. Rows equal to their product are in neither count. */
             updated: number;
+        };
+        /** @description Who made a change. */
+        AuditActor: {
+            /**
+             * @description user: a tenant's user through the API; superuser: a platform operator through the API; cli: the saas command line; system: the product itself.
+             * @enum {string}
+             */
+            kind: "user" | "superuser" | "cli" | "system";
+            /** @description The user's or superuser's id; absent for cli and system. */
+            id?: string;
+            /** @description The user's or superuser's email at sign-in, or the CLI operator's name; absent when unknown. */
+            email?: string;
+        };
+        /** @description One change, as the audit trail recorded it in the change's transaction. Entries are never updated. */
+        AuditEntry: {
+            /** Format: int64 */
+            id: number;
+            /**
+             * Format: date-time
+             * @description RFC 3339, UTC.
+             */
+            at: string;
+            actor: components["schemas"]["AuditActor"];
+            /**
+             * @description <target type>.<verb>.
+             * @example product.update
+             */
+            action: string;
+            target: {
+                /** @example product */
+                type: string;
+                id: string;
+            };
+            /** @description Field -> [old, new]; a created object's old values and a deleted one's new values are null. Never a password or a hash. */
+            changes: {
+                [key: string]: unknown[];
+            };
+            /** @description The X-Request-ID of the request that made the change (empty when none). */
+            request_id: string;
+        };
+        /** @description Audit entries, newest first. */
+        AuditList: {
+            results: components["schemas"]["AuditEntry"][];
+            /**
+             * Format: uri
+             * @description Absolute URL of the next page (same path and filters, with limit and cursor), or null on the last page.
+             */
+            next: string | null;
         };
     };
     responses: {
@@ -3021,6 +3109,85 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    adminListAudit: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
+                limit?: components["parameters"]["Limit"];
+                /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Keeps the entries of this actor id (a user's or superuser's id). At most 200 bytes (422 past that). Empty is the same as absent. */
+                actor?: string;
+                /** @description Keeps the entries of this action, e.g. product.update. At most 200 bytes (422 past that). Empty is the same as absent. */
+                action?: string;
+                /** @description Keeps the entries whose target is of this type, e.g. product. At most 200 bytes (422 past that). Empty is the same as absent. */
+                target_type?: string;
+                /** @description Keeps the entries of this target id. At most 200 bytes (422 past that). Empty is the same as absent. */
+                target_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries, newest first. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    platformListAudit: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (422 otherwise). Empty is the same as absent. */
+                limit?: components["parameters"]["Limit"];
+                /** @description Opaque, sealed position from a previous page's `next`, for this tenant and list only; anything else (made up, altered, another tenant's or another list's) is a 422. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Keeps the entries of this actor id (a user's or superuser's id). At most 200 bytes (422 past that). Empty is the same as absent. */
+                actor?: string;
+                /** @description Keeps the entries of this action, e.g. product.update. At most 200 bytes (422 past that). Empty is the same as absent. */
+                action?: string;
+                /** @description Keeps the entries whose target is of this type, e.g. product. At most 200 bytes (422 past that). Empty is the same as absent. */
+                target_type?: string;
+                /** @description Keeps the entries of this target id. At most 200 bytes (422 past that). Empty is the same as absent. */
+                target_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries, newest first. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

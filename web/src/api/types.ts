@@ -61,3 +61,11 @@ type TenantListQuery = NonNullable<operations['platformListTenants']['parameters
 export type TenantOrdering = NonNullable<TenantListQuery['ordering']>;
 /** A key the tenant list sorts by. */
 export type TenantOrderKey = Exclude<TenantOrdering, `-${string}`>;
+
+export type AuditEntry = Schemas['AuditEntry'];
+export type AuditActor = Schemas['AuditActor'];
+/** The base path of an audit trail: a tenant's (staff) or the platform's (superusers). */
+export type AuditBase = '/api/admin/audit/' | '/api/platform/audit/';
+type AuditQuery = NonNullable<operations['adminListAudit']['parameters']['query']>;
+/** The filters of an audit list. */
+export type AuditFilters = Pick<AuditQuery, 'actor' | 'action' | 'target_type' | 'target_id'>;

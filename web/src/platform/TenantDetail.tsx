@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, formErrors } from '../api/errors';
 import type { Domain, DomainCreate, DomainPatch, Tenant, TenantPatch } from '../api/types';
+import { HistoryPanel } from '../audit/HistoryPanel';
 import { useApi } from '../auth';
 import { ConfirmDialog, ErrorLine, Field, Loading, Notice } from '../components/ui';
 import { formatDateTime } from '../format';
@@ -73,6 +74,7 @@ function TenantView({ tenant }: { tenant: Tenant }) {
       <Suspension tenant={tenant} onChanged={update} />
       <Rename tenant={tenant} onSaved={update} />
       <Domains tenant={tenant} onChanged={update} />
+      <HistoryPanel base="/api/platform/audit/" targetType="tenant" targetId={tenant.schema} refresh={`${tenant.updated_at} ${tenant.state} ${tenant.name}`} />
       <section className="card danger-zone">
         <h2>Delete this tenant</h2>
         <p>Its domains stop answering at once; its schema (users, products, notifications), search index and cached data are dropped. This cannot be undone.</p>

@@ -3,6 +3,7 @@ import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-quer
 import { cursorOf } from '../api/client';
 import { describe, formErrors } from '../api/errors';
 import type { Page, PasswordChange, User, UserBulk, UserBulkResult, UserCreate, UserPatch } from '../api/types';
+import { HistoryPanel } from '../audit/HistoryPanel';
 import { useApi, useSession } from '../auth';
 import { ConfirmDialog, Empty, ErrorLine, Field, Loading, Notice, Pager, RetryError, useCursorStack } from '../components/ui';
 import { formatDateTime } from '../format';
@@ -221,6 +222,7 @@ function UserRow({ user, selected, onSelect }: { user: User; selected: boolean; 
   const [email, setEmail] = useState(user.email);
   const [deleting, setDeleting] = useState(false);
   const [done, setDone] = useState<string | null>(null);
+  const [history, setHistory] = useState(false);
   const me = u.id === session.userId;
   if (user.updated_at > u.updated_at) setU(user);
 
@@ -314,6 +316,9 @@ function UserRow({ user, selected, onSelect }: { user: User; selected: boolean; 
             Delete
           </button>
         )}
+        <button type="button" className="btn btn-small" onClick={() => setHistory((h) => !h)} aria-expanded={history}>
+          History
+        </button>
       </div>
       {editing ? (
         <form className="user-reset" onSubmit={saveEmail} noValidate aria-label={`New email for ${u.email}`}>
@@ -348,6 +353,7 @@ function UserRow({ user, selected, onSelect }: { user: User; selected: boolean; 
       ) : null}
       <ErrorLine message={errs.form} />
       {done ? <p className="small success-text" role="status">{done}</p> : null}
+      {history ? <HistoryPanel base="/api/admin/audit/" targetType="user" targetId={u.id} /> : null}
     </li>
   );
 }

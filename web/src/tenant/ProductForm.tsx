@@ -3,6 +3,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, formErrors, isStaleWrite } from '../api/errors';
 import type { Product } from '../api/types';
+import { HistoryPanel } from '../audit/HistoryPanel';
 import { useApi, useSession } from '../auth';
 import { ConfirmDialog, ErrorLine, Field, Loading, Notice, TextArea } from '../components/ui';
 import { formatDateTime } from '../format';
@@ -227,6 +228,7 @@ function ProductForm({ loaded }: { loaded?: LoadedProduct }) {
           ) : null}
         </div>
       </form>
+      {editing && session.staff ? <HistoryPanel base="/api/admin/audit/" targetType="product" targetId={base.product.id} refresh={base.product.version} /> : null}
       {editing ? (
         <ConfirmDialog
           open={confirmDelete}

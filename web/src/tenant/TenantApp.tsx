@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import { Route, Routes } from 'react-router';
+import { AuditPage } from '../audit/AuditPage';
 import { useAuth, useSession } from '../auth';
 import { NotFound, RequireAuth } from '../components/RequireAuth';
 import { Shell, type ShellLink } from '../components/Shell';
@@ -32,6 +33,7 @@ export function TenantApp() {
         <Route path="products/:id" element={<ProductPage />} />
         <Route path="admin/users" element={<StaffOnly><AdminUsers /></StaffOnly>} />
         <Route path="admin/notifications" element={<StaffOnly><AdminNotifications /></StaffOnly>} />
+        <Route path="admin/audit" element={<StaffOnly><AuditPage base="/api/admin/audit/" title="Audit trail" /></StaffOnly>} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>
@@ -60,6 +62,7 @@ function TenantShell() {
       ? [
           { to: '/admin/users', label: 'Users' },
           { to: '/admin/notifications', label: 'Notifications' },
+          { to: '/admin/audit', label: 'Audit' },
         ]
       : []),
   ];
