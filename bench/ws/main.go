@@ -188,6 +188,7 @@ func run(ctx context.Context, o options) error {
 	if !o.skipCentrifugo {
 		r, err := idleCentrifugo(ctx, cbin, tmp, self, o)
 		if err != nil {
+			printIdle(results)
 			return err
 		}
 		results = append(results, r)
@@ -198,6 +199,11 @@ func run(ctx context.Context, o options) error {
 		printFanout(r)
 		if err != nil {
 			return err
+		}
+	}
+	for _, r := range results {
+		if r.failed > 0 {
+			return fmt.Errorf("%s: %d connections failed", r.name, r.failed)
 		}
 	}
 	return nil
@@ -302,14 +308,14 @@ func printIdle(rs []idleResult) {
 		return
 	}
 	fmt.Printf("\nIdle connections (RSS read %s after the last connection is up)\n\n", rs[0].settle)
-	fmt.Println("| server | connections | client processes | connect time | connections/s | second round (users cached) | RSS before | RSS after | per connection | threads | load avg (start, end) |")
+	fmt.Println("| server | connections (failed) | client processes | connect time | connections/s | second round (users cached) | RSS before | RSS after | per connection | threads | load avg (start, end) |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for _, r := range rs {
 		second := "-"
 		if r.warmSeconds > 0 {
 			second = fmt.Sprintf("%.2f s, %.0f/s", r.warmSeconds, float64(r.conns)/r.warmSeconds)
 		}
-		fmt.Printf("| %s | %d | %d | %.2f s | %.0f | %s | %.1f MiB | %.1f MiB | %.1f KiB | %d -> %d | %s; %s |\n", r.name, r.conns, r.clients, r.connectSeconds, r.rate(), second,
+		fmt.Printf("| %s | %d (%d) | %d | %.2f s | %.0f | %s | %.1f MiB | %.1f MiB | %.1f KiB | %d -> %d | %s; %s |\n", r.name, r.conns, r.failed, r.clients, r.connectSeconds, r.rate(), second,
 			float64(r.rssBeforeKiB)/1024, float64(r.rssAfterKiB)/1024, r.perConnKiB(), r.threadsBefore, r.threadsAfter, r.loadBefore, r.loadEnd)
 	}
 	for _, r := range rs {
