@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
 	"golang.org/x/sync/errgroup"
@@ -22,7 +24,7 @@ import (
 // TenantsOptions configures MigrateTenants.
 type TenantsOptions struct {
 	// Width is how many schemas migrate at once, each on a connection of
-	// its own; 0 means 4.
+	// its own; 0 means 8.
 	Width int
 	// Record, when set, runs inside each tenant's migration transaction
 	// after its migrations with the schema's version then, so that what
@@ -37,7 +39,10 @@ type TenantsOptions struct {
 type tenantStep struct {
 	version int64
 	name    string
-	up      string // the Up section, run as one simple-protocol query
+	up      string // the Up section
+	// up, then goose's row for the version (an integer of the file's
+	// name), run as one simple-protocol query
+	upAndRecord string
 	// goose must run it: NO TRANSACTION, ENVSUB, or a file this reader
 	// does not understand (goose then reports what is wrong).
 	gooseOnly bool
@@ -73,7 +78,7 @@ func (r *Runner) MigrateTenants(ctx context.Context, schemas []string, opts Tena
 	}
 	width := opts.Width
 	if width <= 0 {
-		width = 4
+		width = 8
 	}
 	cfg, err := pgxpool.ParseConfig(r.url)
 	if err != nil {
@@ -159,40 +164,33 @@ func (r *Runner) tenantTx(ctx context.Context, pool *pgxpool.Pool, schemaName st
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		// One round trip: the transaction's settings, the schema's lock
 		// (waiting at most as long as goose's session locker would) and
-		// whether it has a goose version table.
-		var hasTable bool
+		// goose's reading of its version table, where the newest row of a
+		// version says whether it is applied. In exec mode each statement
+		// is parsed after the one before it ran, so the search_path holds.
+		seen := map[int64]bool{}
+		applied := map[int64]bool{}
 		b := &pgx.Batch{}
 		b.Queue(`SELECT set_config('synchronous_commit', 'off', true), set_config('search_path', $1, true),
 			set_config('lock_timeout', '300s', true)`, pgx.Identifier{schemaName}.Sanitize())
 		b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockID(schemaName))
-		b.Queue(`SELECT to_regclass(format('%I.goose_db_version', $1::text)) IS NOT NULL`, schemaName).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&hasTable)
+		b.Queue(`SELECT version_id, is_applied FROM goose_db_version ORDER BY id DESC`).Query(func(rows pgx.Rows) error {
+			var (
+				id int64
+				ok bool
+			)
+			_, err := pgx.ForEachRow(rows, []any{&id, &ok}, func() error {
+				if !seen[id] {
+					seen[id], applied[id] = true, ok
+				}
+				return nil
+			})
+			return err
 		})
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		if !hasTable {
-			return errToGoose
-		}
-		// goose's reading of its table: the newest row of a version says
-		// whether it is applied.
-		rows, err := tx.Query(ctx, `SELECT version_id, is_applied FROM goose_db_version ORDER BY id DESC`)
-		if err != nil {
-			return fmt.Errorf("read versions: %w", err)
-		}
-		seen := map[int64]bool{}
-		applied := map[int64]bool{}
-		var (
-			id int64
-			ok bool
-		)
-		if _, err := pgx.ForEachRow(rows, []any{&id, &ok}, func() error {
-			if !seen[id] {
-				seen[id], applied[id] = true, ok
+			if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42P01" {
+				return errToGoose // undefined_table: no goose version table yet
 			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("read versions: %w", err)
+			return fmt.Errorf("lock and read versions: %w", err)
 		}
 		for v, ok := range applied {
 			if ok && v > version {
@@ -211,13 +209,10 @@ func (r *Runner) tenantTx(ctx context.Context, pool *pgxpool.Pool, schemaName st
 			pending = append(pending, s)
 		}
 		for _, s := range pending {
-			// The file as one query (several statements, simple protocol),
-			// then goose's row for it.
-			if _, err := tx.Exec(ctx, s.up); err != nil {
+			// The file and goose's row for it as one query: several
+			// statements, simple protocol, one round trip.
+			if _, err := tx.Exec(ctx, s.upAndRecord); err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)`, s.version); err != nil {
-				return fmt.Errorf("%s: record in goose_db_version: %w", s.name, err)
 			}
 			version = s.version
 		}
@@ -258,7 +253,8 @@ func parseSteps(f fs.FS) ([]tenantStep, error) {
 			return nil, err
 		}
 		up, gooseOnly := upSection(string(b))
-		steps = append(steps, tenantStep{version: v, name: n, up: up, gooseOnly: gooseOnly})
+		steps = append(steps, tenantStep{version: v, name: n, up: up, gooseOnly: gooseOnly,
+			upAndRecord: up + ";\nINSERT INTO goose_db_version (version_id, is_applied) VALUES (" + strconv.FormatInt(v, 10) + ", true);\n"})
 	}
 	slices.SortFunc(steps, func(a, b tenantStep) int { return cmp.Compare(a.version, b.version) })
 	return steps, nil

@@ -76,6 +76,6 @@ go on; the exit code is non-zero if any failed.`,
 		},
 	}
 	cmd.Flags().BoolVar(&shared, "shared", false, "migrate the shared (public) schema")
-	cmd.Flags().IntVar(&width, "width", 4, "how many tenant schemas to migrate at once")
+	cmd.Flags().IntVar(&width, "width", 8, "how many tenant schemas to migrate at once, each on a direct connection of its own")
 	return cmd
 }
