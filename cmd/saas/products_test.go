@@ -13,7 +13,7 @@ import (
 func TestProductsImportAndExport(t *testing.T) {
 	useServices(t)
 	t.Setenv("JWT_SECRET", "")
-	t.Setenv("USER", "operator")
+	t.Setenv("SAAS_OPERATOR", "operator")
 	for _, args := range [][]string{{"migrate", "--shared"}, {"tenant", "create", "--schema", "shop", "--name", "Shop", "--domain", "shop.localhost"}} {
 		if _, errOut, code := saas(t, args...); code != 0 {
 			t.Fatalf("saas %v: %s", args, errOut)

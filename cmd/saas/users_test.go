@@ -40,7 +40,7 @@ func countRows(t *testing.T, query string) int {
 func TestUserAndSuperuserCommands(t *testing.T) {
 	useServices(t)
 	t.Setenv("JWT_SECRET", "")
-	t.Setenv("USER", "ops")
+	t.Setenv("SAAS_OPERATOR", "ops")
 	steps := []struct {
 		name     string
 		stdin    string
