@@ -44,6 +44,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/products/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import products from CSV
+         * @description Staff only. The body is a CSV (`Content-Type: text/csv`, at most 10 MiB, which this route allows instead of the server's body limit) whose header row names exactly the columns `sku,name,description,price,currency,stock`, in any order (a UTF-8 byte order mark is ignored). Products are upserted by SKU: a new SKU creates a product, a known one updates it when any value differs (version +1), an equal row changes nothing. Every row is validated as a product create is before anything is written, and either every row is applied, in one transaction, or none: a 422's `details` names each bad row as `line <n>` (the header is line 1, rows are counted as a spreadsheet counts them), at most 100 of them, with `more` counting the rest. Each product created or updated gets its `product.created` or `product.updated` event; the import is one audit entry `product.import`.
+         */
+        post: operations["adminImportProducts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/products/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export products as CSV
+         * @description Staff only. Every product of the tenant as CSV, streamed: the header row `sku,name,description,price,currency,stock`, then one row per product in SKU order, prices with two decimal places. Importing the file back changes nothing. Products are read in batches, so one changed during a long export appears as it was when its batch was read. A failure after the first rows ends the transfer early, never with a complete-looking file.
+         */
+        get: operations["adminExportProducts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/users/": {
         parameters: {
             query?: never;
@@ -969,6 +1009,12 @@ export interface components {
                 [key: string]: "ok" | "unavailable";
             };
         };
+        ImportResult: {
+            /** @description Products created. */
+            created: number;
+            /** @description Products whose values changed. Rows equal to their product are in neither count. */
+            updated: number;
+        };
     };
     responses: {
         /** @description The body is not valid JSON (or holds more than one JSON value). */
@@ -1261,6 +1307,90 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    adminImportProducts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example sku,name,description,price,currency,stock
+                 *     LAMP-1,Desk lamp,"Brass, 40 cm",24.90,EUR,12
+                 */
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description What the import did. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            /** @description The body is not `text/csv`. */
+            415: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "unsupported_media_type";
+                            /** @description Human-readable, safe to show. */
+                            message: string;
+                            details?: components["schemas"]["ErrorDetails"];
+                        };
+                    };
+                };
+            };
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    adminExportProducts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The products as CSV. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    /** @description `attachment` with a file name. */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
