@@ -78,7 +78,7 @@ export function ImportOutcome({ result, error }: { result?: ImportResult; error?
           </li>
         ))}
       </ul>
-      <p className="muted">The header row is line 1. Fix these lines and import the file again: nothing was imported.</p>
+      <p className="muted">The header row is line 1. Fix these lines, then import the whole file again.</p>
     </div>
   );
 }
