@@ -496,6 +496,27 @@ async function main() {
     await shot(a, 'products-sorted');
   }, a);
 
+  await step('staff import a CSV: a bad row is shown by its line and nothing is imported; a good file shows the counts', async () => {
+    await a.getByRole('link', { name: 'Products' }).click();
+    const header = 'sku,name,description,price,currency,stock\n';
+    const good = `IMP-${s.id}-1,Imported lamp,"says ""hi""",12.5,EUR,3\n`;
+    await a.getByTestId('import-file').setInputFiles({
+      name: 'bad.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from(header + good + `IMP-${s.id}-2,Imported chair,,free,EUR,1\n`),
+    });
+    const line = a.getByTestId('import-errors').locator('li[data-line="3"]');
+    await line.waitFor();
+    assert.match(await line.innerText(), /Line 3: price: must be/);
+    await shot(a, 'import-bad-line');
+    const before = await api(a, `/api/admin/products/?ordering=sku&limit=100`);
+    assert.equal(before.body.results.filter((x) => x.sku.startsWith(`IMP-${s.id}`)).length, 0);
+    await a.getByTestId('import-file').setInputFiles({ name: 'good.csv', mimeType: 'text/csv', buffer: Buffer.from(header + good) });
+    await a.getByText('Imported: 1 created, 0 updated.').waitFor();
+    const after = await api(a, `/api/admin/products/?ordering=sku&limit=100`);
+    assert.equal(after.body.results.filter((x) => x.sku === `IMP-${s.id}-1`).length, 1);
+  }, a);
+
   await step('at 360 px wide nothing scrolls sideways', async () => {
     for (const [ctx, url, name] of [
       [ctxA, acmeURL, 'mobile-products'],

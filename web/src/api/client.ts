@@ -6,6 +6,8 @@ export interface RequestOptions {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Sent as JSON. */
   body?: unknown;
+  /** Sent as it is, with its content type, instead of a JSON body. */
+  raw?: { body: Blob | string; type: string };
   /** Query parameters; undefined and '' values are left out. */
   query?: Record<string, string | number | boolean | undefined>;
   headers?: Record<string, string>;
@@ -60,8 +62,11 @@ export class ApiClient {
     const headers: Record<string, string> = { Accept: 'application/json', ...o.headers };
     const token = o.anonymous ? null : this.opts.token();
     if (token) headers.Authorization = `Bearer ${token}`;
-    let body: string | undefined;
-    if (o.body !== undefined) {
+    let body: string | Blob | undefined;
+    if (o.raw) {
+      headers['Content-Type'] = o.raw.type;
+      body = o.raw.body;
+    } else if (o.body !== undefined) {
       headers['Content-Type'] = 'application/json';
       body = JSON.stringify(o.body);
     }
@@ -88,6 +93,39 @@ export class ApiClient {
       throw err;
     }
     return { data: parsed as T, status: res.status, headers: res.headers };
+  }
+
+  /** download reads a file the API sends (not JSON), with the session's token; errors as request's. */
+  async download(path: string, signal?: AbortSignal): Promise<Blob> {
+    const headers: Record<string, string> = {};
+    const token = this.opts.token();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const f = this.opts.fetch ?? fetch;
+    let res: Response;
+    try {
+      res = await f(path, { headers, signal, cache: 'no-store' });
+    } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') throw e;
+      throw networkError();
+    }
+    if (!res.ok) {
+      const text = await res.text().catch(() => '');
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      const err = apiErrorFrom(res.status, parsed, res.headers);
+      if (res.status === 401 && token) this.opts.onUnauthorized?.(err);
+      throw err;
+    }
+    try {
+      return await res.blob();
+    } catch {
+      // The server ends a failed export early: the transfer breaks.
+      throw networkError();
+    }
   }
 
   async get<T>(path: string, o: Omit<RequestOptions, 'method' | 'body'> = {}): Promise<T> {

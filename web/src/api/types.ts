@@ -21,6 +21,8 @@ export type ProductCreate = Schemas['ProductCreate'];
 export type ProductReplace = Schemas['ProductReplace'];
 /** The writable fields of a product, as both POST and PUT take them. */
 export type ProductInput = ProductCreate & ProductReplace;
+/** What a products CSV import did. */
+export type ImportResult = Schemas['ImportResult'];
 /** An ISO 4217 code the API accepts. */
 export type Currency = Schemas['Currency'];
 

@@ -8,6 +8,7 @@ import { useApi, useSession } from '../auth';
 import { ConfirmDialog, Empty, ErrorLine, Loading, Notice, Pager, RetryError, useCursorStack, useFlash } from '../components/ui';
 import { formatDateTime, formatPrice } from '../format';
 import { applyWrite, bulkDeleteProducts, deleteProduct, etagOf, fetchProducts, productKeys } from './products';
+import { ProductsCsv } from './ProductsCsv';
 
 const columns: { key: OrderKey; label: string; className?: string }[] = [
   { key: 'sku', label: 'SKU' },
@@ -95,6 +96,7 @@ export function Products() {
           </Link>
         ) : null}
       </div>
+      {session.staff ? <ProductsCsv /> : null}
       {flash ? <Notice kind="success">{flash}</Notice> : null}
       {bulkDone ? <Notice kind="success">{bulkDone}</Notice> : null}
       {session.staff && selected.size > 0 ? (
