@@ -48,6 +48,22 @@ func readPassword(r io.Reader) (string, error) {
 	return pw, nil
 }
 
+// newPassword is the new password a set command was given on stdin
+// (--password-stdin), checked against the password rules; "" without it.
+func newPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
+	if !fromStdin {
+		return "", nil
+	}
+	pw, err := readPassword(cmd.InOrStdin())
+	if err != nil {
+		return "", err
+	}
+	if err := domain.ValidatePassword(pw); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
 func newUserListCmd(a *app) *cobra.Command {
 	var (
 		tenantSchema, q string
@@ -124,15 +140,9 @@ its audit entry.`,
 				return usageError{errors.New("nothing to change: give --staff, --active, --new-email or --password-stdin")}
 			}
 			ctx := cmd.Context()
-			var password string
-			if passwordStdin {
-				var err error
-				if password, err = readPassword(cmd.InOrStdin()); err != nil {
-					return err
-				}
-				if err := domain.ValidatePassword(password); err != nil {
-					return err
-				}
+			password, err := newPassword(cmd, passwordStdin)
+			if err != nil {
+				return err
 			}
 			schemaName, err := a.userTenant(ctx, tenantSchema)
 			if err != nil {
@@ -271,15 +281,9 @@ of stdin with --password-stdin). Each change writes its platform audit entry.`,
 				return usageError{errors.New("nothing to change: give --active or --password-stdin")}
 			}
 			ctx := cmd.Context()
-			var password string
-			if passwordStdin {
-				var err error
-				if password, err = readPassword(cmd.InOrStdin()); err != nil {
-					return err
-				}
-				if err := domain.ValidatePassword(password); err != nil {
-					return err
-				}
+			password, err := newPassword(cmd, passwordStdin)
+			if err != nil {
+				return err
 			}
 			acc, err := a.accounts(ctx)
 			if err != nil {
