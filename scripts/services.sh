@@ -277,9 +277,13 @@ postgres_provisioned() {
   # One round trip: the setting, and whether the role may end other sessions
   # (tests drop their databases WITH (FORCE), which may have to stop an
   # autovacuum worker).
+  # A tenant move publishes a schema and subscribes to it, which
+  # PostgreSQL 15 allows superusers only (16 has pg_create_subscription).
   [[ $(PGCONNECT_TIMEOUT=2 psql "$DATABASE_URL" -XAtqc \
-    "SELECT current_setting('max_connections') || ':' || pg_has_role('pg_signal_backend', 'member')::int" 2>/dev/null) \
-    == "$PG_MAX_CONNECTIONS:1" ]]
+    "SELECT current_setting('max_connections') || ':' || pg_has_role('pg_signal_backend', 'member')::int
+            || ':' || (SELECT rolsuper::int FROM pg_roles WHERE rolname = current_user)
+            || ':' || current_setting('wal_level')" 2>/dev/null) \
+    == "$PG_MAX_CONNECTIONS:1:1:logical" ]]
 }
 
 postgres_install() {
@@ -314,6 +318,12 @@ pg_write_conf() {
   want="# Managed by scripts/services.sh — overwritten on every run.
 listen_addresses = '$HOST'
 max_connections = $PG_MAX_CONNECTIONS
+# Tenant moves between clusters use logical replication of a schema.
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
+max_logical_replication_workers = 8
+max_sync_workers_per_subscription = 4
 "
   [[ -f $f && $(<"$f")$'\n' == "$want" ]] && return 1
   mkdir -p "$(dirname "$f")"
@@ -351,9 +361,9 @@ postgres_provision() {
 DO \$\$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DB_USER') THEN
-    CREATE ROLE "$DB_USER" LOGIN CREATEDB PASSWORD '$DB_PASSWORD';
+    CREATE ROLE "$DB_USER" LOGIN CREATEDB SUPERUSER REPLICATION PASSWORD '$DB_PASSWORD';
   ELSE
-    ALTER ROLE "$DB_USER" LOGIN CREATEDB PASSWORD '$DB_PASSWORD';
+    ALTER ROLE "$DB_USER" LOGIN CREATEDB SUPERUSER REPLICATION PASSWORD '$DB_PASSWORD';
   END IF;
 END
 \$\$;
@@ -361,7 +371,7 @@ GRANT pg_signal_backend TO "$DB_USER";
 SELECT 'CREATE DATABASE "$DB_NAME" OWNER "$DB_USER"'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$DB_NAME')\gexec
 SQL
-  postgres_provisioned || fail_service "$PG_SVC" "cannot connect with $DATABASE_URL (or max_connections != $PG_MAX_CONNECTIONS)"
+  postgres_provisioned || fail_service "$PG_SVC" "cannot connect with $DATABASE_URL (or max_connections != $PG_MAX_CONNECTIONS, wal_level not logical, or the role not a superuser)"
 }
 
 postgres_process_alive() { pg_pick_cluster && pg_running; }
