@@ -83,8 +83,22 @@ func (a *app) database(ctx context.Context) (*postgres.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.db = db
 	a.closers = append(a.closers, db.Close)
+	// The other clusters of TENANT_DATABASES: their URLs are the
+	// clusters' own (sessions), used for pools and session work alike.
+	var others []postgres.Cluster
+	for _, c := range a.cfg.TenantDatabases[1:] {
+		cdb, err := postgres.Open(ctx, postgres.Config{URL: c.URL})
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		a.closers = append(a.closers, cdb.Close)
+		others = append(others, postgres.Cluster{Name: c.Name, DB: cdb, DirectURL: c.URL})
+	}
+	if err := db.AttachClusters(a.cfg.DatabaseDirectURL, others); err != nil {
+		return nil, err
+	}
+	a.db = db
 	return db, nil
 }
 

@@ -77,8 +77,12 @@ func (db *DB) NotifyActiveStaff(ctx context.Context, schemaName string, n EventN
 }
 
 func (db *DB) schemaGone(ctx context.Context, schemaName string) (bool, error) {
+	on, _, err := db.ForTenant(ctx, schemaName)
+	if err != nil {
+		return false, err
+	}
 	var exists bool
-	err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schemaName).Scan(&exists)
+	err = on.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schemaName).Scan(&exists)
 	return !exists, Translate(err)
 }
 

@@ -52,6 +52,9 @@ const DefaultMaxConns = 16
 type DB struct {
 	Pool *pgxpool.Pool
 	mode PoolMode
+	// clusters, on the main cluster's DB, routes tenants to the cluster
+	// that holds them (AttachClusters); nil: every tenant is here.
+	clusters *clusters
 }
 
 // Open creates the pool and checks that the server answers. It returns an
@@ -122,17 +125,29 @@ func (db *DB) InTx(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // InTenant runs fn in a transaction whose search_path is the tenant's schema
 // alone, so unqualified names resolve to that tenant's tables. The schema
-// name is validated and quoted; the setting is transaction-local.
+// name is validated and quoted; the setting is transaction-local. The
+// transaction runs on the cluster that holds the tenant (see
+// AttachClusters); one that finds the schema gone because the tenant moved
+// meanwhile fails with EUNAVAILABLE and a Retry-After, and the next call
+// goes to the new cluster.
 func (db *DB) InTenant(ctx context.Context, schema string, fn func(pgx.Tx) error) error {
 	if err := domain.ValidateSchemaName(schema); err != nil {
 		return err
 	}
-	return db.InTx(ctx, func(tx pgx.Tx) error {
+	on, cluster, err := db.ForTenant(ctx, schema)
+	if err != nil {
+		return err
+	}
+	err = on.InTx(ctx, func(tx pgx.Tx) error {
 		if err := SetSearchPath(ctx, tx, schema); err != nil {
 			return err
 		}
 		return fn(tx)
 	})
+	if err != nil {
+		return db.checkMoved(ctx, schema, cluster, err)
+	}
+	return nil
 }
 
 // SetSearchPath sets the transaction-local search_path of tx to schema.

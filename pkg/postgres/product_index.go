@@ -78,7 +78,11 @@ func (db *DB) ScanProducts(ctx context.Context, schemaName string, batch int, fn
 	if batch <= 0 {
 		batch = 500
 	}
-	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	on, _, err := db.ForTenant(ctx, schemaName)
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginTxFunc(ctx, on.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := SetSearchPath(ctx, tx, schemaName); err != nil {
 			return err
 		}
@@ -151,6 +155,8 @@ const rebuildLockKey = `hashtextextended('saas.reindex.' || $1, 0)`
 // returned to the pool, and the lock goes with it. Errors: database
 // errors translated (see Translate).
 func (db *DB) TryRebuildLock(ctx context.Context, schemaName string) (unlock func(), ok bool, err error) {
+	// The lock is taken where it is asked for (the main cluster), wherever
+	// the tenant lives, so every process agrees on one place.
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("postgres: rebuild lock: %w", Translate(err))

@@ -26,6 +26,9 @@ type Database struct {
 	DB       *postgres.DB
 	PoolURL  string
 	PoolMode postgres.PoolMode
+	// Clusters and TenantDatabases are set by MustClusterDatabases.
+	Clusters        []postgres.Cluster
+	TenantDatabases string
 }
 
 // MustDatabase creates an empty database for this test, with the shared
