@@ -142,3 +142,36 @@ func outboxRow(p domain.Product) (postgres.OutboxRecord, error) {
 	return postgres.OutboxRecord{EventID: uuid.NewString(), EventType: "product.created", AggregateID: p.ID,
 		AggregateVersion: p.Version, Payload: []byte(`{}`)}, nil
 }
+
+func TestAWriteHeldPastTheLockTimeoutIsToldToRetry(t *testing.T) {
+	t.Parallel()
+	d := testenv.MustDatabase(t)
+	ctx := t.Context()
+	if _, err := d.DB.Pool.Exec(ctx, `CREATE SCHEMA held`); err != nil {
+		t.Fatal(err)
+	}
+	r, err := schema.NewRunner(d.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.MigrateTenant(ctx, "held"); err != nil {
+		t.Fatal(err)
+	}
+	// What a move's pause holds: writes wait, reads go on.
+	tx, err := d.DB.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `LOCK TABLE held.products IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.DB.ListProducts(ctx, "held", postgres.ListParams{Limit: 10}); err != nil {
+		t.Fatalf("a read during the pause: %v", err)
+	}
+	_, err = d.DB.CreateProduct(ctx, "held", domain.ProductPatch{Name: ptr("Held"), SKU: ptr("H-1"), Price: ptr("1.00"), Currency: ptr("EUR")}, outboxRow, nil)
+	var de *domain.Error
+	if !errors.As(err, &de) || de.Code != domain.EUNAVAILABLE || de.RetryAfter <= 0 {
+		t.Fatalf("a write held past the lock timeout: %v, want EUNAVAILABLE with a Retry-After", err)
+	}
+}

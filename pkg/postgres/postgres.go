@@ -150,11 +150,19 @@ func (db *DB) InTenant(ctx context.Context, schema string, fn func(pgx.Tx) error
 	return nil
 }
 
-// SetSearchPath sets the transaction-local search_path of tx to schema.
+// TenantLockTimeout is the lock_timeout of a tenant's transactions.
+const TenantLockTimeout = "5s"
+
+// SetSearchPath sets the transaction-local search_path of tx to schema,
+// and its lock_timeout to TenantLockTimeout.
 func SetSearchPath(ctx context.Context, tx pgx.Tx, schema string) error {
 	// set_config(..., true) is SET LOCAL with the value passed as a
 	// parameter: no identifier is ever pasted into SQL text.
-	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{schema}.Sanitize()); err != nil {
+	// lock_timeout bounds how long a tenant's transaction waits for a
+	// table lock, a move's write pause above all: past it the request is
+	// answered 503 with a Retry-After (see Translate), not held.
+	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true), set_config('lock_timeout', $2, true)",
+		pgx.Identifier{schema}.Sanitize(), TenantLockTimeout); err != nil {
 		return fmt.Errorf("postgres: set search_path: %w", err)
 	}
 	return nil
@@ -180,6 +188,9 @@ func Translate(err error) error {
 			return fmt.Errorf("%w: %w", domain.Errorf(domain.EINVALID, "invalid value"), err)
 		case "57P01", "57P02", "57P03", "08000", "08003", "08006":
 			return unavailable(err)
+		case "55P03": // lock_not_available: a lock_timeout, as during a tenant's move
+			return fmt.Errorf("%w: %w", &domain.Error{Code: domain.EUNAVAILABLE, Message: "the tenant is busy; try again",
+				RetryAfter: time.Second}, err)
 		}
 		return err
 	}
