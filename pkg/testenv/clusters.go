@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +26,7 @@ const TenantDatabasesEnv = "TENANT_DATABASES"
 // when the test ends. It fails tb when TENANT_DATABASES names no cluster.
 func MustClusterDatabases(tb testing.TB) *Database {
 	tb.Helper()
-	others, err := config.ParseTenantDatabases(os.Getenv(TenantDatabasesEnv), "postgres://unused")
+	others, err := config.ParseTenantDatabases(Get(tb).TenantDatabases, "postgres://unused")
 	if err != nil {
 		tb.Fatalf("testenv: %s: %v", TenantDatabasesEnv, err)
 	}

@@ -18,7 +18,8 @@ const (
 	elasticsearchImage = "docker.elastic.co/elasticsearch/elasticsearch:8.19.21"
 )
 
-// startContainers starts the four services in Docker. The containers are
+// startContainers starts the services in Docker, PostgreSQL twice (main
+// and pg2). The containers are
 // reaped by testcontainers' reaper when the test binary exits.
 func startContainers(ctx context.Context) (Services, error) {
 	provider, err := testcontainers.ProviderDefault.GetProvider()
@@ -38,7 +39,7 @@ func startContainers(ctx context.Context) (Services, error) {
 	specs := []spec{
 		{postgresImage, "5432/tcp", []testcontainers.ContainerCustomizer{
 			testcontainers.WithEnv(map[string]string{"POSTGRES_USER": "saas", "POSTGRES_PASSWORD": "saas", "POSTGRES_DB": "saas"}),
-			testcontainers.WithCmd("postgres", "-c", "max_connections=300", "-c", "fsync=off"),
+			testcontainers.WithCmd("postgres", "-c", "max_connections=300", "-c", "fsync=off", "-c", "wal_level=logical"),
 			testcontainers.WithWaitStrategy(wait.ForLog("database system is ready to accept connections").WithOccurrence(2).WithStartupTimeout(time.Minute)),
 		}},
 		{redisImage, "6379/tcp", []testcontainers.ContainerCustomizer{
@@ -56,6 +57,9 @@ func startContainers(ctx context.Context) (Services, error) {
 			testcontainers.WithWaitStrategy(wait.ForHTTP("/_cluster/health?wait_for_status=yellow").WithPort("9200/tcp").WithStartupTimeout(3 * time.Minute)),
 		}},
 	}
+	// pg2: a second cluster (DESIGN.md section 12), last so the indices
+	// above keep their meaning.
+	specs = append(specs, specs[0])
 	endpoints := make([]string, len(specs))
 	for i, sp := range specs {
 		opts := append([]testcontainers.ContainerCustomizer{testcontainers.WithExposedPorts(sp.port)}, sp.opts...)
@@ -69,7 +73,7 @@ func startContainers(ctx context.Context) (Services, error) {
 		}
 		endpoints[i] = ep
 	}
-	if len(endpoints) != 4 {
+	if len(endpoints) != 5 {
 		return Services{}, errors.New("not every service started")
 	}
 	return Services{
@@ -77,5 +81,6 @@ func startContainers(ctx context.Context) (Services, error) {
 		RedisURL:         "redis://" + endpoints[1] + "/0",
 		NatsURL:          "nats://" + endpoints[2],
 		ElasticsearchURL: "http://" + endpoints[3],
+		TenantDatabases:  "pg2=postgres://saas:saas@" + endpoints[4] + "/saas?sslmode=disable",
 	}, nil
 }

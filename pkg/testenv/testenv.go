@@ -24,6 +24,9 @@ type Services struct {
 	RedisURL         string
 	NatsURL          string
 	ElasticsearchURL string
+	// TenantDatabases names the other PostgreSQL clusters, as
+	// TENANT_DATABASES does ("pg2=url"); optional in the environment.
+	TenantDatabases string
 }
 
 var envNames = [...]string{"DATABASE_URL", "REDIS_URL", "NATS_URL", "ELASTICSEARCH_URL"}
@@ -55,6 +58,7 @@ func resolve() (Services, error) {
 		RedisURL:         os.Getenv("REDIS_URL"),
 		NatsURL:          os.Getenv("NATS_URL"),
 		ElasticsearchURL: os.Getenv("ELASTICSEARCH_URL"),
+		TenantDatabases:  os.Getenv(TenantDatabasesEnv),
 	}
 	set := 0
 	for _, n := range envNames {
