@@ -20,6 +20,7 @@ import (
 	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/cache"
+	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/schema"
 )
@@ -222,7 +223,6 @@ func (s *Stack) startRedis(ctx context.Context) error {
 				return
 			}
 			for _, t := range ts {
-				var found []string
 				// The roles inherit REDIS_KEY_PREFIX (default saas).
 				keys := cache.Keys{}
 				if p := os.Getenv("REDIS_KEY_PREFIX"); p != "" {
@@ -230,18 +230,9 @@ func (s *Stack) startRedis(ctx context.Context) error {
 						keys = k
 					}
 				}
-				iter := rdb.Scan(c, 0, keys.Tenant(t)+"*", 1000).Iterator()
-				for iter.Next(c) {
-					found = append(found, iter.Val())
-				}
-				if err := iter.Err(); err != nil {
-					s.o.Logf("scan redis keys of %s: %v", t, err)
-					continue
-				}
-				if len(found) > 0 {
-					if err := rdb.Del(c, found...).Err(); err != nil {
-						s.o.Logf("delete redis keys of %s: %v", t, err)
-					}
+				// The hook scans every master of a Redis Cluster.
+				if err := (cache.Hook{Client: rdb, Keys: keys}).TenantDeleted(c, domain.Tenant{Schema: t}); err != nil {
+					s.o.Logf("delete redis keys of %s: %v", t, err)
 				}
 			}
 		})

@@ -45,7 +45,7 @@ const (
 	// $REDIS_URL. It must be empty at start, and is flushed at Close.
 	RedisSharedDB
 	// RedisShared is $REDIS_URL as it is. At Close the keys of the stack's
-	// tenants (<schema>:...) are deleted, one SCAN per tenant.
+	// tenants are deleted, one SCAN per tenant (per master of a cluster).
 	RedisShared
 )
 
