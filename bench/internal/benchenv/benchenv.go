@@ -109,10 +109,17 @@ func LoadAvg() string {
 // FreshDatabase creates an empty database named <prefix>_<random> on the
 // server of $DATABASE_URL and returns its URL and a function that drops it.
 func FreshDatabase(ctx context.Context, prefix string) (string, func(), error) {
-	base := Getenv("DATABASE_URL", "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable")
+	return FreshDatabaseOn(ctx, Getenv("DATABASE_URL", "postgres://saas:saas@127.0.0.1:5432/saas?sslmode=disable"), prefix)
+}
+
+// FreshDatabaseOn is FreshDatabase on the server of base, a PostgreSQL URL
+// (another cluster of TENANT_DATABASES). Its drop also drops the logical
+// replication slots an interrupted tenant move may have left for the
+// database, which would otherwise keep it from being dropped.
+func FreshDatabaseOn(ctx context.Context, base, prefix string) (string, func(), error) {
 	u, err := url.Parse(base)
 	if err != nil {
-		return "", nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+		return "", nil, fmt.Errorf("parse database URL: %w", err)
 	}
 	name := prefix + "_" + strings.ToLower(rand.Text()[:10])
 	admin, err := pgx.Connect(ctx, base)
@@ -129,6 +136,8 @@ func FreshDatabase(ctx context.Context, prefix string) (string, func(), error) {
 		conn, err := pgx.Connect(c, base)
 		if err == nil {
 			defer conn.Close(c)
+			_, _ = conn.Exec(c, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+				WHERE database = $1 AND NOT active`, name)
 			_, err = conn.Exec(c, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 		}
 		if err != nil {

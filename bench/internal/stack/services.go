@@ -20,6 +20,7 @@ import (
 	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/cache"
+	"github.com/tenantworks/saas/pkg/config"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/schema"
@@ -150,7 +151,47 @@ func (s *Stack) makeDatabase(ctx context.Context) error {
 	if _, err := s.runner.MigrateShared(ctx); err != nil {
 		return fmt.Errorf("migrate %s: %w", s.dbName, err)
 	}
-	return nil
+	return s.makeClusterDatabases(ctx)
+}
+
+// makeClusterDatabases makes a fresh database, its shared schema migrated,
+// on every other cluster of $TENANT_DATABASES, attaches them to DB, and
+// names them in the roles' TENANT_DATABASES: a stack never places tenants
+// in a cluster's shared database.
+func (s *Stack) makeClusterDatabases(ctx context.Context) error {
+	dbs, err := config.ParseTenantDatabases(os.Getenv("TENANT_DATABASES"), s.dbURL)
+	if err != nil {
+		return fmt.Errorf("TENANT_DATABASES: %w", err)
+	}
+	var others []postgres.Cluster
+	var spelled []string
+	for _, c := range dbs[1:] {
+		u, drop, err := benchenv.FreshDatabaseOn(ctx, c.URL, s.o.Name)
+		if err != nil {
+			return fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		s.Defer(func() {
+			if !s.o.Keep {
+				drop()
+			}
+		})
+		db, err := postgres.Open(ctx, postgres.Config{URL: u, MaxConns: s.o.MaxConns})
+		if err != nil {
+			return fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		s.Defer(db.Close)
+		r, err := schema.NewRunner(u, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := r.MigrateShared(ctx); err != nil {
+			return fmt.Errorf("migrate cluster %s: %w", c.Name, err)
+		}
+		others = append(others, postgres.Cluster{Name: c.Name, DB: db, DirectURL: u})
+		spelled = append(spelled, c.Name+"="+u)
+	}
+	s.tenantDatabases = strings.Join(spelled, ",")
+	return s.db.AttachClusters(s.dbURL, others)
 }
 
 // startRedis starts the private redis-server, or checks and later cleans

@@ -110,11 +110,14 @@ type Stack struct {
 	password  string // of the users NewUser makes
 
 	adminURL, dbURL, dbName string
-	poolerURL               string // Options.Pooler only
-	natsNodes               []*Proc
-	redis                   *Proc // RedisPrivate only
-	redisURL                string
-	esURL, prefix           string
+	// tenantDatabases is the roles' TENANT_DATABASES: the stack's fresh
+	// database on every other cluster ("" when there is none).
+	tenantDatabases string
+	poolerURL       string // Options.Pooler only
+	natsNodes       []*Proc
+	redis           *Proc // RedisPrivate only
+	redisURL        string
+	esURL, prefix   string
 
 	db     *postgres.DB
 	runner *schema.Runner
@@ -279,6 +282,7 @@ func (s *Stack) Env() []string {
 		env = append(env, "DATABASE_URL="+s.dbURL)
 	}
 	env = append(env,
+		"TENANT_DATABASES="+s.tenantDatabases,
 		"NATS_URL="+s.NATSURL(),
 		"REDIS_URL="+s.redisURL,
 		"ELASTICSEARCH_URL="+s.esURL,
