@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
+	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,30 +23,98 @@ import (
 	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
+	"github.com/tenantworks/saas/schema"
 )
 
-// auditLog records every committed outbox row of a tenant in a table of
-// the soak's own, in the writing transaction: the relay deletes outbox rows
-// once published, and the end checks need every event ever committed.
-func auditLog(ctx context.Context, db *postgres.DB, schemaName string) error {
-	s := pgx.Identifier{schemaName}.Sanitize()
-	_, err := db.Pool.Exec(ctx, fmt.Sprintf(`
-CREATE TABLE %[1]s.soak_outbox_log (
-    event_id   uuid PRIMARY KEY,
-    event_type text NOT NULL,
-    product_id uuid NOT NULL
+// The soak's event log: every committed outbox row of every tenant, in a
+// table of the soak's own, written by a trigger in the writing
+// transaction (the relay deletes outbox rows once published, and the end
+// checks need every event ever committed). The table and its function are
+// in a schema of their own on every cluster, never in a tenant's schema,
+// so that a tenant's move (which copies exactly what the migrations make)
+// neither carries nor misses them; the trigger on the tenant's outbox is
+// made by soakMigrations, which a move applies on the target too.
+const eventLogDDL = `
+CREATE SCHEMA IF NOT EXISTS soak_log;
+CREATE TABLE IF NOT EXISTS soak_log.outbox_log (
+    schema_name text NOT NULL,
+    event_id    uuid NOT NULL,
+    event_type  text NOT NULL,
+    product_id  uuid NOT NULL,
+    PRIMARY KEY (schema_name, event_id)
 );
-CREATE FUNCTION %[1]s.soak_outbox_log() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION soak_log.record() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO %[1]s.soak_outbox_log VALUES (NEW.event_id, NEW.event_type, NEW.aggregate_id);
+    INSERT INTO soak_log.outbox_log VALUES (TG_TABLE_SCHEMA, NEW.event_id, NEW.event_type, NEW.aggregate_id);
     RETURN NULL;
-END $$;
-CREATE TRIGGER soak_outbox_log AFTER INSERT ON %[1]s.outbox
-    FOR EACH ROW EXECUTE FUNCTION %[1]s.soak_outbox_log();`, s))
+END $$;`
+
+// eventLogTrigger is the tenant migration that hooks the log to a
+// tenant's outbox.
+const eventLogTrigger = `-- +goose Up
+CREATE OR REPLACE TRIGGER soak_outbox_log AFTER INSERT ON outbox
+    FOR EACH ROW EXECUTE FUNCTION soak_log.record();
+
+-- +goose Down
+DROP TRIGGER soak_outbox_log ON outbox;
+`
+
+// soakMigrations are the tenant migrations plus the event log's trigger,
+// numbered past any real one.
+func soakMigrations() fs.FS {
+	m := fstest.MapFS{"99000_soak_outbox_log.sql": {Data: []byte(eventLogTrigger)}}
+	entries, err := fs.ReadDir(schema.Tenant, ".")
 	if err != nil {
+		panic(err) // embedded: cannot fail
+	}
+	for _, e := range entries {
+		b, err := fs.ReadFile(schema.Tenant, e.Name())
+		if err != nil {
+			panic(err)
+		}
+		m[e.Name()] = &fstest.MapFile{Data: b}
+	}
+	return m
+}
+
+// makeEventLogs makes the log's table and function on every cluster.
+func makeEventLogs(ctx context.Context, db *postgres.DB) error {
+	for _, c := range db.Clusters() {
+		if _, err := c.DB.Pool.Exec(ctx, eventLogDDL); err != nil {
+			return fmt.Errorf("event log on %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// auditLog hooks the tenant's outbox to the event log, on its cluster.
+func (s *soak) auditLog(ctx context.Context, schemaName string) error {
+	on, name, err := s.DB().ForTenant(ctx, schemaName)
+	if err != nil {
+		return err
+	}
+	url := s.DatabaseURL()
+	if on != s.DB() {
+		for _, c := range s.DB().Clusters() {
+			if c.Name == name {
+				url = c.DirectURL
+			}
+		}
+	}
+	r, err := schema.NewRunner(url, soakMigrations())
+	if err != nil {
+		return err
+	}
+	if _, err := r.MigrateTenant(ctx, schemaName); err != nil {
 		return fmt.Errorf("audit log of %s: %w", schemaName, err)
 	}
 	return nil
+}
+
+// onTenant returns the pool of the cluster that holds the tenant now.
+func (s *soak) onTenant(ctx context.Context, schemaName string) (*postgres.DB, error) {
+	on, _, err := s.DB().ForTenant(ctx, schemaName)
+	return on, err
 }
 
 // findings collects what the end checks found wrong.
@@ -100,23 +170,33 @@ type committed struct {
 
 func (s *soak) committed(ctx context.Context, schemaName string) (committed, error) {
 	c := committed{events: map[string]string{}, created: map[string]bool{}}
-	rows, err := s.DB().Pool.Query(ctx, fmt.Sprintf("SELECT event_id::text, event_type FROM %s.soak_outbox_log",
-		pgx.Identifier{schemaName}.Sanitize()))
+	// A tenant that moved has its events logged on every cluster it was
+	// on.
+	for _, cl := range s.DB().Clusters() {
+		if err := s.committedOn(ctx, cl.DB, schemaName, &c); err != nil {
+			return c, fmt.Errorf("%s: %w", cl.Name, err)
+		}
+	}
+	return c, nil
+}
+
+func (s *soak) committedOn(ctx context.Context, db *postgres.DB, schemaName string, c *committed) error {
+	rows, err := db.Pool.Query(ctx, "SELECT event_id::text, event_type FROM soak_log.outbox_log WHERE schema_name = $1", schemaName)
 	if err != nil {
-		return c, err
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id, typ string
 		if err := rows.Scan(&id, &typ); err != nil {
-			return c, err
+			return err
 		}
 		c.events[id] = typ
 		if typ == events.ProductCreated {
 			c.created[id] = true
 		}
 	}
-	return c, rows.Err()
+	return rows.Err()
 }
 
 // checkStream reads the whole stream: each committed event is there
@@ -242,7 +322,11 @@ func (s *soak) checkIndex(ctx context.Context, schemaName string, f *findings) e
 }
 
 func (s *soak) productVersions(ctx context.Context, schemaName string) (map[string]int64, error) {
-	rows, err := s.DB().Pool.Query(ctx, fmt.Sprintf("SELECT id::text, version FROM %s.products", pgx.Identifier{schemaName}.Sanitize()))
+	on, err := s.onTenant(ctx, schemaName)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := on.Pool.Query(ctx, fmt.Sprintf("SELECT id::text, version FROM %s.products", pgx.Identifier{schemaName}.Sanitize()))
 	if err != nil {
 		return nil, err
 	}
@@ -374,8 +458,12 @@ func (s *soak) checkNotifications(ctx context.Context, l *load, all map[string]c
 	byUser := map[string]map[int64]bool{} // user id -> notification ids in the database
 	for _, t := range s.tenants {
 		c := all[t.schema]
+		on, err := s.onTenant(ctx, t.schema)
+		if err != nil {
+			return stored, received, err
+		}
 		for _, u := range t.staff {
-			rows, err := s.DB().Pool.Query(ctx, fmt.Sprintf("SELECT id, event_id::text FROM %s.notifications WHERE user_id = $1",
+			rows, err := on.Pool.Query(ctx, fmt.Sprintf("SELECT id, event_id::text FROM %s.notifications WHERE user_id = $1",
 				pgx.Identifier{t.schema}.Sanitize()), u.ID)
 			if err != nil {
 				return stored, received, err

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/postgres"
 )
 
 // fault is one injected failure: it breaks something, waits if it must,
@@ -356,14 +357,25 @@ func (m *monitor) consumersPast(ctx context.Context, seq uint64) bool {
 func (m *monitor) unpublishedBefore(ctx context.Context, t time.Time) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	parts := make([]string, len(m.s.tenants))
-	for i, tn := range m.s.tenants {
-		parts[i] = fmt.Sprintf("SELECT count(*) AS n FROM %s.outbox WHERE published_at IS NULL AND occurred_at <= $1",
-			pgx.Identifier{tn.schema}.Sanitize())
+	// One query per cluster, over the tenants it holds now.
+	parts := map[*postgres.DB][]string{}
+	for _, tn := range m.s.tenants {
+		on, err := m.s.onTenant(ctx, tn.schema)
+		if err != nil {
+			return 0, err
+		}
+		parts[on] = append(parts[on], fmt.Sprintf("SELECT count(*) AS n FROM %s.outbox WHERE published_at IS NULL AND occurred_at <= $1",
+			pgx.Identifier{tn.schema}.Sanitize()))
 	}
-	var n int
-	err := m.s.DB().Pool.QueryRow(ctx, "SELECT coalesce(sum(n), 0)::int FROM ("+strings.Join(parts, " UNION ALL ")+") x", t).Scan(&n)
-	return n, err
+	total := 0
+	for on, p := range parts {
+		var n int
+		if err := on.Pool.QueryRow(ctx, "SELECT coalesce(sum(n), 0)::int FROM ("+strings.Join(p, " UNION ALL ")+") x", t).Scan(&n); err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // durationStats is max and nearest-rank p99 of the measured catch-ups.

@@ -85,6 +85,9 @@ func setup(ctx context.Context, o options) (_ *soak, err error) {
 // makeTenants creates the tenants (with their search indices) and their
 // staff users, each with a token.
 func (s *soak) makeTenants(ctx context.Context) error {
+	if err := makeEventLogs(ctx, s.DB()); err != nil {
+		return err
+	}
 	for i := range s.o.tenants {
 		t := &tenant{schema: fmt.Sprintf("soak_t%03d", i), host: fmt.Sprintf("t%03d.soak.localhost", i)}
 		if _, err := s.Manager().Create(ctx, tenancy.CreateParams{Schema: t.schema, Name: "soak tenant " + t.schema, Domain: t.host}); err != nil {
@@ -97,7 +100,7 @@ func (s *soak) makeTenants(ctx context.Context) error {
 			}
 			t.staff = append(t.staff, u)
 		}
-		if err := auditLog(ctx, s.DB(), t.schema); err != nil {
+		if err := s.auditLog(ctx, t.schema); err != nil {
 			return err
 		}
 		s.tenants = append(s.tenants, t)
