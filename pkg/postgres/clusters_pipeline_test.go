@@ -124,3 +124,28 @@ func TestPruneAuditPrunesTenantsOnEveryCluster(t *testing.T) {
 		}
 	})
 }
+
+func TestProductVersionsOfATenantOnAnotherClusterReadItsStateOnMain(t *testing.T) {
+	t.Parallel()
+	d := testenv.MustClusterDatabases(t)
+	ctx := t.Context()
+	d.MustPlaceTenant(t, "versions_far", d.Clusters[1].Name)
+	p, err := d.DB.CreateProduct(ctx, "versions_far", domain.ProductPatch{Name: ptr("Lamp"), SKU: ptr("V-1"), Price: ptr("1.00"), Currency: ptr("EUR")}, outboxRow, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := "01970000-0000-7000-8000-000000000001"
+	got, err := d.DB.ProductVersions(ctx, "versions_far", []string{p.ID, gone})
+	if err != nil || len(got) != 1 || got[p.ID] != 1 {
+		t.Fatalf("versions = %v, %v; want %s at 1 and nothing else", got, err, p.ID)
+	}
+	if got, err := d.DB.ProductVersions(ctx, "versions_far", nil); err != nil || len(got) != 0 {
+		t.Fatalf("versions of no ids = %v, %v; want none, no error", got, err)
+	}
+	if _, err := d.DB.Pool.Exec(ctx, `UPDATE public.tenants SET state = 'deleting' WHERE schema_name = 'versions_far'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DB.ProductVersions(ctx, "versions_far", []string{p.ID}); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("versions of a tenant being deleted: %v, want ENOTFOUND", err)
+	}
+}
