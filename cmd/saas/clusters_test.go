@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
 
@@ -93,6 +97,22 @@ func TestATenantOnAnotherClusterGoesThroughThePipeline(t *testing.T) {
 		defer l2.mu.Unlock()
 		return l1.got[id] >= 1 && l2.got[id] >= 1
 	})
+
+	// A client reconnecting with ?since= is caught up from the tenant's
+	// cluster.
+	if !d.caughtUp(t, host, d.s1, id) {
+		t.Fatal("the catch-up of ?since=0 lacks the product's notification")
+	}
+	// A rebuild reads the tenant's products where they are.
+	out, errOut, code := saas(t, "reindex", "--tenant", far)
+	if code != 0 || !strings.Contains(out, "reindexed "+far+" from db") || !strings.Contains(out, ": 1 read") {
+		t.Fatalf("reindex = %d %s%s, want the one product read", code, out, errOut)
+	}
+	eventually(t, "the product in search after the rebuild", d.versionFound(t, "zebra", 1))
+	// The CSV export reads them there too.
+	if out, errOut, code := saas(t, "products", "export", "--tenant", far, "--file", "-"); code != 0 || !strings.Contains(out, "FAR-1,Zebra lamp") {
+		t.Fatalf("export = %d %s%s, want the product", code, out, errOut)
+	}
 }
 
 // relocate moves a tenant created on main, before it holds anything of
@@ -116,5 +136,33 @@ func relocate(t *testing.T, cd *testenv.Database, schemaName string, to postgres
 	}
 	if _, err := cd.DB.Pool.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schemaName}.Sanitize()+` CASCADE`); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// caughtUp opens a WebSocket on host with tok and ?since=0 and reports
+// whether its catch-up brings a notification about product id (within 10
+// seconds).
+func (d *dev) caughtUp(t *testing.T, host, tok, id string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws://"+d.addr+"/ws/notifications/?since=0&token="+tok, &websocket.DialOptions{Host: host})
+	if err != nil {
+		t.Fatalf("dial %s: %v", host, err)
+	}
+	defer func() { _ = conn.CloseNow() }()
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			return false
+		}
+		var m struct {
+			Data struct {
+				ProductID string `json:"product_id"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(data, &m) == nil && m.Data.ProductID == id {
+			return true
+		}
 	}
 }
