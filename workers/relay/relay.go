@@ -6,16 +6,18 @@
 // and, on each, listens and sweeps outbox_pending every Sweep interval for
 // anything a lost notification left behind; a tenant is drained on the
 // cluster whose marker or notification named it. Its cost follows the tenants
-// with pending events, never the number of tenants or of clusters.
+// with pending events, never the number of tenants; a cluster adds one LISTEN
+// connection and one sweep query per interval.
 //
 // Draining one tenant happens in one transaction holding that tenant's
-// advisory lock on its cluster, so any number of relays may run and one at a
-// time drains a tenant. The relay reads the pending rows in id order, publishes each with
-// Nats-Msg-Id = event id, waits for every ack, then deletes the rows and
-// commits. A crash between publish and commit re-publishes the same ids,
-// which the stream drops as duplicates. Nothing is marked done before its
-// ack, and nothing is skipped when transactions commit out of id order: the
-// relay keeps no cursor, it always reads what is still there.
+// advisory lock on its cluster, so any number of relays may run and one at
+// a time drains a tenant. The relay reads the pending rows in id order,
+// publishes each with Nats-Msg-Id = event id, waits for every ack, then
+// deletes the rows and commits. A crash between publish and commit
+// re-publishes the same ids, which the stream drops as duplicates. Nothing
+// is marked done before its ack, and nothing is skipped when transactions
+// commit out of id order: the relay keeps no cursor, it always reads what
+// is still there.
 package relay
 
 import (
