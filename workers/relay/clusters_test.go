@@ -134,3 +134,25 @@ func TestTheRelayPrunesOldAuditEntriesOnEveryCluster(t *testing.T) {
 	f := newClusterFixture(t)
 	f.relayPrunes(f.placed("prn"))
 }
+
+// TestEventsLeftOnTheClusterATenantMovedToAreRelayed sets up what a move
+// leaves when it switches a tenant with events not yet relayed: their rows
+// copied into the new cluster's outbox with no marker there, a marker on
+// the old cluster whose schema is gone. The relay finds the schema gone on
+// the old cluster and drains the tenant on the others.
+func TestEventsLeftOnTheClusterATenantMovedToAreRelayed(t *testing.T) {
+	t.Parallel()
+	f := newClusterFixture(t)
+	main, other := f.Clusters[0], f.Clusters[1]
+	f.MustPlaceTenant(t, "moved", other.Name)
+	p := f.create("moved", "M-1")
+	ctx := t.Context()
+	if _, err := other.DB.Pool.Exec(ctx, `DELETE FROM public.outbox_pending`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := main.DB.Pool.Exec(ctx, `INSERT INTO public.outbox_pending (schema_name) VALUES ('moved')`); err != nil {
+		t.Fatal(err)
+	}
+	f.startRelay(t.Context(), relay.Config{Sweep: time.Hour})
+	f.checkRelayed(map[string][]string{"moved": {p.ID}})
+}

@@ -2,12 +2,14 @@
 //
 // Each outbox insert commits a row in public.outbox_pending and a NOTIFY on
 // channel saas_outbox carrying the tenant's schema, both on the PostgreSQL
-// cluster that holds the tenant. A relay is given every cluster (Deps.Clusters)
-// and, on each, listens and sweeps outbox_pending every Sweep interval for
-// anything a lost notification left behind; a tenant is drained on the
-// cluster whose marker or notification named it. Its cost follows the tenants
-// with pending events, never the number of tenants; a cluster adds one LISTEN
-// connection and one sweep query per interval.
+// cluster that holds the tenant. A relay is given every cluster
+// (Deps.Clusters) and, on each, listens and sweeps outbox_pending every Sweep
+// interval for anything a lost notification left behind; a tenant is drained
+// on the cluster whose marker or notification named it (and, when that
+// cluster no longer holds the tenant's schema, on the others, for what a move
+// left there). Its cost follows the tenants with pending events, never the
+// number of tenants; a cluster adds one LISTEN connection and one sweep query
+// per interval.
 //
 // Draining one tenant happens in one transaction holding that tenant's
 // advisory lock on its cluster, so any number of relays may run and one at
@@ -159,6 +161,9 @@ type Relay struct {
 type task struct {
 	cluster int
 	schema  string
+	// probe marks a drain asked for because the tenant's schema was found
+	// gone from another cluster, not by a marker of this one.
+	probe bool
 }
 
 // New returns a Relay; see Config for the defaults. Errors:
@@ -289,10 +294,26 @@ func (r *Relay) drain(ctx context.Context, k task) error {
 	for {
 		n, err := r.drainBatch(ctx, outbox, k.schema)
 		if errors.Is(err, postgres.ErrNoSchema) { // the tenant is gone from this cluster
+			if !k.probe {
+				r.probeOthers(k)
+			}
 			return outbox.ForgetPending(ctx, k.schema)
 		}
 		if err != nil || n < r.cfg.Batch {
 			return err
+		}
+	}
+}
+
+// probeOthers drains, on every cluster but k's, the tenant whose schema
+// k's cluster no longer holds. A tenant moved to another cluster may have
+// left outbox rows there (copied by the move) with no marker of that
+// cluster to name them: they are relayed now rather than at the tenant's
+// next write. For a deleted tenant each probe costs one failed query.
+func (r *Relay) probeOthers(k task) {
+	for c := range r.deps.Clusters {
+		if c != k.cluster {
+			r.enqueue(task{cluster: c, schema: k.schema, probe: true})
 		}
 	}
 }
@@ -377,7 +398,7 @@ func (r *Relay) sweep(ctx context.Context, cluster int) {
 		return
 	}
 	for _, s := range schemas {
-		r.enqueue(task{cluster, s})
+		r.enqueue(task{cluster: cluster, schema: s})
 	}
 }
 
@@ -388,7 +409,7 @@ func (r *Relay) listen(ctx context.Context, cluster int) {
 	for attempt := uint64(1); ctx.Err() == nil; attempt++ {
 		err := postgres.ListenOutbox(ctx, r.deps.Clusters[cluster].ListenURL,
 			func() { r.sweep(ctx, cluster) },
-			func(s string) { r.enqueue(task{cluster, s}) })
+			func(s string) { r.enqueue(task{cluster: cluster, schema: s}) })
 		if ctx.Err() != nil {
 			return
 		}
