@@ -101,7 +101,7 @@ func runBacklog(ctx context.Context, s *pipeline, o options) (backlogResult, err
 
 	// 2. The relay alone, until the tenant's outbox is empty and its
 	// events are all in the stream. The code `saas relay` runs (runRelay:
-	// relay.New(...).Run with DATABASE_URL) runs in this process, on its
+	// relay.New(...).Run on DATABASE_URL) runs in this process, on its
 	// own pool, as it did when the CLI did not register `saas relay` yet
 	// and the results below were measured; it is stopped before the
 	// indexer starts.
@@ -114,7 +114,7 @@ func runBacklog(ctx context.Context, s *pipeline, o options) (backlogResult, err
 	defer stopRelay()
 	var relayWG sync.WaitGroup
 	var relayErr atomic.Value
-	rl, err := relay.New(relay.Config{DatabaseURL: s.DatabaseURL()}, relay.Deps{DB: rdb, JS: js, Log: slog.New(slog.DiscardHandler)})
+	rl, err := relay.New(relay.Config{}, relay.Deps{Clusters: []relay.Cluster{{Name: postgres.MainCluster, Outbox: rdb, ListenURL: s.DatabaseURL()}}, JS: js, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return r, err
 	}

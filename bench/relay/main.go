@@ -139,7 +139,8 @@ func run() error {
 		return err
 	}
 
-	rl, err := relay.New(relay.Config{DatabaseURL: dbURL, Batch: *batch, Workers: *workers}, relay.Deps{DB: db, JS: js, Log: log})
+	rl, err := relay.New(relay.Config{Batch: *batch, Workers: *workers},
+		relay.Deps{Clusters: []relay.Cluster{{Name: "main", Outbox: db, ListenURL: dbURL}}, JS: js, Log: log})
 	if err != nil {
 		return err
 	}

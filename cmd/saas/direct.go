@@ -11,8 +11,8 @@ import (
 // transaction mode (DATABASE_POOL_MODE=transaction) that hands the server
 // connection to another client after every transaction:
 //
-//   - the relay's LISTEN connection (relay.Config.DatabaseURL): a
-//     notification reaches the session that listens;
+//   - the relay's LISTEN connections (relay.Cluster.ListenURL), one per
+//     cluster: a notification reaches the session that listens;
 //   - migrations (schema.NewRunner): goose holds a session advisory lock
 //     per schema while it migrates, on connections whose search_path is
 //     set at connect;

@@ -72,9 +72,10 @@ func (a *app) serveMetrics(ctx context.Context) (stop func()) {
 }
 
 // pipelineCollector reports, at scrape time, the outbox backlog (the ten
-// tenants with the most pending writes, and the age of the oldest) and each
-// worker role's consumer lag. It reads public.outbox_pending and the
-// consumers' info: cheap whatever the number of tenants.
+// tenants with the most pending writes, and the age of the oldest, over
+// every cluster of TENANT_DATABASES) and each worker role's consumer lag.
+// It reads each cluster's public.outbox_pending and the consumers' info:
+// cheap whatever the number of tenants.
 type pipelineCollector struct {
 	src atomic.Pointer[pipelineSources]
 
@@ -124,16 +125,15 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// Both cover every cluster; one that does not answer leaves the
+	// others' figures reported, and is logged.
 	top, err := src.db.OutboxBacklog(ctx, 10)
 	for _, t := range top {
 		ch <- prometheus.MustNewConstMetric(p.backlog, prometheus.GaugeValue, float64(t.Pending), t.Schema)
 	}
-	if err == nil {
-		var age time.Duration
-		age, err = src.db.OldestPendingOutbox(ctx)
-		ch <- prometheus.MustNewConstMetric(p.oldest, prometheus.GaugeValue, age.Seconds())
-	}
-	if err != nil {
+	age, aerr := src.db.OldestPendingOutbox(ctx)
+	ch <- prometheus.MustNewConstMetric(p.oldest, prometheus.GaugeValue, age.Seconds())
+	if err := errors.Join(err, aerr); err != nil {
 		src.log.WarnContext(ctx, "outbox backlog metrics", slog.Any("error", err))
 	}
 	for _, name := range []string{events.ConsumerIndexer, events.ConsumerCache, events.ConsumerNotifier} {

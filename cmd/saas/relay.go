@@ -44,10 +44,11 @@ func (a *app) runRelay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// LISTEN needs a session of its own: the direct URL, never a
+	// The relay drains every cluster of TENANT_DATABASES, each listened to
+	// on its direct URL: LISTEN needs a session of its own, never a
 	// transaction pooler (see direct.go).
-	r, err := relay.New(relay.Config{DatabaseURL: a.cfg.DatabaseDirectURL, AuditRetention: a.cfg.AuditRetention},
-		relay.Deps{DB: db, JS: js, Log: a.log, Audit: db})
+	r, err := relay.New(relay.Config{AuditRetention: a.cfg.AuditRetention},
+		relay.Deps{Clusters: relay.ClustersOf(a.clusters(db)), JS: js, Log: a.log, Audit: db})
 	if err != nil {
 		return err
 	}

@@ -102,6 +102,17 @@ func (a *app) database(ctx context.Context) (*postgres.DB, error) {
 	return db, nil
 }
 
+// clusters returns every cluster of db (see database), main first, each
+// with its direct URL: main's is DATABASE_DIRECT_URL, which db knows only
+// when it was given other clusters.
+func (a *app) clusters(db *postgres.DB) []postgres.Cluster {
+	cs := db.Clusters()
+	if cs[0].DirectURL == "" {
+		cs[0].DirectURL = a.cfg.DatabaseDirectURL
+	}
+	return cs
+}
+
 func (a *app) manager(ctx context.Context) (*tenancy.Manager, error) {
 	db, err := a.database(ctx)
 	if err != nil {

@@ -22,13 +22,18 @@ const pruneProbeChunk = 200
 
 // PruneAudit deletes the audit entries written before before, in every
 // live tenant's trail and in the platform's, batch entries per transaction
-// (default 1000), so no delete holds many locks or much WAL at once.
+// (default 1000), so no delete holds many locks or much WAL at once. Each
+// tenant's trail is pruned on the cluster public.tenants places it on
+// (see AttachClusters).
 //
-// Cost on many tenants: one probe query per 200 tenants, each schema an
-// index probe on audit_log.at (a tenant with nothing old costs that probe
-// alone); then, per tenant with old entries, one delete per batch. A
-// tenant that is gone, or not yet migrated to an audit_log, is skipped.
-// Errors: the first failure, with what was done until then.
+// Cost on many tenants: per cluster, one probe query per 200 of its
+// tenants, each schema an index probe on audit_log.at (a tenant with
+// nothing old costs that probe alone); then, per tenant with old entries,
+// one delete per batch. A tenant that is gone, or not yet migrated to an
+// audit_log, is skipped. Errors: the first failure on the platform's
+// trail, with nothing done; else, a cluster that fails (or that this
+// process does not know: ErrUnknownCluster) leaves the other clusters
+// pruned, and the failures come back joined, with what was done.
 func (db *DB) PruneAudit(ctx context.Context, before time.Time, batch int) (AuditPruneReport, error) {
 	if batch <= 0 {
 		batch = 1000
@@ -45,21 +50,52 @@ func (db *DB) PruneAudit(ctx context.Context, before time.Time, batch int) (Audi
 		rep.Pruned++
 		rep.Deleted += n
 	}
-	rows, err := db.Pool.Query(ctx, `SELECT schema_name FROM public.tenants WHERE state IN ('active', 'suspended') ORDER BY id`)
+	rows, err := db.Pool.Query(ctx, `SELECT cluster, schema_name FROM public.tenants WHERE state IN ('active', 'suspended') ORDER BY id`)
 	if err != nil {
 		return rep, fmt.Errorf("postgres: prune audit: list tenants: %w", Translate(err))
 	}
-	schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type placed struct{ cluster, schema string }
+	tenants, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (placed, error) {
+		var t placed
+		return t, r.Scan(&t.cluster, &t.schema)
+	})
 	if err != nil {
 		return rep, fmt.Errorf("postgres: prune audit: list tenants: %w", Translate(err))
 	}
-	rep.Tenants = len(schemas)
+	rep.Tenants = len(tenants)
+	byCluster := map[string][]string{}
+	var names []string // in the order first seen, for a stable order of work
+	for _, t := range tenants {
+		if byCluster[t.cluster] == nil {
+			names = append(names, t.cluster)
+		}
+		byCluster[t.cluster] = append(byCluster[t.cluster], t.schema)
+	}
+	var errs []error
+	for _, name := range names {
+		on, ok := db.Cluster(name)
+		if !ok {
+			errs = append(errs, fmt.Errorf("postgres: prune audit: %w: %d tenants on %q", ErrUnknownCluster, len(byCluster[name]), name))
+			continue
+		}
+		if err := db.pruneTenants(ctx, on, byCluster[name], before, batch, &rep); err != nil {
+			errs = append(errs, fmt.Errorf("postgres: prune audit on cluster %s: %w", name, err))
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+// pruneTenants prunes the trails of schemas, all on the cluster of on,
+// adding what it did to rep. It stops at the first failure.
+func (db *DB) pruneTenants(ctx context.Context, on *DB, schemas []string, before time.Time, batch int, rep *AuditPruneReport) error {
 	for start := 0; start < len(schemas); start += pruneProbeChunk {
-		old, err := db.schemasWithAuditBefore(ctx, schemas[start:min(start+pruneProbeChunk, len(schemas))], before)
+		old, err := on.schemasWithAuditBefore(ctx, schemas[start:min(start+pruneProbeChunk, len(schemas))], before)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		for _, s := range old {
+			// Routed again, not run on on: a tenant moved since the list
+			// was read is pruned where it now is.
 			n, err := pruneBatches(ctx, batch, func(ctx context.Context, q string, args ...any) (n int64, err error) {
 				err = db.InTenant(ctx, s, func(tx pgx.Tx) error {
 					tag, err := tx.Exec(ctx, strings.ReplaceAll(q, "{table}", "audit_log"), args...)
@@ -72,13 +108,13 @@ func (db *DB) PruneAudit(ctx context.Context, before time.Time, batch int) (Audi
 				continue // deleted meanwhile
 			}
 			if err != nil {
-				return rep, fmt.Errorf("postgres: prune audit of %s: %w", s, err)
+				return fmt.Errorf("prune audit of %s: %w", s, err)
 			}
 			rep.Pruned++
 			rep.Deleted += n
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 // pruneBatches runs the batched delete through exec until a batch comes

@@ -1,10 +1,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,6 +74,12 @@ func writeOutbox(ctx context.Context, tx pgx.Tx, build OutboxFunc, p domain.Prod
 // OutboxChannel is the LISTEN/NOTIFY channel on which the commit of every
 // outbox write names its tenant's schema (the trigger of the shared
 // migrations sends it, with a marker row in public.outbox_pending).
+//
+// Marker and notification stay on the cluster that holds the tenant (see
+// AttachClusters): DrainOutbox, ForgetPending and PendingTenants act on the
+// cluster of the pool they are called on, never routed, so a relay calls
+// them on each of Clusters() and listens on each cluster's DirectURL.
+// OutboxBacklog and OldestPendingOutbox cover every cluster.
 const OutboxChannel = "saas_outbox"
 
 // OutboxRow is one pending row of a tenant's outbox, as DrainOutbox hands
@@ -92,7 +101,8 @@ type OutboxRow struct {
 // the tenant's relay lock: another relay is draining that tenant.
 var ErrOutboxLocked = errors.New("postgres: outbox drained by another relay")
 
-// DrainOutbox takes one batch of a tenant's outbox, in one transaction that
+// DrainOutbox takes one batch of a tenant's outbox on db's own cluster
+// (not routed: the cluster whose marker was seen), in one transaction that
 // holds the tenant's relay lock (a transaction-level advisory lock, so one
 // caller at a time drains a tenant, and the lock goes with the commit or
 // the rollback):
@@ -197,8 +207,8 @@ func (db *DB) DrainOutbox(ctx context.Context, schemaName string, limit int, pub
 	return 0, fmt.Errorf("postgres: drain outbox of %s: %w", schemaName, Translate(err))
 }
 
-// ForgetPending deletes every public.outbox_pending marker of schemaName,
-// which is not checked: it is how a marker of a schema that is gone, or
+// ForgetPending deletes every public.outbox_pending marker of schemaName on
+// db's own cluster. The name is not checked: it is how a marker of a schema that is gone, or
 // that was never a tenant's, is dropped.
 func (db *DB) ForgetPending(ctx context.Context, schemaName string) error {
 	if _, err := db.Pool.Exec(ctx, `DELETE FROM public.outbox_pending WHERE schema_name = $1`, schemaName); err != nil {
@@ -208,7 +218,8 @@ func (db *DB) ForgetPending(ctx context.Context, schemaName string) error {
 }
 
 // PendingTenants returns the schema names that have outbox_pending
-// markers: the tenants with events not yet relayed, in no order. Cost:
+// markers on db's own cluster: the tenants of that cluster with events not
+// yet relayed, in no order. Cost:
 // one scan of outbox_pending, which holds a row per write not yet relayed,
 // whatever the number of tenants.
 func (db *DB) PendingTenants(ctx context.Context) ([]string, error) {
@@ -256,30 +267,70 @@ type PendingCount struct {
 }
 
 // OutboxBacklog returns the limit tenants with the most outbox writes not
-// yet relayed, most first. Cost: one aggregate over outbox_pending, which
-// holds a row per write not yet relayed, whatever the number of tenants.
+// yet relayed, most first, on every cluster (Clusters()). A tenant with
+// markers on two clusters (a move's) is counted once, with their sum. A
+// cluster that fails leaves the others' counts returned, with its error.
+// Cost: one aggregate over each cluster's outbox_pending, which holds a
+// row per write not yet relayed, whatever the number of tenants.
 func (db *DB) OutboxBacklog(ctx context.Context, limit int) ([]PendingCount, error) {
+	sums := map[string]int64{}
+	var errs []error
+	for _, c := range db.Clusters() {
+		top, err := c.DB.clusterBacklog(ctx, limit)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("postgres: outbox backlog of cluster %s: %w", c.Name, err))
+		}
+		for _, p := range top {
+			sums[p.Schema] += p.Pending
+		}
+	}
+	out := make([]PendingCount, 0, len(sums))
+	for s, n := range sums {
+		out = append(out, PendingCount{Schema: s, Pending: n})
+	}
+	slices.SortFunc(out, func(a, b PendingCount) int {
+		if c := cmp.Compare(b.Pending, a.Pending); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Schema, b.Schema)
+	})
+	return out[:min(limit, len(out))], errors.Join(errs...)
+}
+
+// clusterBacklog is OutboxBacklog on db's own cluster.
+func (db *DB) clusterBacklog(ctx context.Context, limit int) ([]PendingCount, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT schema_name, count(*) FROM public.outbox_pending
 		GROUP BY schema_name ORDER BY count(*) DESC LIMIT $1`, limit)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: outbox backlog: %w", Translate(err))
+		return nil, Translate(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PendingCount, error) {
 		var c PendingCount
 		return c, r.Scan(&c.Schema, &c.Pending)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: outbox backlog: %w", Translate(err))
+		return nil, Translate(err)
 	}
 	return out, nil
 }
 
 // OldestPendingOutbox returns how long the oldest outbox write not yet
-// relayed has waited, 0 when none waits. Cost: one scan of outbox_pending.
+// relayed, on any cluster, has waited; 0 when none waits. A cluster that
+// fails leaves the others' oldest returned, with its error. Cost: one scan
+// of each cluster's outbox_pending.
 func (db *DB) OldestPendingOutbox(ctx context.Context) (time.Duration, error) {
-	var age float64
-	if err := db.Pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM public.outbox_pending`).Scan(&age); err != nil {
-		return 0, fmt.Errorf("postgres: oldest pending outbox: %w", Translate(err))
+	var (
+		oldest time.Duration
+		errs   []error
+	)
+	for _, c := range db.Clusters() {
+		var age float64
+		err := c.DB.Pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM public.outbox_pending`).Scan(&age)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("postgres: oldest pending outbox of cluster %s: %w", c.Name, Translate(err)))
+			continue
+		}
+		oldest = max(oldest, time.Duration(age*float64(time.Second)))
 	}
-	return time.Duration(age * float64(time.Second)), nil
+	return oldest, errors.Join(errs...)
 }

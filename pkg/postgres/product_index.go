@@ -23,24 +23,47 @@ func tenantGone(schemaName string, err error) error {
 
 // ProductVersions returns, for those of ids that are products of an active
 // tenant, their current version; a product that was deleted is absent from
-// the map. It is one query. Errors: ENOTFOUND when the tenant does not
-// exist or is not active (a tenant being deleted counts as gone), EINVALID
-// for a bad schema name or an id that is not a UUID.
+// the map. It is one query for a tenant on the main cluster, two for one
+// on another (the tenant's state is in public.tenants, on main). Errors:
+// ENOTFOUND when the tenant does not exist or is not active (a tenant being
+// deleted counts as gone), EINVALID for a bad schema name or an id that is
+// not a UUID.
 func (db *DB) ProductVersions(ctx context.Context, schemaName string, ids []string) (map[string]int64, error) {
 	for _, id := range ids {
 		if _, err := uuid.Parse(id); err != nil {
 			return nil, &domain.Error{Code: domain.EINVALID, Message: "invalid product id", Details: map[string]string{"id": id + " is not a UUID"}}
 		}
 	}
+	if err := domain.ValidateSchemaName(schemaName); err != nil {
+		return nil, err
+	}
+	_, cluster, err := db.ForTenant(ctx, schemaName)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: product versions: %w", err)
+	}
 	out := make(map[string]int64, len(ids))
 	found := false
-	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
-		// The tenant row comes along so that a tenant being deleted reads
-		// as gone in the same query.
-		rows, err := tx.Query(ctx,
-			`SELECT t.state, p.id::text, p.version
-			 FROM public.tenants t LEFT JOIN products p ON p.id = ANY($2::uuid[])
-			 WHERE t.schema_name = $1`, schemaName, ids)
+	// On main, the tenant row comes along so that a tenant being deleted
+	// reads as gone in the same query. Elsewhere public.tenants is not
+	// beside the products: the state is read first, from main, and the
+	// query gives it back with each product.
+	q, args := `SELECT t.state, p.id::text, p.version
+		FROM public.tenants t LEFT JOIN products p ON p.id = ANY($2::uuid[])
+		WHERE t.schema_name = $1`, []any{schemaName, ids}
+	if cluster != MainCluster {
+		var state string
+		err := db.Pool.QueryRow(ctx, `SELECT state FROM public.tenants WHERE schema_name = $1`, schemaName).Scan(&state)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("postgres: product versions: %w", Translate(err))
+		}
+		if !domain.TenantLive(state) {
+			return nil, domain.Errorf(domain.ENOTFOUND, "tenant %q not found", schemaName)
+		}
+		found = true // even with none of ids among its products
+		q, args = `SELECT $1::text, p.id::text, p.version FROM products p WHERE p.id = ANY($2::uuid[])`, []any{state, ids}
+	}
+	err = db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ import (
 func TestTheRelaysEventsReachTheIndex(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, search.Config{})
-	rl, err := relay.New(relay.Config{DatabaseURL: h.URL}, relay.Deps{DB: h.DB, JS: h.JS, Log: h.Log})
+	rl, err := relay.New(relay.Config{}, relay.Deps{Clusters: []relay.Cluster{{Name: "main", Outbox: h.DB, ListenURL: h.URL}}, JS: h.JS, Log: h.Log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,8 @@ func TestRelayDrainsThroughThePoolerAndListensDirectly(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r, err := relay.New(relay.Config{DatabaseURL: d.URL, Sweep: time.Hour}, relay.Deps{DB: d.DB, JS: js, Log: slog.New(slog.DiscardHandler)})
+		r, err := relay.New(relay.Config{Sweep: time.Hour}, relay.Deps{Clusters: []relay.Cluster{{Name: "main", Outbox: d.DB, ListenURL: d.URL}},
+			JS: js, Log: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Errorf("relay: %v", err)
 			return

@@ -1,19 +1,25 @@
 // Package relay publishes the tenants' outbox rows to JetStream.
 //
 // Each outbox insert commits a row in public.outbox_pending and a NOTIFY on
-// channel saas_outbox carrying the tenant's schema. The relay drains a tenant
-// when notified, and sweeps outbox_pending every Sweep interval for anything
-// a lost notification left behind: its cost follows the tenants with pending
-// events, never the number of tenants.
+// channel saas_outbox carrying the tenant's schema, both on the PostgreSQL
+// cluster that holds the tenant. A relay is given every cluster
+// (Deps.Clusters) and, on each, listens and sweeps outbox_pending every Sweep
+// interval for anything a lost notification left behind; a tenant is drained
+// on the cluster whose marker or notification named it (and, when that
+// cluster no longer holds the tenant's schema, on the others, for what a move
+// left there). Its cost follows the tenants with pending events, never the
+// number of tenants; a cluster adds one LISTEN connection and one sweep query
+// per interval.
 //
 // Draining one tenant happens in one transaction holding that tenant's
-// advisory lock, so any number of relays may run and one at a time drains a
-// tenant. The relay reads the pending rows in id order, publishes each with
-// Nats-Msg-Id = event id, waits for every ack, then deletes the rows and
-// commits. A crash between publish and commit re-publishes the same ids,
-// which the stream drops as duplicates. Nothing is marked done before its
-// ack, and nothing is skipped when transactions commit out of id order: the
-// relay keeps no cursor, it always reads what is still there.
+// advisory lock on its cluster, so any number of relays may run and one at
+// a time drains a tenant. The relay reads the pending rows in id order,
+// publishes each with Nats-Msg-Id = event id, waits for every ack, then
+// deletes the rows and commits. A crash between publish and commit
+// re-publishes the same ids, which the stream drops as duplicates. Nothing
+// is marked done before its ack, and nothing is skipped when transactions
+// commit out of id order: the relay keeps no cursor, it always reads what
+// is still there.
 package relay
 
 import (
@@ -21,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,18 +43,15 @@ import (
 // Channel is the LISTEN/NOTIFY channel of outbox writes.
 const Channel = postgres.OutboxChannel
 
-// Config configures a Relay. Zero values take the defaults, except
-// DatabaseURL, which is required.
+// Config configures a Relay. Zero values take the defaults.
 type Config struct {
-	// DatabaseURL is used for the dedicated LISTEN connection: a direct
-	// one, never through a transaction-mode pooler.
-	DatabaseURL string
-	// Workers is how many tenants are drained at once; default 4.
+	// Workers is how many tenants are drained at once, on all clusters
+	// together; default 4.
 	Workers int
 	// Batch is how many events one transaction publishes; default 500.
 	Batch int
-	// Sweep is how often outbox_pending is checked; default 2s. It bounds
-	// the delay of an event whose notification was lost.
+	// Sweep is how often each cluster's outbox_pending is checked; default
+	// 2s. It bounds the delay of an event whose notification was lost.
 	Sweep time.Duration
 	// PublishTimeout bounds the wait for a batch's acks; default 10s.
 	PublishTimeout time.Duration
@@ -82,7 +86,8 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
-// Outbox is the relay's view of the tenants' outboxes. *postgres.DB is one.
+// Outbox is the relay's view of the tenants' outboxes on one cluster.
+// *postgres.DB is one: each of its Clusters() is used as it is, unrouted.
 type Outbox interface {
 	// DrainOutbox publishes one batch of a tenant's outbox under the
 	// tenant's lock; see postgres.DB.DrainOutbox.
@@ -95,14 +100,39 @@ type Outbox interface {
 
 var _ Outbox = (*postgres.DB)(nil)
 
-// Deps are a Relay's collaborators. DB and JS are required; Log defaults
-// to slog.Default().
+// Cluster is one PostgreSQL cluster whose tenants' outboxes a Relay drains.
+type Cluster struct {
+	// Name tells the cluster apart in logs.
+	Name string
+	// Outbox is the cluster's pool (it may lead to a transaction pooler).
+	Outbox Outbox
+	// ListenURL is for the cluster's dedicated LISTEN connection: a
+	// direct one, never through a transaction-mode pooler.
+	ListenURL string
+}
+
+// ClustersOf returns the relay's view of clusters, as
+// postgres.DB.Clusters() lists them, each listened to on its DirectURL.
+func ClustersOf(clusters []postgres.Cluster) []Cluster {
+	out := make([]Cluster, len(clusters))
+	for i, c := range clusters {
+		out[i] = Cluster{Name: c.Name, Outbox: c.DB, ListenURL: c.DirectURL}
+	}
+	return out
+}
+
+// Deps are a Relay's collaborators. Clusters (at least one, each with its
+// Outbox and ListenURL) and JS are required; Log defaults to
+// slog.Default().
 type Deps struct {
-	DB  Outbox
-	JS  jetstream.JetStream
-	Log *slog.Logger
+	// Clusters are every cluster that tenants live on (TENANT_DATABASES):
+	// a relay given fewer leaves the others' events where they are.
+	Clusters []Cluster
+	JS       jetstream.JetStream
+	Log      *slog.Logger
 	// Audit, when set, prunes the audit trails by age (see
-	// Config.AuditRetention). *postgres.DB is one.
+	// Config.AuditRetention). The routing *postgres.DB (the main
+	// cluster's, clusters attached) is one: it prunes every cluster.
 	Audit AuditPruner
 }
 
@@ -123,27 +153,43 @@ type Relay struct {
 	log  *slog.Logger
 
 	mu     sync.Mutex
-	queued map[string]bool
-	queue  chan string
+	queued map[task]bool
+	queue  chan task
+}
+
+// task is a tenant to drain on one cluster, Deps.Clusters[cluster].
+type task struct {
+	cluster int
+	schema  string
+	// probe marks a drain asked for because the tenant's schema was found
+	// gone from another cluster, not by a marker of this one.
+	probe bool
 }
 
 // New returns a Relay; see Config for the defaults. Errors:
-// ErrMissingDependency naming Deps.DB, Deps.JS or Config.DatabaseURL (the
-// LISTEN connection's) when one is missing.
+// ErrMissingDependency naming Deps.Clusters (none given, or one without
+// its Outbox or ListenURL) or Deps.JS when one is missing.
 func New(cfg Config, deps Deps) (*Relay, error) {
-	switch {
-	case deps.DB == nil:
-		return nil, fmt.Errorf("%w: Deps.DB", ErrMissingDependency)
-	case deps.JS == nil:
+	if len(deps.Clusters) == 0 {
+		return nil, fmt.Errorf("%w: Deps.Clusters", ErrMissingDependency)
+	}
+	for i, c := range deps.Clusters {
+		switch {
+		case c.Outbox == nil:
+			return nil, fmt.Errorf("%w: Deps.Clusters[%d].Outbox (%s)", ErrMissingDependency, i, c.Name)
+		case c.ListenURL == "":
+			return nil, fmt.Errorf("%w: Deps.Clusters[%d].ListenURL (%s)", ErrMissingDependency, i, c.Name)
+		}
+	}
+	if deps.JS == nil {
 		return nil, fmt.Errorf("%w: Deps.JS", ErrMissingDependency)
-	case cfg.DatabaseURL == "":
-		return nil, fmt.Errorf("%w: Config.DatabaseURL", ErrMissingDependency)
 	}
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
+	deps.Clusters = slices.Clone(deps.Clusters)
 	return &Relay{cfg: cfg.withDefaults(), deps: deps, log: deps.Log.With(slog.String("role", "relay")),
-		queued: map[string]bool{}, queue: make(chan string, 65536)}, nil
+		queued: map[task]bool{}, queue: make(chan task, 65536)}, nil
 }
 
 // Run relays until ctx is done and returns nil then. Database and NATS
@@ -162,86 +208,96 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { r.listen(ctx) })
-	wg.Go(func() { r.sweepLoop(ctx) })
+	// Each cluster is listened to and swept on its own, so that one that
+	// is down delays none of the others' events.
+	for c := range r.deps.Clusters {
+		wg.Go(func() { r.listen(ctx, c) })
+		wg.Go(func() { r.sweepLoop(ctx, c) })
+	}
 	if r.deps.Audit != nil && r.cfg.AuditRetention > 0 {
 		wg.Go(func() { r.pruneLoop(ctx) })
 	}
 	for range r.cfg.Workers {
 		wg.Go(func() { r.work(ctx) })
 	}
-	r.log.InfoContext(ctx, "relay running", slog.Int("workers", r.cfg.Workers))
+	r.log.InfoContext(ctx, "relay running", slog.Int("workers", r.cfg.Workers), slog.Int("clusters", len(r.deps.Clusters)))
 	wg.Wait()
 	return nil
 }
 
-// enqueue schedules a tenant for draining unless it is already waiting.
-func (r *Relay) enqueue(schemaName string) {
+// enqueue schedules a tenant of a cluster for draining unless it is
+// already waiting.
+func (r *Relay) enqueue(k task) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.queued[schemaName] {
+	if r.queued[k] {
 		return
 	}
 	select {
-	case r.queue <- schemaName:
-		r.queued[schemaName] = true
+	case r.queue <- k:
+		r.queued[k] = true
 	default: // full: the sweep will bring it back
 	}
 }
 
-func (r *Relay) enqueueAfter(ctx context.Context, schemaName string, d time.Duration) {
+func (r *Relay) enqueueAfter(ctx context.Context, k task, d time.Duration) {
 	go func() {
 		if sleep(ctx, d) {
-			r.enqueue(schemaName)
+			r.enqueue(k)
 		}
 	}()
 }
 
 func (r *Relay) work(ctx context.Context) {
-	failures := map[string]uint64{}
+	failures := map[task]uint64{}
 	for {
-		var s string
+		var k task
 		select {
 		case <-ctx.Done():
 			return
-		case s = <-r.queue:
+		case k = <-r.queue:
 		}
 		// Unmark before draining, so a notification that arrives meanwhile
 		// schedules another pass.
 		r.mu.Lock()
-		delete(r.queued, s)
+		delete(r.queued, k)
 		r.mu.Unlock()
-		err := r.drain(ctx, s)
+		err := r.drain(ctx, k)
 		switch {
 		case err == nil:
-			delete(failures, s)
+			delete(failures, k)
 		case errors.Is(err, postgres.ErrOutboxLocked):
 			// Another relay is draining it; look again shortly in case it
 			// read its batch before our notification's commit.
-			r.enqueueAfter(ctx, s, 100*time.Millisecond)
+			r.enqueueAfter(ctx, k, 100*time.Millisecond)
 		case ctx.Err() != nil:
 			return
 		default:
-			failures[s]++
-			d := events.BackoffFor(failures[s])
-			r.log.WarnContext(ctx, "drain failed, retrying", slog.String("tenant", s), slog.Duration("in", d), slog.Any("error", err))
-			r.enqueueAfter(ctx, s, d)
+			failures[k]++
+			d := events.BackoffFor(failures[k])
+			r.log.WarnContext(ctx, "drain failed, retrying", slog.String("tenant", k.schema),
+				slog.String("cluster", r.deps.Clusters[k.cluster].Name), slog.Duration("in", d), slog.Any("error", err))
+			r.enqueueAfter(ctx, k, d)
 		}
 	}
 }
 
-// drain publishes a tenant's pending events, a batch per transaction, until
-// none is left.
-func (r *Relay) drain(ctx context.Context, schemaName string) error {
-	if err := domain.ValidateSchemaName(schemaName); err != nil {
+// drain publishes a tenant's pending events on one cluster, a batch per
+// transaction, until none is left.
+func (r *Relay) drain(ctx context.Context, k task) error {
+	outbox := r.deps.Clusters[k.cluster].Outbox
+	if err := domain.ValidateSchemaName(k.schema); err != nil {
 		// Not a tenant schema (a notification we did not send): forget it.
-		_ = r.deps.DB.ForgetPending(ctx, schemaName)
+		_ = outbox.ForgetPending(ctx, k.schema)
 		return nil
 	}
 	for {
-		n, err := r.drainBatch(ctx, schemaName)
-		if errors.Is(err, postgres.ErrNoSchema) { // the tenant is gone
-			return r.deps.DB.ForgetPending(ctx, schemaName)
+		n, err := r.drainBatch(ctx, outbox, k.schema)
+		if errors.Is(err, postgres.ErrNoSchema) { // the tenant is gone from this cluster
+			if !k.probe {
+				r.probeOthers(k)
+			}
+			return outbox.ForgetPending(ctx, k.schema)
 		}
 		if err != nil || n < r.cfg.Batch {
 			return err
@@ -249,11 +305,24 @@ func (r *Relay) drain(ctx context.Context, schemaName string) error {
 	}
 }
 
+// probeOthers drains, on every cluster but k's, the tenant whose schema
+// k's cluster no longer holds. A tenant moved to another cluster may have
+// left outbox rows there (copied by the move) with no marker of that
+// cluster to name them: they are relayed now rather than at the tenant's
+// next write. For a deleted tenant each probe costs one failed query.
+func (r *Relay) probeOthers(k task) {
+	for c := range r.deps.Clusters {
+		if c != k.cluster {
+			r.enqueue(task{cluster: c, schema: k.schema, probe: true})
+		}
+	}
+}
+
 // drainBatch publishes one batch of a tenant's outbox in one transaction
 // holding the tenant's lock (see postgres.DB.DrainOutbox): the rows are
 // deleted only once every one of them is acknowledged.
-func (r *Relay) drainBatch(ctx context.Context, schemaName string) (int, error) {
-	published, err := r.deps.DB.DrainOutbox(ctx, schemaName, r.cfg.Batch, func(rows []postgres.OutboxRow) error {
+func (r *Relay) drainBatch(ctx context.Context, outbox Outbox, schemaName string) (int, error) {
+	published, err := outbox.DrainOutbox(ctx, schemaName, r.cfg.Batch, func(rows []postgres.OutboxRow) error {
 		batch := make([]events.Envelope, len(rows))
 		for i, x := range rows {
 			batch[i] = envelopeOf(schemaName, x)
@@ -305,13 +374,13 @@ func (r *Relay) publish(ctx context.Context, batch []events.Envelope) error {
 	return nil
 }
 
-// sweepLoop enqueues every tenant with a pending marker, at start and then
-// every Sweep interval.
-func (r *Relay) sweepLoop(ctx context.Context) {
+// sweepLoop enqueues every tenant with a pending marker on a cluster, at
+// start and then every Sweep interval.
+func (r *Relay) sweepLoop(ctx context.Context, cluster int) {
 	t := time.NewTicker(r.cfg.Sweep)
 	defer t.Stop()
 	for {
-		r.sweep(ctx)
+		r.sweep(ctx, cluster)
 		select {
 		case <-ctx.Done():
 			return
@@ -320,37 +389,35 @@ func (r *Relay) sweepLoop(ctx context.Context) {
 	}
 }
 
-func (r *Relay) sweep(ctx context.Context) {
-	schemas, err := r.deps.DB.PendingTenants(ctx)
+func (r *Relay) sweep(ctx context.Context, cluster int) {
+	schemas, err := r.deps.Clusters[cluster].Outbox.PendingTenants(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.log.WarnContext(ctx, "sweep failed", slog.Any("error", err))
+			r.log.WarnContext(ctx, "sweep failed", slog.String("cluster", r.deps.Clusters[cluster].Name), slog.Any("error", err))
 		}
 		return
 	}
 	for _, s := range schemas {
-		r.enqueue(s)
+		r.enqueue(task{cluster: cluster, schema: s})
 	}
 }
 
-// listen holds a dedicated connection on LISTEN and enqueues the notified
-// tenants; after a reconnect it sweeps, since notifications sent while it
-// was away are lost.
-func (r *Relay) listen(ctx context.Context) {
+// listen holds a dedicated connection on LISTEN to a cluster and enqueues
+// the notified tenants; after a reconnect it sweeps that cluster, since
+// notifications sent while it was away are lost.
+func (r *Relay) listen(ctx context.Context, cluster int) {
 	for attempt := uint64(1); ctx.Err() == nil; attempt++ {
-		err := r.listenOnce(ctx)
+		err := postgres.ListenOutbox(ctx, r.deps.Clusters[cluster].ListenURL,
+			func() { r.sweep(ctx, cluster) },
+			func(s string) { r.enqueue(task{cluster: cluster, schema: s}) })
 		if ctx.Err() != nil {
 			return
 		}
-		r.log.WarnContext(ctx, "listen connection lost, reconnecting", slog.Any("error", err))
+		r.log.WarnContext(ctx, "listen connection lost, reconnecting", slog.String("cluster", r.deps.Clusters[cluster].Name), slog.Any("error", err))
 		if !sleep(ctx, events.BackoffFor(attempt)) {
 			return
 		}
 	}
-}
-
-func (r *Relay) listenOnce(ctx context.Context) error {
-	return postgres.ListenOutbox(ctx, r.cfg.DatabaseURL, func() { r.sweep(ctx) }, r.enqueue)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,24 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{World: testenv.MustWorld(t, testenv.WithNATS()), t: t}
 }
 
+// newClusterFixture is newFixture on every cluster of TENANT_DATABASES
+// (see testenv.MustClusterDatabases): place tenants with
+// f.MustPlaceTenant.
+func newClusterFixture(t *testing.T) *fixture {
+	t.Helper()
+	d := testenv.MustClusterDatabases(t)
+	s := testenv.MustStreams(t)
+	return &fixture{World: &testenv.World{Database: d, Log: slog.New(slog.DiscardHandler), NATS: s.Server, Conn: s.Conn, JS: s.JS}, t: t}
+}
+
+// clusters is every cluster of the fixture, as the relay is given them.
+func (f *fixture) clusters() []relay.Cluster {
+	if f.Clusters == nil {
+		return []relay.Cluster{{Name: postgres.MainCluster, Outbox: f.DB, ListenURL: f.URL}}
+	}
+	return relay.ClustersOf(f.Clusters)
+}
+
 // tenants creates n tenants named prefix and a number, and returns their
 // schema names.
 func (f *fixture) tenants(n int, prefix string) []string {
@@ -48,15 +67,20 @@ func (f *fixture) tenants(n int, prefix string) []string {
 	return names
 }
 
-// startRelay runs a relay until the returned stop is called (or its ctx is
-// cancelled from a hook).
+// startRelay runs a relay on every cluster of the fixture until the
+// returned stop is called (or its ctx is cancelled from a hook).
 func (f *fixture) startRelay(ctx context.Context, cfg relay.Config) (stop func()) {
 	f.t.Helper()
-	cfg.DatabaseURL = f.URL
+	return f.startRelayOn(ctx, cfg, f.clusters())
+}
+
+// startRelayOn is startRelay on the given clusters.
+func (f *fixture) startRelayOn(ctx context.Context, cfg relay.Config, clusters []relay.Cluster) (stop func()) {
+	f.t.Helper()
 	if cfg.Sweep == 0 {
 		cfg.Sweep = 200 * time.Millisecond
 	}
-	r, err := relay.New(cfg, relay.Deps{DB: f.DB, JS: f.JS, Log: f.Log})
+	r, err := relay.New(cfg, relay.Deps{Clusters: clusters, JS: f.JS, Log: f.Log})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -181,13 +205,18 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	}
 }
 
+// pending counts a tenant's markers, on every cluster, and outbox rows.
 func (f *fixture) pending(schemaName string) int {
 	f.t.Helper()
 	var n int
-	err := f.DB.Pool.QueryRow(context.Background(),
-		`SELECT (SELECT count(*) FROM public.outbox_pending WHERE schema_name = $1)`, schemaName).Scan(&n)
-	if err != nil {
-		f.t.Fatal(err)
+	for _, c := range f.clusters() {
+		var m int
+		err := c.Outbox.(*postgres.DB).Pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM public.outbox_pending WHERE schema_name = $1`, schemaName).Scan(&m)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		n += m
 	}
 	var rows int
 	_ = f.DB.InTenant(context.Background(), schemaName, func(tx pgx.Tx) error {
@@ -321,7 +350,14 @@ func TestRelayCatchesUpAfterNATSOutage(t *testing.T) {
 func TestTwoRelaysLoseNothingAndKeepTenantOrder(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	tenants := f.tenants(5, "two")
+	f.twoRelaysLoseNothing(f.tenants(5, "two"))
+}
+
+// twoRelaysLoseNothing runs two relays on every cluster of f while the
+// tenants are written to concurrently, and checks that the stream holds
+// every event exactly once, in each tenant's write order.
+func (f *fixture) twoRelaysLoseNothing(tenants []string) {
+	t := f.t
 	f.startRelay(t.Context(), relay.Config{Workers: 2, Batch: 7})
 	f.startRelay(t.Context(), relay.Config{Workers: 2, Batch: 7})
 	const perTenant = 40
@@ -432,21 +468,21 @@ func TestIdleTenantsDoNotSlowTheRelay(t *testing.T) {
 func TestNewNamesTheMissingDependency(t *testing.T) {
 	t.Parallel()
 	db, js := &postgres.DB{}, struct{ jetstream.JetStream }{} // never called
-	url := relay.Config{DatabaseURL: "postgres://localhost/x"}
+	main := relay.Cluster{Name: "main", Outbox: db, ListenURL: "postgres://localhost/x"}
 	tests := []struct {
 		name    string
-		cfg     relay.Config
 		deps    relay.Deps
 		missing string // "" when New must succeed
 	}{
-		{"no database is refused", url, relay.Deps{JS: js}, "Deps.DB"},
-		{"no stream is refused", url, relay.Deps{DB: db}, "Deps.JS"},
-		{"no URL for the LISTEN connection is refused", relay.Config{}, relay.Deps{DB: db, JS: js}, "Config.DatabaseURL"},
-		{"no logger takes the default", url, relay.Deps{DB: db, JS: js}, ""},
+		{"no cluster is refused", relay.Deps{JS: js}, "Deps.Clusters"},
+		{"a cluster without its pool is refused", relay.Deps{JS: js, Clusters: []relay.Cluster{main, {Name: "pg2", ListenURL: "postgres://pg2/x"}}}, "Deps.Clusters[1].Outbox (pg2)"},
+		{"a cluster without a URL for its LISTEN connection is refused", relay.Deps{JS: js, Clusters: []relay.Cluster{{Name: "main", Outbox: db}}}, "Deps.Clusters[0].ListenURL (main)"},
+		{"no stream is refused", relay.Deps{Clusters: []relay.Cluster{main}}, "Deps.JS"},
+		{"no logger takes the default", relay.Deps{Clusters: []relay.Cluster{main}, JS: js}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := relay.New(tt.cfg, tt.deps)
+			r, err := relay.New(relay.Config{}, tt.deps)
 			if tt.missing == "" {
 				if err != nil || r == nil {
 					t.Fatalf("error %v, want none", err)
@@ -488,20 +524,29 @@ func TestEventsCarryTheirActorToTheStream(t *testing.T) {
 func TestTheRelayPrunesOldAuditEntries(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	s := f.tenants(1, "prn")[0]
+	f.relayPrunes(f.tenants(1, "prn"))
+}
+
+// relayPrunes writes an old and a new audit entry in each tenant's trail,
+// runs a relay that keeps a year, and checks that only the new entries
+// stay.
+func (f *fixture) relayPrunes(tenants []string) {
+	t := f.t
 	ctx := t.Context()
-	err := f.DB.InTenant(ctx, s, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO audit_log (at, actor_kind, action, target_type, target_id)
-			VALUES (now() - interval '400 days', 'system', 'old', 'product', '1')`); err != nil {
-			return err
+	for _, s := range tenants {
+		err := f.DB.InTenant(ctx, s, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO audit_log (at, actor_kind, action, target_type, target_id)
+				VALUES (now() - interval '400 days', 'system', 'old', 'product', '1')`); err != nil {
+				return err
+			}
+			return postgres.WriteTenantAudit(ctx, tx, audit.Entry{Actor: audit.System, Action: "new", Target: audit.Target{Type: "product", ID: "2"}})
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return postgres.WriteTenantAudit(ctx, tx, audit.Entry{Actor: audit.System, Action: "new", Target: audit.Target{Type: "product", ID: "2"}})
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	cfg := relay.Config{DatabaseURL: f.URL, AuditRetention: 365 * 24 * time.Hour}
-	r, err := relay.New(cfg, relay.Deps{DB: f.DB, JS: f.JS, Log: f.Log, Audit: f.DB})
+	cfg := relay.Config{AuditRetention: 365 * 24 * time.Hour}
+	r, err := relay.New(cfg, relay.Deps{Clusters: f.clusters(), JS: f.JS, Log: f.Log, Audit: f.DB})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,19 +554,21 @@ func TestTheRelayPrunesOldAuditEntries(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	actions := func() []string {
-		es, _, err := f.DB.ListTenantAudit(ctx, s, postgres.AuditFilter{Limit: 10})
-		if err != nil {
-			t.Fatal(err)
+	for _, s := range tenants {
+		actions := func() []string {
+			es, _, err := f.DB.ListTenantAudit(ctx, s, postgres.AuditFilter{Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, e := range es {
+				out = append(out, e.Action)
+			}
+			return out
 		}
-		var out []string
-		for _, e := range es {
-			out = append(out, e.Action)
+		waitFor(t, 20*time.Second, s+"'s old entry to go", func() bool { return !slices.Contains(actions(), "old") })
+		if got := actions(); !slices.Equal(got, []string{"new"}) {
+			t.Fatalf("%s's trail = %v, want the new entry only", s, got)
 		}
-		return out
-	}
-	waitFor(t, 20*time.Second, "the old entry to go", func() bool { return !slices.Contains(actions(), "old") })
-	if got := actions(); !slices.Equal(got, []string{"new"}) {
-		t.Fatalf("trail = %v, want the new entry only", got)
 	}
 }
