@@ -30,7 +30,7 @@ func newTenantCreateCmd(a *app) *cobra.Command {
 		Long: `Creates a tenant: its rows, schema, migrations and index, all or nothing.
 Its schema goes on --cluster, one of the clusters of TENANT_DATABASES
 (main is the catalog's own), or on the cluster with the fewest tenants.`,
-		Args:  noArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd, "schema", "name", "domain"); err != nil {
 				return err
