@@ -80,7 +80,6 @@ type CreateParams struct {
 // Create's to check: it knows the clusters.
 func (p *CreateParams) Validate() error {
 	details := map[string]string{}
-	p.Cluster = strings.TrimSpace(p.Cluster)
 	if err := domain.ValidateSchemaName(p.Schema); err != nil {
 		details["schema"] = domain.ErrorDetails(err)["schema"]
 	}
