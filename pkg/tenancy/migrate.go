@@ -3,6 +3,8 @@ package tenancy
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -106,7 +108,8 @@ func (m *Manager) MigrateAll(ctx context.Context, opts MigrateOptions) (MigrateR
 		clusters = append(clusters, c)
 		rep.Clusters = append(rep.Clusters, ClusterMigrateReport{Cluster: c.Name, Pending: len(pending[c.Name])})
 	}
-	for name, schemas := range pending {
+	for _, name := range slices.Sorted(maps.Keys(pending)) {
+		schemas := pending[name]
 		if known[name] {
 			continue
 		}
