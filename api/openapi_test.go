@@ -656,6 +656,14 @@ func (o *openAPIExchanges) administersThePlatform(t *testing.T) {
 	step(t, "a schema with capitals is a 422", nil, req{method: "POST", host: publicDomain, path: tenants, token: suToken,
 		body: map[string]string{"schema": "Bad", "name": "x", "domain": "bad.example.test"}}, 422, violates)
 	step(t, "missing fields are a 422", nil, req{method: "POST", host: publicDomain, path: tenants, token: suToken, body: map[string]string{}}, 422, violates)
+	step(t, "a cluster the server does not know is a 422", nil, req{method: "POST", host: publicDomain, path: tenants, token: suToken,
+		body: map[string]string{"schema": "oa_lost", "name": "x", "domain": "oa-lost.example.test", "cluster": "pg9"}}, 422, conforms)
+	step(t, "a cluster no name could be is a 422", nil, req{method: "POST", host: publicDomain, path: tenants, token: suToken,
+		body: map[string]string{"schema": "oa_lost", "name": "x", "domain": "oa-lost.example.test", "cluster": "Main"}}, 422, violates)
+	placed := "oa_main_" + testenv.RandomName(8)
+	step(t, "a superuser creates a tenant on a named cluster", nil, req{method: "POST", host: publicDomain, path: tenants, token: suToken,
+		body: map[string]string{"schema": placed, "name": "Placed", "domain": strings.ReplaceAll(placed, "_", "-") + ".example.test", "cluster": "main"}}, 201, conforms)
+	step(t, "a superuser deletes it", nil, req{method: "DELETE", host: publicDomain, path: tenants + placed + "/", token: suToken}, 204, conforms)
 	step(t, "creating with bad JSON is a 400", nil, req{method: "POST", host: publicDomain, path: tenants, token: suToken, body: `{`}, 400, violates)
 	step(t, "creating with an oversized body is a 413", nil, req{method: "POST", host: publicDomain, path: tenants, token: suToken, body: oversized}, 413, violates)
 

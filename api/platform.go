@@ -120,6 +120,9 @@ type createTenantRequest struct {
 	Schema string `json:"schema"`
 	Name   string `json:"name"`
 	Domain string `json:"domain"`
+	// Cluster is optional: "" or absent picks the cluster with the fewest
+	// tenants.
+	Cluster string `json:"cluster"`
 }
 
 type patchTenantRequest struct {
@@ -175,14 +178,15 @@ func (s *Server) platformListTenants(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// platformCreateTenant provisions a tenant, all or nothing (see
+// platformCreateTenant provisions a tenant, all or nothing, on the cluster
+// the request names or the one with the fewest tenants (see
 // tenancy.Manager.Create); it answers once the tenant is active.
 func (s *Server) platformCreateTenant(c echo.Context) error {
 	var req createTenantRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	p := tenancy.CreateParams{Schema: req.Schema, Name: req.Name, Domain: req.Domain}
+	p := tenancy.CreateParams{Schema: req.Schema, Name: req.Name, Domain: req.Domain, Cluster: req.Cluster}
 	if err := p.Validate(); err != nil {
 		return err
 	}

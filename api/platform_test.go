@@ -228,6 +228,8 @@ func (l *tenantLifecycle) refusesBadCreates(t *testing.T) {
 		{"a taken schema", map[string]string{"schema": old.Schema, "name": "Dup", "domain": "dup.example.test"}, http.StatusConflict, []string{"schema"}},
 		{"a taken domain", map[string]string{"schema": "dup_domain", "name": "Dup", "domain": old.Host}, http.StatusConflict, []string{"domain"}},
 		{"the public domain", map[string]string{"schema": "dup_public", "name": "Dup", "domain": publicDomain}, http.StatusConflict, []string{"domain"}},
+		{"an unknown cluster", map[string]string{"schema": "far_away", "name": "Far", "domain": "far.example.test", "cluster": "pg9"}, http.StatusUnprocessableEntity, []string{"cluster"}},
+		{"a cluster not a string", map[string]any{"schema": "far_away", "name": "Far", "domain": "far.example.test", "cluster": 2}, http.StatusUnprocessableEntity, []string{"cluster"}},
 	}
 	for _, c := range cases {
 		r := l.p("POST", "", c.body)

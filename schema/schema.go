@@ -72,6 +72,16 @@ func NewRunner(url string, tenant fs.FS) (*Runner, error) {
 	return &Runner{url: url, conn: cfg, public: Public, tenant: tenant, tenantLatest: latest}, nil
 }
 
+// On returns a Runner for the database at url with r's migration sets: the
+// same migrations applied to another cluster.
+func (r *Runner) On(url string) (*Runner, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("schema: parse url: %w", err)
+	}
+	return &Runner{url: url, conn: cfg, public: r.public, tenant: r.tenant, tenantLatest: r.tenantLatest}, nil
+}
+
 // TenantLatest is the highest version in the tenant migration set: a tenant
 // whose recorded version is lower has migrations pending.
 func (r *Runner) TenantLatest() int64 { return r.tenantLatest }

@@ -32,11 +32,28 @@ func saas(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // useServices points the process environment at the test services with a
 // fresh database of this test's own (reached through PgBouncer in
 // transaction mode under SAAS_TEST_POOLER=1, as a deployment behind it is
-// configured).
+// configured), and at no other cluster: TENANT_DATABASES, which the
+// services' environment sets to the shared database of the other cluster,
+// is emptied, so that no tenant lands there.
 func useServices(t *testing.T) {
 	t.Helper()
+	useDatabase(t, testenv.MustDatabase(t))
+}
+
+// useClusterServices is useServices with a fresh database of this test's
+// own on every cluster of TENANT_DATABASES too (see
+// testenv.MustClusterDatabases), named in TENANT_DATABASES.
+func useClusterServices(t *testing.T) *testenv.Database {
+	t.Helper()
+	db := testenv.MustClusterDatabases(t)
+	useDatabase(t, db)
+	return db
+}
+
+func useDatabase(t *testing.T, db *testenv.Database) {
+	t.Helper()
 	s := testenv.Get(t)
-	db := testenv.MustDatabase(t)
+	t.Setenv("TENANT_DATABASES", db.TenantDatabases)
 	t.Setenv("DATABASE_URL", db.PoolURL)
 	t.Setenv("DATABASE_POOL_MODE", string(db.PoolMode))
 	t.Setenv("DATABASE_DIRECT_URL", db.URL)

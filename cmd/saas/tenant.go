@@ -25,9 +25,12 @@ func newTenantCmd(a *app) *cobra.Command {
 func newTenantCreateCmd(a *app) *cobra.Command {
 	var p tenancy.CreateParams
 	cmd := &cobra.Command{
-		Use:   "create --schema S --name N --domain D",
+		Use:   "create --schema S --name N --domain D [--cluster NAME]",
 		Short: "Create a tenant: its rows, schema, migrations and index, all or nothing",
-		Args:  noArgs,
+		Long: `Creates a tenant: its rows, schema, migrations and index, all or nothing.
+Its schema goes on --cluster, one of the clusters of TENANT_DATABASES
+(main is the catalog's own), or on the cluster with the fewest tenants.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd, "schema", "name", "domain"); err != nil {
 				return err
@@ -41,21 +44,22 @@ func newTenantCreateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "created tenant %s (%q) on %s, schema version %d, in %s\n",
-				t.Schema, t.Name, t.Domains[0].Domain, t.SchemaVersion, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(a.stdout, "created tenant %s (%q) on %s, cluster %s, schema version %d, in %s\n",
+				t.Schema, t.Name, t.Domains[0].Domain, t.Cluster, t.SchemaVersion, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&p.Schema, "schema", "", "schema name: 3-63 of a-z, 0-9, _ starting with a letter")
 	cmd.Flags().StringVar(&p.Name, "name", "", "display name")
 	cmd.Flags().StringVar(&p.Domain, "domain", "", "primary domain, e.g. acme.localhost")
+	cmd.Flags().StringVar(&p.Cluster, "cluster", "", "cluster of TENANT_DATABASES to hold the schema (default: the one with the fewest tenants)")
 	return cmd
 }
 
 func newTenantListCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "List tenants with their state, schema version and domains",
+		Short: "List tenants with their state, schema version, cluster and domains",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := a.manager(cmd.Context())
@@ -67,13 +71,13 @@ func newTenantListCmd(a *app) *cobra.Command {
 				return err
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "SCHEMA\tNAME\tSTATE\tVERSION\tDOMAINS\tCREATED")
+			fmt.Fprintln(w, "SCHEMA\tNAME\tSTATE\tVERSION\tCLUSTER\tDOMAINS\tCREATED")
 			for _, t := range ts {
 				ds := make([]string, len(t.Domains))
 				for i, d := range t.Domains {
 					ds[i] = d.Domain
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", t.Schema, t.Name, t.State, t.SchemaVersion,
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", t.Schema, t.Name, t.State, t.SchemaVersion, t.Cluster,
 					strings.Join(ds, ","), t.CreatedAt.UTC().Format(time.RFC3339))
 			}
 			return w.Flush()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,10 +29,13 @@ type Hook interface {
 	TenantDeleted(ctx context.Context, t domain.Tenant) error
 }
 
-// Manager creates, lists, deletes and migrates tenants.
+// Manager creates, lists, deletes and migrates tenants, each on the
+// cluster public.tenants records for it (DESIGN.md section 12).
 type Manager struct {
 	db        *postgres.DB
-	runner    *schema.Runner
+	runner    *schema.Runner // main's; the other clusters' are made from it
+	runnersMu sync.Mutex
+	runners   map[string]*schema.Runner
 	hooks     []Hook
 	log       *slog.Logger
 	announce  func(context.Context)
@@ -53,8 +57,10 @@ func (m *Manager) changed(ctx context.Context) {
 	}
 }
 
-// NewManager returns a Manager. hooks run in order on create and in reverse
-// order on delete.
+// NewManager returns a Manager. runner migrates the main cluster; the
+// other clusters of db (postgres.DB.Clusters) get runners with its
+// migration sets on their direct URLs. hooks run in order on create and in
+// reverse order on delete.
 func NewManager(db *postgres.DB, runner *schema.Runner, log *slog.Logger, hooks ...Hook) *Manager {
 	return &Manager{db: db, runner: runner, hooks: hooks, log: log}
 }
@@ -64,10 +70,14 @@ type CreateParams struct {
 	Schema string
 	Name   string
 	Domain string
+	// Cluster is the PostgreSQL cluster to hold the tenant's schema, by its
+	// name in TENANT_DATABASES; "" picks the one with the fewest tenants.
+	Cluster string
 }
 
 // Validate checks and normalizes the parameters, returning an EINVALID
-// *Error with one detail per bad field.
+// *Error with one detail per bad field. Whether Cluster names a cluster is
+// Create's to check: it knows the clusters.
 func (p *CreateParams) Validate() error {
 	details := map[string]string{}
 	if err := domain.ValidateSchemaName(p.Schema); err != nil {
@@ -88,40 +98,88 @@ func (p *CreateParams) Validate() error {
 	return nil
 }
 
-// Create provisions a tenant: the tenant and domain rows and the schema in
-// one transaction, then the tenant migrations and the hooks, then the switch
-// to active. Any failure undoes every step, so no half tenant is left.
-// Errors: EINVALID for bad parameters, ECONFLICT when the schema or domain is
-// taken (the existing tenant is untouched).
+// Create provisions a tenant on p.Cluster, or on the cluster with the
+// fewest tenants (the first of postgres.DB.Clusters on a tie, main first):
+// the tenant row (with its cluster) and the domain row in one transaction
+// on main, the schema created on the tenant's cluster before that
+// transaction commits, then the tenant migrations on that cluster and the
+// hooks, then the switch to active. Any failure undoes every step on every
+// cluster, so no half tenant is left anywhere.
+// Errors: EINVALID for bad parameters (a cluster this process does not
+// know included), ECONFLICT when the schema or domain is taken (the
+// existing tenant is untouched).
 func (m *Manager) Create(ctx context.Context, p CreateParams) (domain.Tenant, error) {
+	clusters := m.db.Clusters()
 	if err := p.Validate(); err != nil {
+		if detail, ok := checkCluster(p.Cluster, clusters); !ok {
+			if de, isDomain := errors.AsType[*domain.Error](err); isDomain && de.Details != nil {
+				de.Details["cluster"] = detail
+			}
+		}
 		return domain.Tenant{}, err
 	}
-	var t domain.Tenant
+	if detail, ok := checkCluster(p.Cluster, clusters); !ok {
+		return domain.Tenant{}, unknownCluster(detail)
+	}
+	var (
+		t domain.Tenant
+		// on is the tenant's cluster; made says its schema was created
+		// there, outside the catalog's transaction.
+		on   postgres.Cluster
+		made bool
+	)
 	err := m.db.InTx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx,
-			`INSERT INTO public.tenants (schema_name, display_name) VALUES ($1, $2)
+		name := p.Cluster
+		if name == "" {
+			var err error
+			if name, err = fewest(ctx, tx, clusters); err != nil {
+				return err
+			}
+		}
+		var err error
+		if on, err = m.cluster(name); err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx,
+			`INSERT INTO public.tenants (schema_name, display_name, cluster) VALUES ($1, $2, $3)
 			 RETURNING id, schema_name, display_name, state, schema_version, cluster, created_at, updated_at`,
-			p.Schema, p.Name).Scan(&t.ID, &t.Schema, &t.Name, &t.State, &t.SchemaVersion, &t.Cluster, &t.CreatedAt, &t.UpdatedAt)
+			p.Schema, p.Name, on.Name).Scan(&t.ID, &t.Schema, &t.Name, &t.State, &t.SchemaVersion, &t.Cluster, &t.CreatedAt, &t.UpdatedAt)
 		if err != nil {
 			return fmt.Errorf("insert tenant: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO public.domains (domain, tenant_id, is_primary) VALUES ($1, $2, true)`, p.Domain, t.ID); err != nil {
 			return fmt.Errorf("insert domain: %w", err)
 		}
-		// Inside the same transaction: a schema that already exists (a
-		// tenant's or anything else's) fails the whole step.
-		if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{p.Schema}.Sanitize()); err != nil {
-			return fmt.Errorf("create schema: %w", err)
+		// Before the rows commit: a schema that already exists (a
+		// tenant's or anything else's) fails the whole step. On main it
+		// is part of the transaction itself.
+		create := "CREATE SCHEMA " + pgx.Identifier{p.Schema}.Sanitize()
+		if on.Name == postgres.MainCluster {
+			if _, err := tx.Exec(ctx, create); err != nil {
+				return fmt.Errorf("create schema: %w", err)
+			}
+			return nil
 		}
+		if _, err := on.DB.Pool.Exec(ctx, create); err != nil {
+			return fmt.Errorf("create schema on %s: %w", on.Name, err)
+		}
+		made = true
 		return nil
 	})
+	m.db.ForgetPlacement(p.Schema)
 	if err != nil {
+		if made {
+			// The rows did not commit: the schema made for them goes too.
+			if uerr := dropSchema(context.WithoutCancel(ctx), on, p.Schema); uerr != nil {
+				m.log.ErrorContext(ctx, "tenant create: could not drop the schema of a tenant not created; drop it by hand",
+					slog.String("tenant", p.Schema), slog.String("cluster", on.Name), slog.Any("error", uerr))
+			}
+		}
 		return domain.Tenant{}, fmt.Errorf("tenancy: create %s: %w", p.Schema, createConflict(err))
 	}
 	t.Domains = []domain.Domain{{Domain: p.Domain, IsPrimary: true}}
 
-	if err := m.provision(ctx, &t); err != nil {
+	if err := m.provision(ctx, on, &t); err != nil {
 		// Undo with a context of its own: the caller's may be what failed.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
@@ -135,8 +193,12 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (domain.Tenant, er
 	return t, nil
 }
 
-func (m *Manager) provision(ctx context.Context, t *domain.Tenant) error {
-	v, err := m.runner.MigrateTenant(ctx, t.Schema)
+func (m *Manager) provision(ctx context.Context, on postgres.Cluster, t *domain.Tenant) error {
+	runner, err := m.runnerFor(on)
+	if err != nil {
+		return err
+	}
+	v, err := runner.MigrateTenant(ctx, t.Schema)
 	if err != nil {
 		return err
 	}
@@ -205,9 +267,11 @@ func (m *Manager) Delete(ctx context.Context, schemaName string) error {
 	return nil
 }
 
-// purge runs the delete hooks, drops the schema and deletes the rows, and
-// writes entry, if any, in the transaction of the last two.
+// purge runs the delete hooks, drops the schema on the tenant's cluster and
+// deletes the rows, and writes entry, if any, in the transaction of the
+// rows' delete (the schema's drop too, on main).
 func (m *Manager) purge(ctx context.Context, t domain.Tenant, entry *audit.Entry) error {
+	defer m.db.ForgetPlacement(t.Schema)
 	var errs []error
 	for i := len(m.hooks) - 1; i >= 0; i-- {
 		if err := m.hooks[i].TenantDeleted(ctx, t); err != nil {
@@ -218,9 +282,22 @@ func (m *Manager) purge(ctx context.Context, t domain.Tenant, entry *audit.Entry
 		// Keep the rows so that a retry finds the tenant and runs the hooks again.
 		return errors.Join(errs...)
 	}
+	on, err := m.cluster(t.Cluster)
+	if err != nil {
+		return err
+	}
+	if on.Name != postgres.MainCluster {
+		// First, so that the rows stay while the schema does: a retry
+		// finds the tenant and drops it again.
+		if err := dropSchema(ctx, on, t.Schema); err != nil {
+			return err
+		}
+	}
 	return m.db.InTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{t.Schema}.Sanitize()+" CASCADE"); err != nil {
-			return fmt.Errorf("drop schema: %w", err)
+		if on.Name == postgres.MainCluster {
+			if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{t.Schema}.Sanitize()+" CASCADE"); err != nil {
+				return fmt.Errorf("drop schema: %w", err)
+			}
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM public.tenants WHERE id = $1`, t.ID); err != nil {
 			return fmt.Errorf("delete tenant row: %w", err)

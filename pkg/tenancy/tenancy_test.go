@@ -364,7 +364,7 @@ func TestMigrateAll(t *testing.T) {
 		}
 		m2 := tenancy.NewManager(db.DB, runner, slog.New(slog.DiscardHandler))
 		var calls int
-		rep, err := m2.MigrateAll(ctx, tenancy.MigrateOptions{Width: 3, Progress: func(done, total int) { calls++ }})
+		rep, err := m2.MigrateAll(ctx, tenancy.MigrateOptions{Width: 3, Progress: func(tenancy.MigrateProgress) { calls++ }})
 		if err != nil {
 			t.Fatal(err)
 		}

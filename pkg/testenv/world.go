@@ -46,6 +46,7 @@ type Option func(*worldOptions)
 
 type worldOptions struct {
 	nats       bool
+	clusters   bool
 	migrations fs.FS
 	hooks      []tenancy.Hook
 }
@@ -53,6 +54,11 @@ type worldOptions struct {
 // WithNATS gives the World a private NATS server with JetStream, a
 // connection to it and the event streams (see MustStreams).
 func WithNATS() Option { return func(o *worldOptions) { o.nats = true } }
+
+// WithClusters gives the World a database of its own on every cluster of
+// TENANT_DATABASES, attached (see MustClusterDatabases), so that its
+// Manager places tenants on all of them.
+func WithClusters() Option { return func(o *worldOptions) { o.clusters = true } }
 
 // WithTenantMigrations makes the Runner apply fsys to tenant schemas
 // instead of schema.Tenant.
@@ -75,7 +81,12 @@ func MustWorld(tb testing.TB, opts ...Option) *World {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	db := MustDatabase(tb)
+	var db *Database
+	if o.clusters {
+		db = MustClusterDatabases(tb)
+	} else {
+		db = MustDatabase(tb)
+	}
 	runner, err := schema.NewRunner(db.URL, o.migrations)
 	if err != nil {
 		tb.Fatalf("testenv: runner: %v", err)

@@ -275,7 +275,10 @@ func (s *Stack) Manager() *tenancy.Manager { return s.mgr }
 // Env is what the stack sets in its processes' environment, Options.Env
 // last.
 func (s *Stack) Env() []string {
-	env := []string{"APP_ENV=development"}
+	// One fresh database on main: TENANT_DATABASES of the services'
+	// environment names the other cluster's shared database, where no
+	// stack's tenant may land.
+	env := []string{"APP_ENV=development", "TENANT_DATABASES="}
 	if s.poolerURL != "" {
 		env = append(env, "DATABASE_URL="+s.poolerURL, "DATABASE_POOL_MODE=transaction", "DATABASE_DIRECT_URL="+s.dbURL)
 	} else {

@@ -424,7 +424,7 @@ export interface paths {
         put?: never;
         /**
          * Create a tenant
-         * @description All or nothing: a failure leaves no half tenant. 409 when the schema or the domain is taken, or the domain is the public domain.
+         * @description All or nothing: a failure leaves no half tenant, on any cluster. The schema goes on the cluster named, or on the one with the fewest tenants. 409 when the schema or the domain is taken, or the domain is the public domain.
          */
         post: operations["platformCreateTenant"];
         delete?: never;
@@ -1120,6 +1120,8 @@ export interface components {
             name: string;
             /** @description A host name without port; lower-cased, trimmed and stripped of one trailing dot. The public domain is refused (409). */
             domain: string;
+            /** @description The PostgreSQL cluster to hold the tenant's schema, by its name in TENANT_DATABASES (main: the catalog's). Absent or empty: the cluster with the fewest tenants (main on a tie). A cluster the server does not know: 422 naming the ones it does. */
+            cluster?: string;
         };
         /** @description An empty object changes nothing and returns the tenant. */
         TenantPatch: {

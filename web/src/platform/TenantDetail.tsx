@@ -69,7 +69,7 @@ function TenantView({ tenant }: { tenant: Tenant }) {
         {tenant.name} <StateTag state={tenant.state} />
       </h1>
       <p className="muted">
-        Schema <span className="mono">{tenant.schema}</span> · migrations at version {tenant.schema_version} · created {formatDateTime(tenant.created_at)}
+        Schema <span className="mono">{tenant.schema}</span> on cluster <span className="mono" data-testid="tenant-cluster">{tenant.cluster}</span> · migrations at version {tenant.schema_version} · created {formatDateTime(tenant.created_at)}
       </p>
       <Suspension tenant={tenant} onChanged={update} />
       <Rename tenant={tenant} onSaved={update} />

@@ -66,6 +66,14 @@ describe('Tenants', () => {
     expect(html).not.toContain('Next →');
   });
 
+  it("shows each tenant's cluster, and offers a cluster for a new one", () => {
+    const html = render('/', <Tenants />, listOf('/', [tenant('acme', 'active'), { ...tenant('globex', 'active'), cluster: 'pg2' }]));
+    expect(html).toMatch(/<th class="hide-narrow">Cluster<\/th>/);
+    expect(html).toMatch(/<tr data-schema="acme">.*data-testid="tenant-cluster">main<\/td>/);
+    expect(html).toMatch(/<tr data-schema="globex">.*data-testid="tenant-cluster">pg2<\/td>/);
+    expect(html).toMatch(/<form[^>]*aria-label="New tenant".*Cluster \(optional\).*name="cluster"/s);
+  });
+
   it('says what found nothing, and offers to clear it', () => {
     const url = '/?q=%20nope%20&state=suspended';
     const html = render(url, <Tenants />, listOf(url, []));
@@ -81,6 +89,11 @@ describe('Tenants', () => {
 
 describe('TenantDetail', () => {
   const item = (t: Tenant) => (qc: QueryClient) => qc.setQueryData(tenantKeys.item(t.schema), t);
+
+  it('says which cluster holds the tenant', () => {
+    const html = render('/tenants/globex', <TenantDetail />, item({ ...tenant('globex', 'active'), cluster: 'pg2' }));
+    expect(html).toContain('on cluster <span class="mono" data-testid="tenant-cluster">pg2</span>');
+  });
 
   it('offers to suspend an active tenant, after a confirmation', () => {
     const html = render('/tenants/acme', <TenantDetail />, item(tenant('acme', 'active')));

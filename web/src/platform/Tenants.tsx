@@ -36,6 +36,9 @@ export function StateTag({ state }: { state: Tenant['state'] | 'creating' }) {
   );
 }
 
+/** NewTenant is a tenant being created, as the list shows it until it is there. */
+type NewTenant = { schema: string; name: string; domain: string; cluster?: string };
+
 /** searchDebounceMs is how long typing must pause before the list is searched. */
 export const searchDebounceMs = 300;
 
@@ -44,6 +47,7 @@ const columns: { key: TenantOrderKey | null; label: string; className?: string }
   { key: 'name', label: 'Name' },
   { key: null, label: 'State' },
   { key: null, label: 'Domains' },
+  { key: null, label: 'Cluster', className: 'hide-narrow' },
   { key: 'created_at', label: 'Created', className: 'hide-narrow' },
 ];
 
@@ -61,7 +65,7 @@ export function Tenants() {
     queryFn: ({ signal }) => fetchTenants(api, params, pages.cursor, signal),
     placeholderData: keepPreviousData,
   });
-  const [creating, setCreating] = useState<{ schema: string; name: string; domain: string } | null>(null);
+  const [creating, setCreating] = useState<NewTenant | null>(null);
 
   // From the latest parameters, not this render's: two quick changes must both stick.
   const setParam = <K extends keyof TenantListParams>(key: K, value: TenantListParams[K]) =>
@@ -153,6 +157,7 @@ export function Tenants() {
                       <StateTag state="creating" />
                     </td>
                     <td>{pending.domain}</td>
+                    <td className="hide-narrow mono">{pending.cluster}</td>
                     <td className="hide-narrow" />
                   </tr>
                 ) : null}
@@ -172,6 +177,9 @@ export function Tenants() {
                           {d.is_primary ? <span className="tag">primary</span> : null}
                         </span>
                       ))}
+                    </td>
+                    <td className="hide-narrow mono" data-testid="tenant-cluster">
+                      {t.cluster}
                     </td>
                     <td className="hide-narrow">{formatDateTime(t.created_at)}</td>
                   </tr>
@@ -243,13 +251,14 @@ function SearchBox({ value, onSearch }: { value: string; onSearch: (v: string) =
   );
 }
 
-function CreateTenant({ onProgress }: { onProgress: (t: { schema: string; name: string; domain: string } | null) => void }) {
+function CreateTenant({ onProgress }: { onProgress: (t: NewTenant | null) => void }) {
   const api = useApi();
   const qc = useQueryClient();
   const [schema, setSchema] = useState('');
   const [name, setName] = useState('');
   const [domain, setDomain] = useState('');
   const [domainTouched, setDomainTouched] = useState(false);
+  const [cluster, setCluster] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [started, setStarted] = useState<number | null>(null);
   const [elapsed, setElapsed] = useState(0);
@@ -257,7 +266,7 @@ function CreateTenant({ onProgress }: { onProgress: (t: { schema: string; name: 
   const [ready, setReady] = useState<Tenant | null>(null);
   const suggested = schema ? `${schema.replace(/_/g, '-')}.${location.hostname}` : '';
   const effectiveDomain = domainTouched ? domain : suggested;
-  const errs = formErrors(error, ['schema', 'name', 'domain']);
+  const errs = formErrors(error, ['schema', 'name', 'domain', 'cluster']);
 
   useEffect(() => {
     if (started === null) return;
@@ -272,7 +281,9 @@ function CreateTenant({ onProgress }: { onProgress: (t: { schema: string; name: 
     setPhase('creating');
     setStarted(Date.now());
     setElapsed(0);
-    const body = { schema: schema.trim(), name, domain: effectiveDomain.trim() } satisfies TenantCreate;
+    // No cluster: the server picks the one with the fewest tenants.
+    const body: TenantCreate = { schema: schema.trim(), name, domain: effectiveDomain.trim() };
+    if (cluster.trim()) body.cluster = cluster.trim();
     onProgress(body);
     try {
       let t = await api.send<Tenant>('POST', '/api/platform/tenants/', body);
@@ -288,6 +299,7 @@ function CreateTenant({ onProgress }: { onProgress: (t: { schema: string; name: 
       setName('');
       setDomain('');
       setDomainTouched(false);
+      setCluster('');
       putTenant(qc, t.schema, t);
     } catch (err) {
       setError(err);
@@ -329,6 +341,16 @@ function CreateTenant({ onProgress }: { onProgress: (t: { schema: string; name: 
             autoComplete="off"
             spellCheck={false}
             hint="The host its users sign in on"
+          />
+          <Field
+            label="Cluster (optional)"
+            name="cluster"
+            value={cluster}
+            onChange={(e) => setCluster(e.target.value.toLowerCase())}
+            error={errs.fields.cluster}
+            autoComplete="off"
+            spellCheck={false}
+            hint="The PostgreSQL cluster to hold it, e.g. main; empty: the one with the fewest tenants"
           />
         </div>
       </fieldset>
