@@ -275,16 +275,15 @@ func (s *Stack) Manager() *tenancy.Manager { return s.mgr }
 // Env is what the stack sets in its processes' environment, Options.Env
 // last.
 func (s *Stack) Env() []string {
-	// One fresh database on main: TENANT_DATABASES of the services'
-	// environment names the other cluster's shared database, where no
-	// stack's tenant may land.
-	env := []string{"APP_ENV=development", "TENANT_DATABASES="}
+	env := []string{"APP_ENV=development"}
 	if s.poolerURL != "" {
 		env = append(env, "DATABASE_URL="+s.poolerURL, "DATABASE_POOL_MODE=transaction", "DATABASE_DIRECT_URL="+s.dbURL)
 	} else {
 		env = append(env, "DATABASE_URL="+s.dbURL)
 	}
 	env = append(env,
+		// The stack's own database on every other cluster, never the
+		// clusters' shared ones that the services' environment names.
 		"TENANT_DATABASES="+s.tenantDatabases,
 		"NATS_URL="+s.NATSURL(),
 		"REDIS_URL="+s.redisURL,
