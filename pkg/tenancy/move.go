@@ -7,7 +7,9 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -302,14 +304,15 @@ func (mv *move) run(ctx context.Context, res *MoveResult) (switched bool, err er
 		return false, fmt.Errorf("source database: %w", err)
 	}
 	mv.slot = fmt.Sprintf("%s%d", mv.names.slotBase, oid)
-	if err := mv.clearLeftovers(ctx); err != nil {
-		return false, fmt.Errorf("clear a failed attempt's leftovers: %w", err)
-	}
-	if err := mv.migrate(ctx); err != nil {
-		return false, err
-	}
-	if err := mv.replicate(ctx); err != nil {
-		return false, err
+	for _, step := range []struct {
+		name string
+		do   func(context.Context) error
+	}{{"clear leftovers", mv.clearLeftovers}, {"migrate", mv.migrate}, {"publish and subscribe", mv.replicate}} {
+		began := time.Now()
+		if err := step.do(ctx); err != nil {
+			return false, fmt.Errorf("%s: %w", step.name, err)
+		}
+		mv.m.log.DebugContext(ctx, "tenant move: "+step.name, slog.String("tenant", mv.schema), slog.Duration("took", time.Since(began)))
 	}
 	copyStart := time.Now()
 	rows, err := mv.waitCopy(ctx)
@@ -468,10 +471,10 @@ func (mv *move) waitCopy(ctx context.Context) (int64, error) {
 		err = mv.tgt.QueryRow(ctx, `SELECT
 			coalesce((SELECT sum(p.tuples_processed) FROM pg_stat_progress_copy p
 				JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace
-				WHERE n.nspname = $2 AND p.datname = current_database()), 0)::bigint,
+				WHERE n.nspname = $2 AND p.datname = current_database() AND NOT c.relname = ANY($3)), 0)::bigint,
 			coalesce((SELECT apply_error_count + sync_error_count FROM pg_stat_subscription_stats WHERE subid =
 				(SELECT oid FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))), 0)`,
-			mv.names.pub, mv.schema).Scan(&inFlight, &failures)
+			mv.names.pub, mv.schema, slices.Collect(maps.Keys(counted))).Scan(&inFlight, &failures)
 		if err != nil {
 			return 0, fmt.Errorf("copy progress: %w", err)
 		}

@@ -186,7 +186,7 @@ func checkMovedTo(t *testing.T, d *testenv.Database, schemaName, from, to string
 }
 
 func newMover(d *testenv.Database, opts ...tenancy.MoverOption) *tenancy.Mover {
-	return tenancy.NewMover(d.DB, slog.New(slog.NewTextHandler(os.Stderr, nil)), opts...)
+	return tenancy.NewMover(d.DB, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})), opts...)
 }
 
 func TestAMoveThereAndBackCarriesEveryRowAndIDsContinue(t *testing.T) {
