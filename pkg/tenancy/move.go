@@ -474,7 +474,7 @@ func (mv *move) waitCopy(ctx context.Context) (int64, error) {
 				WHERE n.nspname = $2 AND p.datname = current_database() AND NOT c.relname = ANY($3)), 0)::bigint,
 			coalesce((SELECT apply_error_count + sync_error_count FROM pg_stat_subscription_stats WHERE subid =
 				(SELECT oid FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))), 0)`,
-			mv.names.pub, mv.schema, slices.Collect(maps.Keys(counted))).Scan(&inFlight, &failures)
+			mv.names.pub, mv.schema, append([]string{}, slices.Collect(maps.Keys(counted))...)).Scan(&inFlight, &failures)
 		if err != nil {
 			return 0, fmt.Errorf("copy progress: %w", err)
 		}
