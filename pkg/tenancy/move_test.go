@@ -25,7 +25,7 @@ import (
 
 // placeTenant records an active tenant on the named cluster of d and
 // migrates its schema there, as tenant create does.
-func placeTenant(t *testing.T, d *testenv.Database, schemaName, cluster string) {
+func placeTenant(t testing.TB, d *testenv.Database, schemaName, cluster string) {
 	t.Helper()
 	ctx := t.Context()
 	c := clusterOf(t, d, cluster)
@@ -45,7 +45,7 @@ func placeTenant(t *testing.T, d *testenv.Database, schemaName, cluster string) 
 	}
 }
 
-func clusterOf(t *testing.T, d *testenv.Database, name string) postgres.Cluster {
+func clusterOf(t testing.TB, d *testenv.Database, name string) postgres.Cluster {
 	t.Helper()
 	for _, c := range d.Clusters {
 		if c.Name == name {
