@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/tenancy"
+	"github.com/tenantworks/saas/pkg/testenv"
 	"github.com/tenantworks/saas/schema"
 )
 
@@ -25,6 +26,12 @@ import (
 // "public" bucket, which lives in the shared Redis, is not shared with
 // other tests.
 func newAdminEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	return newAdminEnvOn(t, nil, opts...)
+}
+
+// newAdminEnvOn is newAdminEnv on the database db (nil: a fresh one).
+func newAdminEnvOn(t *testing.T, db *testenv.Database, opts ...envOption) *env {
 	t.Helper()
 	var mgr *tenancy.Manager
 	wire := func(d *wiring) {
@@ -38,7 +45,12 @@ func newAdminEnv(t *testing.T, opts ...envOption) *env {
 		d.Tenants = resolver
 		d.Tenancy = mgr
 	}
-	e := newEnv(t, append([]envOption{wire}, opts...)...)
+	var e *env
+	if db != nil {
+		e = newEnvOn(t, db, append([]envOption{wire}, opts...)...)
+	} else {
+		e = newEnv(t, append([]envOption{wire}, opts...)...)
+	}
 	e.mgr = mgr
 	addr := randomAddr()
 	h := e.handler

@@ -79,7 +79,12 @@ type envOption func(*wiring)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	db := testenv.MustDatabase(t)
+	return newEnvOn(t, testenv.MustDatabase(t), opts...)
+}
+
+// newEnvOn is newEnv on the database db.
+func newEnvOn(t *testing.T, db *testenv.Database, opts ...envOption) *env {
+	t.Helper()
 	rdb, err := cache.Open(testenv.RedisURL(t))
 	if err != nil {
 		t.Fatal(err)
