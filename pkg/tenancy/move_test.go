@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -186,7 +185,7 @@ func checkMovedTo(t *testing.T, d *testenv.Database, schemaName, from, to string
 }
 
 func newMover(d *testenv.Database, opts ...tenancy.MoverOption) *tenancy.Mover {
-	return tenancy.NewMover(d.DB, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})), opts...)
+	return tenancy.NewMover(d.DB, slog.New(slog.DiscardHandler), opts...)
 }
 
 func TestAMoveThereAndBackCarriesEveryRowAndIDsContinue(t *testing.T) {
