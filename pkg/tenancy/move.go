@@ -153,6 +153,10 @@ func (m *Mover) Move(ctx context.Context, schemaName, to string, progress func(M
 		}
 		return MoveResult{}, fmt.Errorf("tenancy: move %s to %s: %w", schemaName, mv.to.Name, err)
 	}
+	if errors.Is(err, errStuck) {
+		m.log.ErrorContext(ctx, "tenant move: stuck between its fence and its switch", slog.String("tenant", schemaName), slog.Any("error", err))
+		return MoveResult{}, fmt.Errorf("tenancy: move %s to %s: %w", schemaName, mv.to.Name, err)
+	}
 	if err != nil { // the switch happened; what failed is after it
 		res.CleanUp = errors.Join(res.CleanUp, err)
 	}
@@ -207,6 +211,8 @@ type move struct {
 	tables   []string  // the schema's tables on the source
 	version  int64     // its migration version on both
 	moved    string    // the old copy's name after the switch's rename
+
+	pauseDeadline time.Time // when the pause gives up
 }
 
 func (mv *move) close() {
@@ -528,6 +534,7 @@ func (mv *move) pauseAndSwitch(ctx context.Context, res *MoveResult) (switched b
 		_ = t1c.Close(cctx) // rolls back T1 if it is still open
 	}()
 	deadline := time.Now().Add(mv.m.pauseLimit)
+	mv.pauseDeadline = deadline
 	pctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
@@ -540,25 +547,25 @@ func (mv *move) pauseAndSwitch(ctx context.Context, res *MoveResult) (switched b
 	token := uuid.NewString()
 	if _, err := mv.src.Exec(pctx, `INSERT INTO `+pgx.Identifier{mv.schema, "move_marker"}.Sanitize()+` (id, token) VALUES (1, $1)
 		ON CONFLICT (id) DO UPDATE SET token = excluded.token`, token); err != nil {
-		return false, pauseError(pctx, fmt.Errorf("write the marker: %w", err))
+		return false, mv.pauseError(fmt.Errorf("write the marker: %w", err))
 	}
 	for {
 		var got string
 		err := mv.tgt.QueryRow(pctx, `SELECT token::text FROM `+pgx.Identifier{mv.schema, "move_marker"}.Sanitize()+` WHERE id = 1`).Scan(&got)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return false, pauseError(pctx, fmt.Errorf("read the marker on %s: %w", mv.to.Name, err))
+			return false, mv.pauseError(fmt.Errorf("read the marker on %s: %w", mv.to.Name, err))
 		}
 		if got == token {
 			break
 		}
 		select {
 		case <-pctx.Done():
-			return false, pauseError(pctx, pctx.Err())
+			return false, mv.pauseError(pctx.Err())
 		case <-time.After(markerPoll):
 		}
 	}
 	if err := mv.carrySequences(pctx, t1); err != nil {
-		return false, pauseError(pctx, err)
+		return false, mv.pauseError(err)
 	}
 
 	// The switch. The rename fences the old copy: a writer blocked on the
@@ -571,22 +578,22 @@ func (mv *move) pauseAndSwitch(ctx context.Context, res *MoveResult) (switched b
 	if mv.from.Name == postgres.MainCluster {
 		// One transaction on main: placement, entry and fence commit at once.
 		if err := mv.place(pctx, t1, entry); err != nil {
-			return false, pauseError(pctx, err)
+			return false, mv.pauseError(err)
 		}
 	} else {
 		if tm, err = mv.lockConn.Begin(pctx); err != nil {
-			return false, pauseError(pctx, fmt.Errorf("begin the placement: %w", err))
+			return false, mv.pauseError(fmt.Errorf("begin the placement: %w", err))
 		}
 		defer func() { _ = tm.Rollback(context.WithoutCancel(ctx)) }()
 		if err := mv.place(pctx, tm, entry); err != nil {
-			return false, pauseError(pctx, err)
+			return false, mv.pauseError(err)
 		}
 	}
 	if _, err := t1.Exec(pctx, `ALTER SCHEMA `+ident(mv.schema)+` RENAME TO `+ident(mv.moved)); err != nil {
-		return false, pauseError(pctx, fmt.Errorf("fence the old copy: %w", err))
+		return false, mv.pauseError(fmt.Errorf("fence the old copy: %w", err))
 	}
 	if time.Now().After(deadline) {
-		return false, pauseError(pctx, context.DeadlineExceeded)
+		return false, mv.pauseError(context.DeadlineExceeded)
 	}
 	// The commits get a context without the pause's deadline: a commit
 	// cut short would leave its outcome unknown.
@@ -598,14 +605,12 @@ func (mv *move) pauseAndSwitch(ctx context.Context, res *MoveResult) (switched b
 		}
 	}
 	if tm != nil {
-		// The fence is committed: the target has every write and the source
-		// takes none, so the only way is forward. Writers that woke up meanwhile wait for
+		// The fence is committed: writers that woke up meanwhile wait for
 		// this commit (postgres.DB.InTenant reads the placement with a
 		// share lock) and are told to retry.
 		if err := tm.Commit(cctx); err != nil {
-			if err := mv.m.db.InTx(cctx, func(tx pgx.Tx) error { return mv.place(cctx, tx, entry) }); err != nil {
-				return true, fmt.Errorf("the old copy is fenced but public.tenants could not be switched to %s: "+
-					"rename %s back to %s on %s to serve from there again: %w", mv.to.Name, mv.moved, mv.schema, mv.from.Name, err)
+			if placed, err := mv.placeAfterFence(cctx, entry, err); !placed || err != nil {
+				return placed, err
 			}
 		}
 	}
@@ -614,6 +619,44 @@ func (mv *move) pauseAndSwitch(ctx context.Context, res *MoveResult) (switched b
 	mv.m.log.InfoContext(ctx, "tenant moved", slog.String("tenant", mv.schema), slog.String("from", mv.from.Name),
 		slog.String("to", mv.to.Name), slog.Duration("pause", res.Pause), slog.Duration("copy", res.Copy))
 	return true, mv.wakeRelay(cctx)
+}
+
+// errStuck marks a move that could neither finish its switch nor undo it:
+// nothing is cleaned up, and the error says what to do.
+var errStuck = errors.New("the move could neither switch nor undo its fence")
+
+// placeAfterFence is the way out when the placement's commit on main
+// failed (commitErr) after the source's fence committed. The placement is
+// read again: switched (the commit went through after all), the move is
+// done; else it is tried once more; and should that fail too, the fence is
+// undone, so that the tenant serves from the source again, and the move
+// fails to be rolled back. Neither the target nor the fenced source took a
+// write meanwhile.
+func (mv *move) placeAfterFence(ctx context.Context, entry audit.Entry, commitErr error) (bool, error) {
+	var cluster string
+	if err := mv.m.db.Pool.QueryRow(ctx, `SELECT cluster FROM public.tenants WHERE id = $1`, mv.tenantID).Scan(&cluster); err != nil {
+		return true, fmt.Errorf("%w: the old copy on %s is fenced as %s and the placement on main cannot be read (%w); "+
+			"when public.tenants places the tenant on %s, rename %s back to %s there: %w", errStuck, mv.from.Name, mv.moved, err,
+			mv.from.Name, mv.moved, mv.schema, commitErr)
+	}
+	if cluster == mv.to.Name {
+		return true, nil
+	}
+	err := mv.m.db.InTx(ctx, func(tx pgx.Tx) error { return mv.place(ctx, tx, entry) })
+	if err == nil {
+		return true, nil
+	}
+	c, cerr := connect(ctx, mv.from.DirectURL)
+	if cerr == nil {
+		defer func() { _ = c.Close(ctx) }()
+		_, cerr = c.Exec(ctx, `ALTER SCHEMA `+ident(mv.moved)+` RENAME TO `+ident(mv.schema))
+	}
+	if cerr != nil {
+		return true, fmt.Errorf("%w: the old copy on %s is fenced as %s, public.tenants could not be switched (%w) "+
+			"and the fence not undone (%w): rename %s back to %s on %s", errStuck, mv.from.Name, mv.moved, err, cerr,
+			mv.moved, mv.schema, mv.from.Name)
+	}
+	return false, fmt.Errorf("switch the placement: %w", errors.Join(commitErr, err))
 }
 
 // lockTables begins T1 on c and locks every table of the schema but the
@@ -631,11 +674,11 @@ func (mv *move) lockTables(ctx context.Context, c *pgx.Conn) (pgx.Tx, time.Time,
 	for attempt := 1; ; attempt++ {
 		tx, err := c.Begin(ctx)
 		if err != nil {
-			return nil, time.Time{}, pauseError(ctx, fmt.Errorf("begin the pause: %w", err))
+			return nil, time.Time{}, mv.pauseError(fmt.Errorf("begin the pause: %w", err))
 		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, lockTimeout.Milliseconds())); err != nil {
 			_ = tx.Rollback(ctx)
-			return nil, time.Time{}, pauseError(ctx, err)
+			return nil, time.Time{}, mv.pauseError(err)
 		}
 		start := time.Now()
 		_, err = tx.Exec(ctx, stmt)
@@ -644,11 +687,11 @@ func (mv *move) lockTables(ctx context.Context, c *pgx.Conn) (pgx.Tx, time.Time,
 		}
 		_ = tx.Rollback(ctx)
 		if !postgres.HasCode(err, "55P03") && !postgres.HasCode(err, "40P01") { // lock_not_available, deadlock_detected
-			return nil, time.Time{}, pauseError(ctx, fmt.Errorf("lock the tables: %w", err))
+			return nil, time.Time{}, mv.pauseError(fmt.Errorf("lock the tables: %w", err))
 		}
 		select {
 		case <-ctx.Done():
-			return nil, time.Time{}, pauseError(ctx, ctx.Err())
+			return nil, time.Time{}, mv.pauseError(ctx.Err())
 		case <-time.After(time.Duration(attempt%5+1) * 20 * time.Millisecond):
 		}
 	}
@@ -678,10 +721,10 @@ outer:
 	return append(out, rest...)
 }
 
-// pauseError says why the pause failed: past its bound, the tenant was
-// too busy to pause (EUNAVAILABLE); else err as it is.
-func pauseError(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+// pauseError says why the pause failed: past its bound (the tenant too
+// busy to pause), EUNAVAILABLE; else err as it is.
+func (mv *move) pauseError(err error) error {
+	if !mv.pauseDeadline.IsZero() && !time.Now().Before(mv.pauseDeadline) {
 		return fmt.Errorf("%w: %w", &domain.Error{Code: domain.EUNAVAILABLE, RetryAfter: time.Minute,
 			Message: "the tenant's writes could not be paused long enough to switch; nothing changed, try again"}, err)
 	}
