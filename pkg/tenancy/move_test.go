@@ -26,22 +26,11 @@ import (
 // migrates its schema there, as tenant create does.
 func placeTenant(t testing.TB, d *testenv.Database, schemaName, cluster string) {
 	t.Helper()
-	ctx := t.Context()
-	c := clusterOf(t, d, cluster)
-	if _, err := c.DB.Pool.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schemaName}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.DB.Pool.Exec(ctx, `INSERT INTO public.tenants (schema_name, display_name, state, cluster)
+	if _, err := d.DB.Pool.Exec(t.Context(), `INSERT INTO public.tenants (schema_name, display_name, state, cluster)
 		VALUES ($1, $1, 'active', $2)`, schemaName, cluster); err != nil {
 		t.Fatal(err)
 	}
-	r, err := schema.NewRunner(c.DirectURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.MigrateTenant(ctx, schemaName); err != nil {
-		t.Fatal(err)
-	}
+	migrateOn(t, clusterOf(t, d, cluster), schemaName)
 }
 
 func clusterOf(t testing.TB, d *testenv.Database, name string) postgres.Cluster {
@@ -508,4 +497,60 @@ func TestAFailedMoveLeavesTheTenantWhereItWasAndARetryWorks(t *testing.T) {
 			t.Fatalf("writes made around the failed moves on the target: %d (%v), want 3", held, err)
 		}
 	})
+}
+
+func TestAMoveClearsWhatACrashedAttemptLeft(t *testing.T) {
+	t.Parallel()
+	d := testenv.MustClusterDatabases(t)
+	ctx := t.Context()
+	source, target := d.Clusters[0], d.Clusters[1]
+	placeTenant(t, d, "acme", postgres.MainCluster)
+	fillTenant(t, d.DB, "acme", 5)
+	before := contents(t, source, "acme")
+	// What a move killed during its copy leaves: the publication and its
+	// slot on the source, the subscription and a half-copied schema on the
+	// target; and an old copy an earlier move away from the target left.
+	for _, step := range []struct {
+		on  postgres.Cluster
+		sql string
+	}{
+		{source, `CREATE PUBLICATION saas_move_acme FOR TABLES IN SCHEMA acme`},
+		{target, `CREATE SCHEMA "acme-moved-0badc0de"`},
+		{target, `CREATE SUBSCRIPTION saas_move_acme CONNECTION '` + source.DirectURL + `' PUBLICATION saas_move_acme WITH (copy_data = false)`},
+	} {
+		if _, err := step.on.DB.Pool.Exec(ctx, step.sql); err != nil {
+			t.Fatalf("%s: %v", step.sql, err)
+		}
+		if step.sql == `CREATE SCHEMA "acme-moved-0badc0de"` {
+			migrateOn(t, target, "acme")
+			if _, err := target.DB.Pool.Exec(ctx, `INSERT INTO acme.users (email, password_hash) VALUES ('half@example.com', 'x')`); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := newMover(d).Move(ctx, "acme", target.Name, nil); err != nil {
+		t.Fatalf("a move after a crashed one: %v", err)
+	}
+	checkMovedTo(t, d, "acme", source.Name, target.Name)
+	after := contents(t, target, "acme")
+	for _, tbl := range movedTables {
+		if !slices.Equal(before[tbl], after[tbl]) {
+			t.Fatalf("%s: %d rows before, %d after", tbl, len(before[tbl]), len(after[tbl]))
+		}
+	}
+}
+
+// migrateOn makes the tenant's schema on cluster c and migrates it.
+func migrateOn(t testing.TB, c postgres.Cluster, schemaName string) {
+	t.Helper()
+	if _, err := c.DB.Pool.Exec(t.Context(), `CREATE SCHEMA `+pgx.Identifier{schemaName}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := schema.NewRunner(c.DirectURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.MigrateTenant(t.Context(), schemaName); err != nil {
+		t.Fatal(err)
+	}
 }
