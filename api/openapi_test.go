@@ -141,6 +141,7 @@ func TestOpenAPIAnswersMatchTheDocument(t *testing.T) {
 	t.Run("products CSV import and export", o.importsAndExportsProducts)
 	t.Run("WebSocket", o.upgradesToAWebSocket)
 	t.Run("platform admin", o.administersThePlatform)
+	t.Run("tenant moves", o.movesATenant)
 	t.Run("a method a documented path does not serve is a 404", o.refusesUnservedMethods)
 
 	if missing := o.d.successless(); len(missing) > 0 {

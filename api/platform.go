@@ -32,6 +32,7 @@ func (s *Server) platformRoutes() {
 	su.DELETE("/tenants/:schema/", s.platformDeleteTenant)
 	su.POST("/tenants/:schema/suspend", s.platformSuspendTenant)
 	su.POST("/tenants/:schema/resume", s.platformResumeTenant)
+	su.POST("/tenants/:schema/move", s.platformMoveTenant)
 	su.POST("/tenants/:schema/domains/", s.platformAddDomain)
 	su.PATCH("/tenants/:schema/domains/:domain/", s.platformPatchDomain)
 	su.DELETE("/tenants/:schema/domains/:domain/", s.platformRemoveDomain)

@@ -20,6 +20,7 @@ func TestPlatformIsOnThePublicDomainOnly(t *testing.T) {
 		{method: "GET", path: "/api/platform/tenants/" + a.Schema + "/", token: su},
 		{method: "POST", path: "/api/platform/tenants/", token: su, body: map[string]string{"schema": "sneaky", "name": "S", "domain": "sneaky.test"}},
 		{method: "DELETE", path: "/api/platform/tenants/" + a.Schema + "/", token: su},
+		{method: "POST", path: "/api/platform/tenants/" + a.Schema + "/move", token: su, body: map[string]string{"to": "main"}},
 		{method: "POST", path: "/api/platform/auth/token", body: map[string]string{"email": "root@platform.test", "password": testPassword}},
 		{method: "GET", path: "/api/platform/nothing-here", token: su},
 	} {

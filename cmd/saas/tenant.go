@@ -15,7 +15,7 @@ import (
 
 func newTenantCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "tenant", Short: "Create, list, show, suspend, resume and delete tenants", Args: noArgs}
-	cmd.AddCommand(newTenantCreateCmd(a), newTenantListCmd(a), newTenantShowCmd(a), newTenantDeleteCmd(a),
+	cmd.AddCommand(newTenantCreateCmd(a), newTenantListCmd(a), newTenantShowCmd(a), newTenantDeleteCmd(a), newTenantMoveCmd(a),
 		newTenantStateCmd(a, "suspend", "Suspend a tenant: its routes answer 403 and its WebSockets close; its data and events live on",
 			(*tenancy.Manager).Suspend),
 		newTenantStateCmd(a, "resume", "Serve a suspended tenant again", (*tenancy.Manager).Resume))

@@ -104,12 +104,14 @@ func (db *DB) ForTenant(ctx context.Context, schemaName string) (*DB, string, er
 		name := v.(string)
 		return db.clusters.byName[name], name, nil
 	}
-	return db.lookupPlacement(ctx, schemaName)
+	return db.lookupPlacement(ctx, schemaName, "")
 }
 
-func (db *DB) lookupPlacement(ctx context.Context, schemaName string) (*DB, string, error) {
+// lookupPlacement reads the tenant's cluster, with the row lock lock
+// ("" or "FOR SHARE") and caches it.
+func (db *DB) lookupPlacement(ctx context.Context, schemaName, lock string) (*DB, string, error) {
 	var name string
-	err := db.Pool.QueryRow(ctx, `SELECT cluster FROM public.tenants WHERE schema_name = $1`, schemaName).Scan(&name)
+	err := db.Pool.QueryRow(ctx, `SELECT cluster FROM public.tenants WHERE schema_name = $1 `+lock, schemaName).Scan(&name)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return db, MainCluster, nil
@@ -147,7 +149,10 @@ func (db *DB) checkMoved(ctx context.Context, schemaName, cluster string, err er
 		return err
 	}
 	db.ForgetPlacement(schemaName)
-	_, now, lerr := db.lookupPlacement(ctx, schemaName)
+	// With a share lock: a move from another cluster than main fences the
+	// old copy, then commits the new placement, and a writer the fence
+	// woke waits for that commit here.
+	_, now, lerr := db.lookupPlacement(ctx, schemaName, "FOR SHARE")
 	if lerr != nil || now == cluster {
 		return err
 	}

@@ -498,6 +498,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/platform/tenants/{schema}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a tenant to another PostgreSQL cluster
+         * @description A live move by logical replication of the tenant's schema: the target cluster copies the schema while the tenant serves, then the tenant's writes pause (its reads go on; a write held past 5 s is answered 503 with Retry-After) until the target has every one of them, and the tenant switches. Answers once the move is done, with its times. 409 when the tenant is already on that cluster, is being created or deleted, or another move of it is in progress; 422 for a cluster TENANT_DATABASES does not name; 503 when its writes could not be paused within the bound (nothing changed; try again). A failure before the switch, or a client that goes away, leaves the tenant where it was with nothing lost.
+         */
+        post: operations["platformMoveTenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/platform/tenants/{schema}/domains/": {
         parameters: {
             query?: never;
@@ -1127,6 +1147,34 @@ export interface components {
         TenantPatch: {
             /** @description Display name, 1 to 200 characters once trimmed, without NUL. */
             name?: string;
+        };
+        TenantMove: {
+            /** @description The cluster to move the tenant to, by its name in TENANT_DATABASES (main: the catalog's). */
+            to: string;
+        };
+        TenantMoveResult: {
+            schema: string;
+            /** @description The cluster the tenant was on. */
+            from: string;
+            /** @description The cluster it is on now. */
+            to: string;
+            /**
+             * Format: int64
+             * @description Rows the initial copy brought.
+             */
+            rows: number;
+            /**
+             * Format: int64
+             * @description The initial copy, the tenant serving meanwhile.
+             */
+            copy_ms: number;
+            /** @description How long the tenant's writes were held. */
+            pause_ms: number;
+            /**
+             * Format: int64
+             * @description The whole move.
+             */
+            total_ms: number;
         };
         DomainCreate: {
             /** @description A host name without port; lower-cased, trimmed and stripped of one trailing dot. The public domain is refused (409). */
@@ -2585,6 +2633,42 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    platformMoveTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's schema name. */
+                schema: components["parameters"]["Schema"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TenantMove"];
+            };
+        };
+        responses: {
+            /** @description What the move did. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantMoveResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
