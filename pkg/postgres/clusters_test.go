@@ -115,6 +115,22 @@ func TestARequestCaughtByAMoveIsToldToRetryAndTheNextGoesToTheNewCluster(t *test
 	if !errors.As(err, &de) || de.Code != domain.EUNAVAILABLE || de.RetryAfter <= 0 {
 		t.Fatalf("write caught by the move: %v, want EUNAVAILABLE with a Retry-After", err)
 	}
+	// The indexer's question, caught by the move the same way: a retry,
+	// never "the tenant is gone" (which drops its events).
+	d.DB.ForgetPlacement("mover")
+	if _, err := d.DB.Pool.Exec(ctx, `UPDATE public.tenants SET cluster = 'main' WHERE schema_name = 'mover'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.DB.ForTenant(ctx, "mover"); err != nil { // caches main again
+		t.Fatal(err)
+	}
+	if _, err := d.DB.Pool.Exec(ctx, `UPDATE public.tenants SET cluster = $1 WHERE schema_name = 'mover'`, other.Name); err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.DB.ProductVersions(ctx, "mover", []string{uuid.NewString()})
+	if !errors.As(err, &de) || de.Code != domain.EUNAVAILABLE {
+		t.Fatalf("product versions caught by the move: %v, want EUNAVAILABLE", err)
+	}
 	if _, err := d.DB.CreateProduct(ctx, "mover", domain.ProductPatch{Name: ptr("After"), SKU: ptr("A-1"), Price: ptr("1.00"), Currency: ptr("EUR")}, outboxRow, nil); err != nil {
 		t.Fatalf("write after the move: %v", err)
 	}

@@ -15,6 +15,12 @@ import (
 // tenantGone maps "the tenant's tables are not there" (its schema was
 // dropped) to ENOTFOUND; other errors are translated as usual.
 func tenantGone(schemaName string, err error) error {
+	// A schema missing because the tenant moved to another cluster
+	// (InTenant says so with EUNAVAILABLE) is not a tenant that is gone:
+	// an indexer told ENOTFOUND would drop its events.
+	if domain.ErrorCode(err) == domain.EUNAVAILABLE {
+		return err
+	}
 	if HasCode(err, "42P01") || HasCode(err, "3F000") { // undefined_table, invalid_schema_name
 		return fmt.Errorf("%w: %w", domain.Errorf(domain.ENOTFOUND, "tenant %q not found", schemaName), err)
 	}

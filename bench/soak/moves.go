@@ -1,0 +1,79 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tenantworks/saas/bench/internal/benchenv"
+	"github.com/tenantworks/saas/pkg/tenancy"
+)
+
+// movesPerFault is how many tenants one move fault moves, one after the
+// other.
+const movesPerFault = 2
+
+// moveTenants moves the next tenants (in turn, so that each goes back and
+// forth over the run) to the cluster after the one that holds them, while
+// the load goes on. Their writes pause, and may be answered 503 with a
+// Retry-After; every other check of the run must still hold: nothing
+// lost, each event once, each notification once, search and cache equal
+// to the database.
+func moveTenants(ctx context.Context, s *soak) error {
+	clusters := s.DB().Clusters()
+	names := make([]string, len(clusters))
+	for i, c := range clusters {
+		names[i] = c.Name
+	}
+	mover := tenancy.NewMover(s.DB(), slog.New(slog.DiscardHandler), tenancy.WithMoveMigrations(soakMigrations()))
+	for range movesPerFault {
+		s.mu.Lock()
+		t := s.tenants[s.nextMove%len(s.tenants)]
+		s.nextMove++
+		s.mu.Unlock()
+		s.DB().ForgetPlacement(t.schema)
+		_, from, err := s.DB().ForTenant(ctx, t.schema)
+		if err != nil {
+			return err
+		}
+		to := names[(slices.Index(names, from)+1)%len(names)]
+		res, err := mover.Move(ctx, t.schema, to, nil)
+		if err != nil {
+			return fmt.Errorf("move %s from %s to %s: %w", t.schema, from, to, err)
+		}
+		if res.CleanUp != nil {
+			return fmt.Errorf("move %s from %s to %s: clean-up: %w", t.schema, from, to, res.CleanUp)
+		}
+		logf("moved %s from %s to %s: %d rows copied in %s, writes paused %s", t.schema, from, to, res.Rows,
+			res.Copy.Round(time.Millisecond), res.Pause.Round(time.Millisecond))
+		s.mu.Lock()
+		s.moves = append(s.moves, res)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// movesReport is the report's paragraph on the moves, "" when none ran.
+func movesReport(moves []tenancy.MoveResult) string {
+	if len(moves) == 0 {
+		return ""
+	}
+	var pauses, copies []time.Duration
+	for _, m := range moves {
+		pauses = append(pauses, m.Pause)
+		copies = append(copies, m.Copy)
+	}
+	slices.Sort(pauses)
+	slices.Sort(copies)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Tenant moves between clusters: %d; writes paused p50 %s, p99 %s, max %s; copy p50 %s, max %s.\n\n",
+		len(moves), benchenv.Percentile(pauses, 50).Round(time.Millisecond), benchenv.Percentile(pauses, 99).Round(time.Millisecond),
+		pauses[len(pauses)-1].Round(time.Millisecond), benchenv.Percentile(copies, 50).Round(time.Millisecond),
+		copies[len(copies)-1].Round(time.Millisecond))
+	return b.String()
+}
