@@ -67,6 +67,10 @@ func faults(o options) []fault {
 		{key: "redis", name: fmt.Sprintf("stop redis %s", o.outage), dependency: true, inject: stopRedis},
 		{key: "postgres", name: "pg_terminate_backend", dependency: true, inject: terminateBackends},
 	}
+	if o.clusters > 1 {
+		fs = append(fs, fault{key: "move", name: fmt.Sprintf("move %d tenants to another cluster", movesPerFault),
+			dependency: true, inject: moveTenants})
+	}
 	skip := strings.Split(o.skip, ",")
 	return slices.DeleteFunc(fs, func(f fault) bool { return slices.Contains(skip, f.key) })
 }

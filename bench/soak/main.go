@@ -58,6 +58,7 @@ type options struct {
 	keep         bool
 	pooler       bool
 	timeout      time.Duration
+	clusters     int // PostgreSQL clusters of the stack (TENANT_DATABASES and main): moves need two
 }
 
 func main() {
@@ -72,7 +73,7 @@ func main() {
 	flag.IntVar(&o.repeat, "repeat", 2, "how many times each fault is injected")
 	flag.DurationVar(&o.outage, "outage", 8*time.Second, "how long Redis and Elasticsearch stay down")
 	flag.IntVar(&o.natsNodes, "nats-nodes", 1, "nats-server nodes: 1, or 3 for a cluster (streams with 3 replicas)")
-	flag.StringVar(&o.skip, "skip", "", "faults to leave out, comma-separated: relay,indexer,cache,notifier,push,api,nats,elasticsearch,redis,postgres")
+	flag.StringVar(&o.skip, "skip", "", "faults to leave out, comma-separated: relay,indexer,cache,notifier,push,api,nats,elasticsearch,redis,postgres,move (moves run when TENANT_DATABASES names another cluster)")
 	flag.DurationVar(&o.catchUpLimit, "catch-up-limit", 3*time.Minute, "longest wait for the pipeline to catch up after a fault")
 	flag.DurationVar(&o.drainLimit, "drain-limit", 3*time.Minute, "longest wait for the pipeline to drain after the load")
 	flag.Int64Var(&maxRSSMiB, "max-rss", 400, "resident memory bound of every role process, MiB")

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantworks/saas/events"
+	"github.com/tenantworks/saas/pkg/tenancy"
 )
 
 // report is what a run did and found.
@@ -40,6 +41,7 @@ type report struct {
 	restarts  map[string]int
 	// PgBouncer server connections the PostgreSQL faults ended (-pooler)
 	poolerKills int
+	moves       []tenancy.MoveResult
 	findings    findings
 	err         error // the run stopped early
 }
@@ -52,6 +54,8 @@ func run(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	defer s.Close()
+	o.clusters = len(s.DB().Clusters())
+	rep.o = o
 	nc, err := events.Connect(s.NATSURL(), "soak")
 	if err != nil {
 		return nil, err
@@ -184,6 +188,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		rep.maxRSS[name] = s.maxRSS[name]
 	}
 	rep.poolerKills = s.poolerKills
+	rep.moves = s.moves
 	s.mu.Unlock()
 	for name, n := range rep.crashes {
 		f.fail("%s exited by itself %d times", name, n)
@@ -259,6 +264,7 @@ func (r *report) String() string {
 	if o.pooler {
 		fmt.Fprintf(&b, "Every role through PgBouncer in transaction mode (session work direct); the PostgreSQL faults ended %d of PgBouncer's server connections.\n\n", r.poolerKills)
 	}
+	b.WriteString(movesReport(r.moves))
 	fmt.Fprintf(&b, "## Faults (%d)\n\nAt: since the load started; took: from the break to the repair.\n\n| # | fault | at | took | catch-up |\n| --- | --- | --- | --- | --- |\n", len(r.windows))
 	byKind := map[string][]time.Duration{}
 	var kinds []string

@@ -25,9 +25,11 @@ type soak struct {
 	tenants []*tenant
 
 	mu          sync.Mutex
-	natsVictim  int              // the cluster node the next NATS fault kills
-	kills       map[string]int   // by role
-	poolerKills int              // PgBouncer server connections ended (pooler mode)
+	natsVictim  int            // the cluster node the next NATS fault kills
+	kills       map[string]int // by role
+	poolerKills int            // PgBouncer server connections ended (pooler mode)
+	nextMove    int            // the tenant the next move takes, in turn
+	moves       []tenancy.MoveResult
 	maxRSS      map[string]int64 // bytes, by role, over every run
 }
 

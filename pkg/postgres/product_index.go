@@ -107,7 +107,7 @@ func (db *DB) ScanProducts(ctx context.Context, schemaName string, batch int, fn
 	if batch <= 0 {
 		batch = 500
 	}
-	on, _, err := db.ForTenant(ctx, schemaName)
+	on, cluster, err := db.ForTenant(ctx, schemaName)
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,9 @@ func (db *DB) ScanProducts(ctx context.Context, schemaName string, batch int, fn
 		return cb.err
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: scan products: %w", tenantGone(schemaName, err))
+		// A tenant that moved meanwhile is a retry (see InTenant), not
+		// a tenant that is gone.
+		return fmt.Errorf("postgres: scan products: %w", tenantGone(schemaName, db.checkMoved(ctx, schemaName, cluster, err)))
 	}
 	return nil
 }
