@@ -15,8 +15,12 @@
 // kill -9 and restart of every role; a nats-server restart (a kill -9 of one
 // node of the cluster); Redis stopped for -outage; Elasticsearch stopped
 // (SIGSTOP) for -outage; every PostgreSQL connection of the database ended
-// with pg_terminate_backend. Elasticsearch is the shared one: run the soak
-// alone on the machine.
+// with pg_terminate_backend; when TENANT_DATABASES names another cluster
+// (the stack then has a fresh database on it too), two tenants moved to
+// the other cluster, in turn, so that each goes back and forth over the
+// run. Elasticsearch is the shared one: run the soak alone on the machine.
+//
+//	go tool task soak:moves    # moves only, 40 of them, under 10 minutes of load
 //
 // With -pooler (or SAAS_SOAK_POOLER=1) every role reaches the database
 // through PgBouncer in transaction mode ($DATABASE_POOLER_URL, pointed at
