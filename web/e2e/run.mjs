@@ -343,6 +343,43 @@ async function main() {
     await b.getByTestId('bell').click();
   }, b);
 
+  await step('the tenant moves to the other PostgreSQL cluster while B is signed in; B is notified before and after', async () => {
+    const clusterOf = async () => /^cluster\s+(\S+)/m.exec(await s.saas('tenant', 'show', '--schema', acme.schema))[1];
+    const from = await clusterOf();
+    const to = from === 'main' ? 'pg2' : 'main';
+    // A write caught by the switch is answered 503 with a Retry-After;
+    // like any client, A tries again.
+    const made = [];
+    const create = (suffix) =>
+      until(`A’s create of ${suffix}`, async () => {
+        const r = await api(a, '/api/catalog/products/', {
+          method: 'POST',
+          body: JSON.stringify({ sku: `${sku}-${suffix}`, name: `${productName} ${suffix}`, price: '9.00', currency: 'EUR', stock: 1 }),
+        });
+        if (r.status === 503) return false;
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        made.push(r.body.id);
+        return true;
+      }, 20_000, 1000);
+    const before = await unread(b);
+    await create('BM');
+    await until('B’s bell to count the one made before the move', async () => (await unread(b)) === before + 1);
+    const out = await s.saas('tenant', 'move', '--schema', acme.schema, '--to', to);
+    assert.match(out, new RegExp(`moved tenant ${acme.schema} from ${from} to ${to}`));
+    assert.equal(await clusterOf(), to);
+    await create('AM');
+    await until('B’s bell to count the one made after the move', async () => (await unread(b)) === before + 2, 30_000);
+    assert.equal(await liveState(b), 'Live');
+    await b.getByTestId('bell').click();
+    await b.getByTestId('notification').filter({ hasText: `${productName} AM` }).waitFor();
+    await b.getByRole('button', { name: 'Mark all read' }).click();
+    await until('B’s bell to be empty again', async () => (await unread(b)) === 0);
+    await b.getByTestId('bell').click();
+    // The later steps count the products: these two go.
+    for (const id of made) assert.equal((await api(a, `/api/catalog/products/${id}/`, { method: 'DELETE' })).status, 204);
+    log(`    moved ${acme.schema} from ${from} to ${to}`);
+  }, b);
+
   await step('A edits while a stale form is open in another tab, and sees the conflict plainly', async () => {
     const a2 = await ctxA.newPage();
     await a2.goto(s.url(acme.domain, `/products/${productId}`));
