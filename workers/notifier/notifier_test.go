@@ -141,7 +141,7 @@ func (w *world) publish(ev events.Envelope, msgID string) {
 func (w *world) pushes(schemaName string) chan *nats.Msg {
 	w.t.Helper()
 	ch := make(chan *nats.Msg, 100)
-	sub, err := w.Conn.ChanSubscribe(events.PushSubject(schemaName, "*"), ch)
+	sub, err := w.Conn.ChanSubscribe(events.PushTenantSubject(schemaName), ch)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -195,8 +195,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// receive takes n messages from ch, failing after 20 seconds, and checks
-// that each went to its user's subject.
+// receive takes n notifications from the fan-out messages of ch, failing
+// after 20 seconds, and checks that each went to its user.
 func receive(t *testing.T, ch chan *nats.Msg, n int, userOf func(id int64) string) []events.Notification {
 	t.Helper()
 	var out []events.Notification
@@ -204,17 +204,34 @@ func receive(t *testing.T, ch chan *nats.Msg, n int, userOf func(id int64) strin
 	for len(out) < n {
 		select {
 		case m := <-ch:
-			var p events.Notification
-			if err := json.Unmarshal(m.Data, &p); err != nil {
-				t.Fatalf("push %s is not a notification: %v", m.Data, err)
+			for i, p := range fanout(t, m) {
+				var f events.PushFanout
+				_ = json.Unmarshal(m.Data, &f)
+				if userOf != nil && f.Users[i] != userOf(p.ID) {
+					t.Errorf("notification %d pushed to %s, not to its user %s", p.ID, f.Users[i], userOf(p.ID))
+				}
+				out = append(out, p)
 			}
-			if userOf != nil && !strings.HasSuffix(m.Subject, "."+userOf(p.ID)) {
-				t.Errorf("notification %d pushed on %s, not to its user %s", p.ID, m.Subject, userOf(p.ID))
-			}
-			out = append(out, p)
 		case <-timeout:
 			t.Fatalf("received %d pushes, want %d", len(out), n)
 		}
+	}
+	return out
+}
+
+// fanout decodes a push message into its recipients' notifications.
+func fanout(t *testing.T, m *nats.Msg) []events.Notification {
+	t.Helper()
+	var f events.PushFanout
+	if err := json.Unmarshal(m.Data, &f); err != nil {
+		t.Fatalf("push %s is not a fan-out: %v", m.Data, err)
+	}
+	if err := f.Check(); err != nil {
+		t.Fatalf("push %s: %v", m.Data, err)
+	}
+	out := make([]events.Notification, len(f.Users))
+	for i := range f.Users {
+		out[i] = f.Notification(i)
 	}
 	return out
 }
