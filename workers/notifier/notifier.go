@@ -155,13 +155,19 @@ func (n *Notifier) Handle(ctx context.Context, evs []events.Envelope) []error {
 	pushed := make([]bool, len(evs))
 	var tenants []string            // in the order of their first event
 	pending := map[string][]*work{} // per tenant, the events to write
+	byID := map[string]*work{}      // an event delivered twice in the batch is written once
 	for i, ev := range evs {
+		if w := byID[ev.Tenant+"/"+ev.ID]; w != nil {
+			w.idx = append(w.idx, i)
+			continue
+		}
 		w, err := n.prepare(ev)
 		errs[i] = err
 		if w == nil {
 			continue
 		}
-		w.idx = i
+		w.idx = []int{i}
+		byID[ev.Tenant+"/"+ev.ID] = w
 		if _, ok := pending[ev.Tenant]; !ok {
 			tenants = append(tenants, ev.Tenant)
 		}
@@ -200,10 +206,18 @@ func anyTrue(bs []bool) bool {
 	return false
 }
 
-// work is one event to write: its place in the batch and its notification.
+// work is one event to write: its places in the batch and its
+// notification.
 type work struct {
-	idx int
+	idx []int
 	n   postgres.EventNotification
+}
+
+// set gives each of w's places in the batch err, and whether it pushed.
+func (w *work) set(errs []error, pushed []bool, err error, push bool) {
+	for _, i := range w.idx {
+		errs[i], pushed[i] = err, push
+	}
 }
 
 // prepare checks one event and returns its notification, or nil with the
@@ -258,11 +272,11 @@ func (n *Notifier) write(ctx context.Context, tenant string, ws []*work, errs []
 		}
 		return
 	case domain.ErrorCode(err) == domain.EINVALID:
-		errs[ws[0].idx] = runner.Permanent(err)
+		ws[0].set(errs, pushed, runner.Permanent(err), false)
 		return
 	case err != nil:
 		for _, w := range ws {
-			errs[w.idx] = err
+			w.set(errs, pushed, err, false)
 		}
 		return
 	}
@@ -283,10 +297,6 @@ func (n *Notifier) write(ctx context.Context, tenant string, ws []*work, errs []
 		}
 	}
 	for _, w := range ws {
-		if err := failed[w.n.EventID]; err != nil {
-			errs[w.idx] = err
-			continue
-		}
-		pushed[w.idx] = sent[w.n.EventID]
+		w.set(errs, pushed, failed[w.n.EventID], failed[w.n.EventID] == nil && sent[w.n.EventID])
 	}
 }

@@ -477,3 +477,84 @@ func TestNewNamesTheMissingDependency(t *testing.T) {
 		})
 	}
 }
+
+// A fetched batch holds events of several tenants, and now and then the
+// same event twice: each tenant's events are written TxEvents to a
+// transaction, each event once per staff user, ids in the batch's order,
+// and each event is pushed as one message.
+func TestABatchIsWrittenPerTenantAndPushedOneMessageAnEvent(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	pushA, pushB := w.pushes(w.a), w.pushes(w.b)
+	n, err := notifier.New(notifier.Config{TxEvents: 2}, notifier.Deps{Store: w.DB, JS: w.JS, NATS: w.Conn, Log: w.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, b1, a2, a3, b2 := productCreated(w.a, "a1"), productCreated(w.b, "b1"), productCreated(w.a, "a2"), productCreated(w.a, "a3"), productCreated(w.b, "b2")
+	batch := []events.Envelope{a1, b1, a2, a1, a3, b2}
+	errs := n.Handle(t.Context(), batch)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("event %d (%s): %v", i, batch[i].Tenant, err)
+		}
+	}
+	var lastID int64
+	for _, ev := range []events.Envelope{a1, a2, a3} {
+		rows := w.rows(w.a, ev.ID)
+		if got, want := userIDs(rows), sorted(w.staff); !slices.Equal(got, want) {
+			t.Errorf("event %s went to %v, want the active staff %v once each", ev.ID, got, want)
+		}
+		if len(rows) > 0 && rows[0].ID < lastID {
+			t.Errorf("event %s's ids start at %d, before the previous event's %d", ev.ID, rows[0].ID, lastID)
+		}
+		for _, r := range rows {
+			lastID = max(lastID, r.ID)
+		}
+	}
+	for _, ev := range []events.Envelope{b1, b2} {
+		if got := userIDs(w.rows(w.b, ev.ID)); !slices.Equal(got, []string{w.staffB}) {
+			t.Errorf("event %s went to %v, want %s", ev.ID, got, w.staffB)
+		}
+	}
+
+	pushesOf := func(ch chan *nats.Msg, want int) map[string][]events.Notification {
+		t.Helper()
+		out := map[string][]events.Notification{}
+		timeout := time.After(20 * time.Second)
+		for range want {
+			select {
+			case m := <-ch:
+				ns := fanout(t, m)
+				if _, seen := out[ns[0].EventID]; seen {
+					t.Errorf("event %s pushed in two messages", ns[0].EventID)
+				}
+				out[ns[0].EventID] = ns
+			case <-timeout:
+				t.Fatalf("received %d push messages, want %d", len(out), want)
+			}
+		}
+		return out
+	}
+	gotA := pushesOf(pushA, 3)
+	for _, ev := range []events.Envelope{a1, a2, a3} {
+		var ids, want []int64
+		for _, p := range gotA[ev.ID] {
+			ids = append(ids, p.ID)
+		}
+		for _, r := range w.rows(w.a, ev.ID) {
+			want = append(want, r.ID)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, want) {
+			t.Errorf("event %s pushed %v, want its rows %v", ev.ID, ids, want)
+		}
+	}
+	if gotB := pushesOf(pushB, 2); len(gotB[b1.ID]) != 1 || len(gotB[b2.ID]) != 1 {
+		t.Errorf("tenant B's pushes %v, want one notification for each of its 2 events", gotB)
+	}
+	select {
+	case m := <-pushA:
+		t.Errorf("an extra push %s", m.Data)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
