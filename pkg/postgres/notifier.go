@@ -81,10 +81,11 @@ func (db *DB) NotifyActiveStaffMany(ctx context.Context, schemaName string, ns [
 		if _, err := tx.Exec(ctx, `LOCK TABLE notifications IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
-		// The outer SELECT's snapshot does not see what ins inserts: its
-		// second half reads only the rows of an earlier delivery. New rows
-		// come back without the columns the caller gave (kind, title,
-		// data), which it fills in.
+		// The statement's snapshot does not see what ins inserts, so the
+		// first half reads only the rows of an earlier delivery; it runs
+		// before ins does, so its index probe does not even meet the new
+		// entries. New rows come back without the columns the caller gave
+		// (kind, title, data), which it fills in.
 		rows, err := tx.Query(ctx,
 			`WITH e AS (
 			   SELECT x.event_id::uuid AS event_id, x.kind, x.title, x.data::jsonb AS data, x.ord
@@ -97,10 +98,10 @@ func (db *DB) NotifyActiveStaffMany(ctx context.Context, schemaName string, ns [
 			   ON CONFLICT (event_id, user_id) DO NOTHING
 			   RETURNING id, event_id, user_id, created_at
 			 )
-			 SELECT id, event_id, user_id, created_at, NULL::text, NULL::text, NULL::jsonb, NULL::timestamptz, false FROM ins
-			 UNION ALL
 			 SELECT id, event_id, user_id, created_at, kind, title, data, read_at, true FROM notifications
-			 WHERE event_id IN (SELECT event_id FROM e)`,
+			 WHERE event_id IN (SELECT event_id FROM e)
+			 UNION ALL
+			 SELECT id, event_id, user_id, created_at, NULL::text, NULL::text, NULL::jsonb, NULL::timestamptz, false FROM ins`,
 			ids, kinds, titles, datas)
 		if err != nil {
 			return err
