@@ -23,9 +23,10 @@ func PushSubject(tenant, userID string) string {
 	return "push." + tenant + "." + userID
 }
 
-// PushWildcard matches every PushSubject: a push node subscribes to it
-// once and hands each message to the connections of its user, so a
-// connection costs no NATS subscription and no round trip.
+// PushWildcard matches every PushSubject and PushTenantSubject: a push
+// node subscribes to it once and hands each message to the connections of
+// its user (or recipients), so a connection costs no NATS subscription and
+// no round trip.
 const PushWildcard = "push.>"
 
 // ParsePushSubject returns the tenant and user of a PushSubject; ok is
