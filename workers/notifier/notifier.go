@@ -7,9 +7,12 @@
 // carrying every recipient and row id, which each push node fans out to
 // the connections it holds.
 //
-// The events of a fetched batch are written per tenant, several in one
-// transaction (Config.TxEvents), so a tenant's lock and commit are paid
-// once for all of them; the pushes of the whole batch are flushed once.
+// The events of a fetched batch are written per tenant, as many in one
+// transaction as make about Config.TxRows rows (one event a transaction
+// for a tenant with 1,000 staff users, many for one with 10), so that an
+// event's push waits for little more than its own rows while small
+// tenants pay the lock and the commit once for several events; the pushes
+// of the whole batch are flushed once.
 //
 // The push follows the commit and repeats on every delivery: a crash
 // between the insert and the push loses no live push, at the price of a
@@ -58,11 +61,21 @@ type Config struct {
 	ConsumerConfig *jetstream.ConsumerConfig
 	// Batch is how many events one fetch takes; default 100.
 	Batch int
+	// TxRows is about how many notification rows one transaction
+	// writes; default 1,000. A tenant's first event of a batch is written
+	// alone; the next ones as many to a transaction as TxRows holds at
+	// the rows per event the first one wrote. An event's notifications
+	// are pushed after its transaction commits, so with 1,000 staff users
+	// each event is written and pushed on its own rather than waiting for
+	// the rows of others (an event's rows, not the transaction, are most
+	// of the cost), while a tenant with 10 staff users gets up to
+	// TxEvents events a transaction and pays the lock and the commit
+	// once for them. A longer transaction also holds the tenant's
+	// notifications lock longer, which another copy of the worker waits
+	// for up to the tenant's lock_timeout.
+	TxRows int
 	// TxEvents is how many events of a tenant one transaction writes at
-	// most; default 20. More makes a backlog drain faster, and holds the
-	// tenant's notifications lock longer (one event is a row per staff
-	// user: 20,000 rows for 1,000 of them), which another copy of the
-	// worker waits for up to the tenant's lock_timeout.
+	// most; default 100.
 	TxEvents int
 	// FlushTimeout bounds the wait for NATS to take a batch's pushes;
 	// default 5 seconds.
@@ -80,8 +93,11 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 100
 	}
+	if cfg.TxRows <= 0 {
+		cfg.TxRows = 1000
+	}
 	if cfg.TxEvents <= 0 {
-		cfg.TxEvents = 20
+		cfg.TxEvents = 100
 	}
 	if cfg.FlushTimeout <= 0 {
 		cfg.FlushTimeout = 5 * time.Second
@@ -146,9 +162,9 @@ type productData struct {
 // than product.created, or a tenant whose schema is gone, is done (nil); a
 // payload that does not decode, or ids that cannot be, are
 // runner.Permanent; a database or NATS failure is retryable, for every
-// event of the transaction it hit. The events of a tenant are written
-// TxEvents to a transaction, in the batch's order, and pushed after its
-// commit; the pushes of the whole batch are flushed to NATS once, at the
+// event of the transaction it hit. The events of a tenant are written in
+// the batch's order, as many to a transaction as Config.TxRows says, and
+// pushed after its commit; the pushes of the whole batch are flushed to NATS once, at the
 // end.
 func (n *Notifier) Handle(ctx context.Context, evs []events.Envelope) []error {
 	errs := make([]error, len(evs))
@@ -175,9 +191,19 @@ func (n *Notifier) Handle(ctx context.Context, evs []events.Envelope) []error {
 	}
 	for _, tenant := range tenants {
 		ws := pending[tenant]
+		perEvent := -1 // rows an event of the tenant writes, once known
 		for len(ws) > 0 {
-			k := max(1, min(len(ws), n.cfg.TxEvents))
-			n.write(ctx, tenant, ws[:k], errs, pushed)
+			k := 1
+			switch {
+			case perEvent == 0: // no staff user: nothing is written
+				k = n.cfg.TxEvents
+			case perEvent > 0:
+				k = n.cfg.TxRows / perEvent
+			}
+			k = max(1, min(k, n.cfg.TxEvents, len(ws)))
+			if rows, ok := n.write(ctx, tenant, ws[:k], errs, pushed); ok {
+				perEvent = (rows + k - 1) / k
+			}
 			ws = ws[k:]
 		}
 	}
@@ -253,8 +279,9 @@ func (n *Notifier) prepare(ev events.Envelope) (*work, error) {
 
 // write writes the notifications of ws, events of one tenant, in one
 // transaction, then publishes their pushes, setting each event's result
-// in errs and whether it published in pushed.
-func (n *Notifier) write(ctx context.Context, tenant string, ws []*work, errs []error, pushed []bool) {
+// in errs and whether it published in pushed. It returns how many rows
+// the events have, and whether it wrote them.
+func (n *Notifier) write(ctx context.Context, tenant string, ws []*work, errs []error, pushed []bool) (int, bool) {
 	ns := make([]postgres.EventNotification, len(ws))
 	for i, w := range ws {
 		ns[i] = w.n
@@ -264,21 +291,21 @@ func (n *Notifier) write(ctx context.Context, tenant string, ws []*work, errs []
 	case errors.Is(err, postgres.ErrNoSchema):
 		n.log.InfoContext(ctx, "tenant schema gone, events dropped",
 			slog.String("tenant", tenant), slog.Int("events", len(ws)))
-		return
+		return 0, false
 	case domain.ErrorCode(err) == domain.EINVALID && len(ws) > 1:
 		// One event is at fault: write each alone to find it.
 		for i := range ws {
 			n.write(ctx, tenant, ws[i:i+1], errs, pushed)
 		}
-		return
+		return 0, false
 	case domain.ErrorCode(err) == domain.EINVALID:
 		ws[0].set(errs, pushed, runner.Permanent(err), false)
-		return
+		return 0, false
 	case err != nil:
 		for _, w := range ws {
 			w.set(errs, pushed, err, false)
 		}
-		return
+		return 0, false
 	}
 	subject := events.PushTenantSubject(tenant)
 	failed := map[string]error{} // event id -> its publish error
@@ -299,4 +326,5 @@ func (n *Notifier) write(ctx context.Context, tenant string, ws []*work, errs []
 	for _, w := range ws {
 		w.set(errs, pushed, failed[w.n.EventID], failed[w.n.EventID] == nil && sent[w.n.EventID])
 	}
+	return len(rows), true
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -478,28 +479,50 @@ func TestNewNamesTheMissingDependency(t *testing.T) {
 	}
 }
 
+// countingStore records how many events each write of the store took.
+type countingStore struct {
+	notifier.Store
+	mu    sync.Mutex
+	sizes []string // tenant:events
+}
+
+func (c *countingStore) NotifyActiveStaffMany(ctx context.Context, schemaName string, ns []postgres.EventNotification) ([]domain.Notification, error) {
+	c.mu.Lock()
+	c.sizes = append(c.sizes, schemaName+":"+strconv.Itoa(len(ns)))
+	c.mu.Unlock()
+	return c.Store.NotifyActiveStaffMany(ctx, schemaName, ns)
+}
+
 // A fetched batch holds events of several tenants, and now and then the
-// same event twice: each tenant's events are written TxEvents to a
-// transaction, each event once per staff user, ids in the batch's order,
-// and each event is pushed as one message.
+// same event twice: each tenant's first event is written alone, the next
+// ones as many to a transaction as TxRows holds at the rows the first
+// wrote; each event once per staff user, ids in the batch's order, and
+// each event is pushed as one message.
 func TestABatchIsWrittenPerTenantAndPushedOneMessageAnEvent(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	pushA, pushB := w.pushes(w.a), w.pushes(w.b)
-	n, err := notifier.New(notifier.Config{TxEvents: 2}, notifier.Deps{Store: w.DB, JS: w.JS, NATS: w.Conn, Log: w.Log})
+	store := &countingStore{Store: w.DB}
+	n, err := notifier.New(notifier.Config{TxRows: 4}, notifier.Deps{Store: store, JS: w.JS, NATS: w.Conn, Log: w.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a1, b1, a2, a3, b2 := productCreated(w.a, "a1"), productCreated(w.b, "b1"), productCreated(w.a, "a2"), productCreated(w.a, "a3"), productCreated(w.b, "b2")
-	batch := []events.Envelope{a1, b1, a2, a1, a3, b2}
+	a4 := productCreated(w.a, "a4")
+	batch := []events.Envelope{a1, b1, a2, a1, a3, b2, a4}
 	errs := n.Handle(t.Context(), batch)
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("event %d (%s): %v", i, batch[i].Tenant, err)
 		}
 	}
+	// A's events write 2 rows each (2 staff users): 1, then 4/2 = 2 a
+	// transaction; B's 1 row each: 1, then the rest.
+	if want := []string{w.a + ":1", w.a + ":2", w.a + ":1", w.b + ":1", w.b + ":1"}; !slices.Equal(store.sizes, want) {
+		t.Errorf("transactions %v, want %v", store.sizes, want)
+	}
 	var lastID int64
-	for _, ev := range []events.Envelope{a1, a2, a3} {
+	for _, ev := range []events.Envelope{a1, a2, a3, a4} {
 		rows := w.rows(w.a, ev.ID)
 		if got, want := userIDs(rows), sorted(w.staff); !slices.Equal(got, want) {
 			t.Errorf("event %s went to %v, want the active staff %v once each", ev.ID, got, want)
@@ -535,8 +558,8 @@ func TestABatchIsWrittenPerTenantAndPushedOneMessageAnEvent(t *testing.T) {
 		}
 		return out
 	}
-	gotA := pushesOf(pushA, 3)
-	for _, ev := range []events.Envelope{a1, a2, a3} {
+	gotA := pushesOf(pushA, 4)
+	for _, ev := range []events.Envelope{a1, a2, a3, a4} {
 		var ids, want []int64
 		for _, p := range gotA[ev.ID] {
 			ids = append(ids, p.ID)
