@@ -32,7 +32,8 @@ import (
 // is active, checked before the upgrade (401 otherwise). The node holds one
 // core NATS subscription for all its connections (events.PushWildcard,
 // taken at the first connection or by Listen), and hands each push to the
-// open connections of its user: a notification reaches whichever node
+// open connections of its user (the notifier sends one message per event
+// with every recipient, which the node fans out to those it holds): a notification reaches whichever node
 // holds the connection, wherever the notifier ran, and a connect costs no
 // NATS subscription and no round trip. A connection is registered before
 // it is upgraded, so what is pushed from then on is queued for it. With
@@ -183,8 +184,14 @@ func (h *PushHub) Listen(ctx context.Context) error {
 }
 
 // dispatch is the subscription's callback: it decodes a push once and
-// queues it on each connection of its user. It never blocks.
+// queues it on each connection of its user, or, for an event's fan-out
+// (events.PushFanout on events.PushTenantSubject), each recipient's
+// message on that recipient's connections. It never blocks.
 func (h *PushHub) dispatch(m *nats.Msg) {
+	if schemaName, ok := events.ParsePushTenantSubject(m.Subject); ok {
+		h.dispatchFanout(schemaName, m)
+		return
+	}
 	schemaName, userID, ok := events.ParsePushSubject(m.Subject)
 	if !ok {
 		return
@@ -195,9 +202,9 @@ func (h *PushHub) dispatch(m *nats.Msg) {
 	if n == 0 {
 		return // a user connected to another node, or to none
 	}
-	// The notifier publishes the message as the client gets it: only its
-	// id and type are read (the id for the dedupe), and the bytes are sent
-	// on as they are, to every connection of the user.
+	// The message is as the client gets it: only its id and type are read
+	// (the id for the dedupe), and the bytes are sent on as they are, to
+	// every connection of the user.
 	var head struct {
 		Type string `json:"type"`
 		ID   int64  `json:"id"`
@@ -211,6 +218,45 @@ func (h *PushHub) dispatch(m *nats.Msg) {
 	defer h.mu.RUnlock()
 	for _, pc := range h.tenants[schemaName][userID] {
 		pc.deliver(msg)
+	}
+}
+
+// dispatchFanout hands an event's notification to the recipients
+// connected here. The message is decoded only when the node holds a
+// connection of the tenant, and each recipient's JSON is built from the
+// shared part encoded once.
+func (h *PushHub) dispatchFanout(schemaName string, m *nats.Msg) {
+	h.mu.RLock()
+	n := len(h.tenants[schemaName])
+	h.mu.RUnlock()
+	if n == 0 {
+		return // no user of the tenant here
+	}
+	var f events.PushFanout
+	err := json.Unmarshal(m.Data, &f)
+	if err == nil {
+		err = f.Check()
+	}
+	var encode func(id int64) []byte
+	if err == nil {
+		encode, err = f.NotificationEncoder()
+	}
+	if err != nil {
+		slog.Warn("undecodable push dropped", slog.String("subject", m.Subject), slog.Any("error", err))
+		return
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	users := h.tenants[schemaName]
+	for i, userID := range f.Users {
+		conns := users[userID]
+		if len(conns) == 0 {
+			continue
+		}
+		msg := pushMsg{id: f.IDs[i], raw: encode(f.IDs[i])}
+		for _, pc := range conns {
+			pc.deliver(msg)
+		}
 	}
 }
 

@@ -5,10 +5,13 @@ import (
 	"net/http/httptest"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
 	"github.com/tenantworks/saas/api"
+	"github.com/tenantworks/saas/events"
 )
 
 // hubNode starts a push node on a NATS connection the test can look at.
@@ -110,4 +113,84 @@ func TestWebSocketNodeSubscriptionSurvivesANATSReconnect(t *testing.T) {
 	if n := nc.NumSubscriptions(); n != 1 {
 		t.Errorf("the node holds %d NATS subscriptions, want 1", n)
 	}
+}
+
+// fanout publishes one event's notification to users, as the notifier
+// does (one message on the tenant's subject), and returns their ids.
+func (p *pushEnv) fanout(t *testing.T, schemaName string, users ...string) (events.PushFanout, []int64) {
+	t.Helper()
+	f := events.PushFanout{Type: events.PushFanoutType, EventID: uuid.NewString(), Kind: "test.fanout", Title: "to many",
+		Data: json.RawMessage(`{"n":1}`), CreatedAt: time.Now().UTC().Truncate(time.Microsecond), Users: users}
+	for range users {
+		f.IDs = append(f.IDs, 1<<50+markerSeq.Add(1))
+	}
+	p.publishFanout(t, schemaName, f)
+	return f, f.IDs
+}
+
+func (p *pushEnv) publishFanout(t *testing.T, schemaName string, f events.PushFanout) {
+	t.Helper()
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.nc.Publish(events.PushTenantSubject(schemaName), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWebSocketNodeFansAnEventOutToTheRecipientsItHolds(t *testing.T) {
+	t.Parallel()
+	p := newPushEnv(t, api.PushConfig{})
+	a, b := p.tenant("wsfan"), p.tenant("wsfanb")
+	_, _, srv := p.hubNode(t, "push-node-fanout")
+	staff := []*wsClient{connect(t, srv, dialOpts{host: a.Host, token: a.StaffToken}), connect(t, srv, dialOpts{host: a.Host, token: a.StaffToken})}
+	plain := connect(t, srv, dialOpts{host: a.Host, token: a.UserToken})
+	other := connect(t, srv, dialOpts{host: b.Host, token: b.StaffToken})
+
+	t.Run("each recipient's connections get the notification with the recipient's id", func(t *testing.T) {
+		// The plain user is not a recipient; a user of another node is.
+		f, ids := p.fanout(t, a.Schema, "0190a7e4-0000-7000-8000-00000000000f", a.StaffID)
+		mark := p.mark(a.Schema, a.StaffID)
+		for i, c := range staff {
+			got := c.until(mark)
+			if len(got) != 1 || got[0].ID != ids[1] {
+				t.Fatalf("staff connection %d received %v, want notification %d", i, notificationIDs(got), ids[1])
+			}
+			n := got[0]
+			if n.Type != events.PushNotification || n.EventID != f.EventID || n.Kind != f.Kind || n.Title != f.Title ||
+				string(n.Data) != `{"n":1}` || !n.CreatedAt.Equal(f.CreatedAt) {
+				t.Errorf("staff connection %d received %+v, want the fan-out's fields %+v", i, n, f)
+			}
+		}
+		if got := plain.until(p.mark(a.Schema, a.UserID)); len(got) != 0 {
+			t.Errorf("the plain user, not a recipient, received %v", notificationIDs(got))
+		}
+	})
+
+	t.Run("a fan-out stays in its tenant", func(t *testing.T) {
+		p.fanout(t, a.Schema, b.StaffID)
+		if got := other.until(p.mark(b.Schema, b.StaffID)); len(got) != 0 {
+			t.Errorf("the other tenant's user received %v", notificationIDs(got))
+		}
+	})
+
+	t.Run("a redelivered fan-out is not sent twice", func(t *testing.T) {
+		f, ids := p.fanout(t, a.Schema, a.StaffID, a.UserID)
+		p.publishFanout(t, a.Schema, f)
+		if got := notificationIDs(plain.until(p.mark(a.Schema, a.UserID))); !slices.Equal(got, ids[1:]) {
+			t.Errorf("received %v, want %v once", got, ids[1:])
+		}
+	})
+
+	t.Run("a fan-out whose users and ids do not pair up is dropped", func(t *testing.T) {
+		p.publishFanout(t, a.Schema, events.PushFanout{Type: events.PushFanoutType, EventID: uuid.NewString(), Kind: "test.bad",
+			Title: "bad", Data: json.RawMessage(`{}`), CreatedAt: time.Now().UTC(), Users: []string{a.StaffID, a.UserID}, IDs: []int64{1 << 51}})
+		if got := plain.until(p.mark(a.Schema, a.UserID)); len(got) != 0 {
+			t.Errorf("received %v from a broken fan-out", notificationIDs(got))
+		}
+	})
 }

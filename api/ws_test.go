@@ -182,7 +182,8 @@ func (p *pushEnv) push(schemaName, userID, kind string, data json.RawMessage) in
 	return id
 }
 
-// observer counts what the server routes to a user's push subject.
+// observer counts the pushes NATS carries to a user: those on the user's
+// subject (markers) and the notifier's fan-outs that name the user.
 type observer struct{ n atomic.Int64 }
 
 func (p *pushEnv) observe(schemaName, userID string) *observer {
@@ -194,6 +195,16 @@ func (p *pushEnv) observe(schemaName, userID string) *observer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	fsub, err := p.nc.Subscribe(events.PushTenantSubject(schemaName), func(m *nats.Msg) {
+		var f events.PushFanout
+		if json.Unmarshal(m.Data, &f) == nil && slices.Contains(f.Users, userID) {
+			o.n.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fsub.Unsubscribe() })
 	if err := p.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 
 	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/bench/internal/stack"
@@ -33,6 +34,62 @@ type fanoutResult struct {
 	duration               time.Duration
 	rate                   float64
 	cpu                    []string // CPU time of each role over the run
+	// Stages, per product, from its 201: the notifier's transaction
+	// start (the rows' created_at), the first and the last of its pushes
+	// on NATS (as a subscriber of push.> next to the push node hears
+	// them). Receipts are the table's p50 and p99.
+	stages []stage
+}
+
+// stage is one stage's latency from the 201, over the products.
+type stage struct {
+	name     string
+	p50, p99 time.Duration
+	n        int
+}
+
+// tap hears the notifier's pushes on NATS, as the push node does, and
+// keeps per product when the first and the last arrived and the rows'
+// created_at (the notifier's transaction start).
+type tap struct {
+	mu          sync.Mutex
+	first, last map[string]time.Time
+	inserted    map[string]time.Time
+}
+
+func (t *tap) hear(m *nats.Msg) {
+	at := time.Now()
+	var p struct {
+		CreatedAt time.Time `json:"created_at"`
+		Data      struct {
+			ProductID string `json:"product_id"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(m.Data, &p) != nil || p.Data.ProductID == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.first[p.Data.ProductID]; !ok {
+		t.first[p.Data.ProductID] = at
+		t.inserted[p.Data.ProductID] = p.CreatedAt
+	}
+	t.last[p.Data.ProductID] = at
+}
+
+// stageOf returns the percentiles of at[product] - created[product].
+func stageOf(name string, at, created map[string]time.Time) stage {
+	var lat []time.Duration
+	for pid, t201 := range created {
+		if t, ok := at[pid]; ok {
+			lat = append(lat, t.Sub(t201))
+		}
+	}
+	if len(lat) == 0 {
+		return stage{name: name}
+	}
+	slices.Sort(lat)
+	return stage{name: name, p50: benchenv.Percentile(lat, 50), p99: benchenv.Percentile(lat, 99), n: len(lat)}
 }
 
 // receiver is one staff user's connection: when each product's
@@ -86,10 +143,17 @@ func fanout(ctx context.Context, st *stack.Stack, o options) (fanoutResult, erro
 	if err != nil {
 		return res, err
 	}
+	notifierPprof, err := benchenv.FreeAddr()
+	if err != nil {
+		return res, err
+	}
 	for _, role := range []string{"relay", "notifier", "api", "push"} {
 		var env []string
-		if role == "push" {
+		switch role {
+		case "push":
 			env = append(env, "SAAS_BENCH_PPROF_ADDR="+pprofAddr)
+		case "notifier":
+			env = append(env, "SAAS_BENCH_PPROF_ADDR="+notifierPprof)
 		}
 		p, err := st.Start(ctx, role, env...)
 		if err != nil {
@@ -102,6 +166,18 @@ func fanout(ctx context.Context, st *stack.Stack, o options) (fanoutResult, erro
 		case "push":
 			push = p
 		}
+	}
+	nc, err := nats.Connect(st.NATSURL())
+	if err != nil {
+		return res, fmt.Errorf("fan-out: connect to NATS: %w", err)
+	}
+	defer nc.Close()
+	tp := &tap{first: map[string]time.Time{}, last: map[string]time.Time{}, inserted: map[string]time.Time{}}
+	if _, err := nc.Subscribe("push.>", tp.hear); err != nil {
+		return res, fmt.Errorf("fan-out: subscribe to the pushes: %w", err)
+	}
+	if err := nc.Flush(); err != nil {
+		return res, fmt.Errorf("fan-out: subscribe to the pushes: %w", err)
 	}
 	var total atomic.Int64
 	recv := make([]*receiver, len(tokens))
@@ -176,6 +252,12 @@ func fanout(ctx context.Context, st *stack.Stack, o options) (fanoutResult, erro
 				logf("cpu profile: %v", err)
 			}
 		}()
+		go func() {
+			out := filepath.Join(o.profileDir, "notifier-fanout.cpu.pprof")
+			if err := fetch(ctx, "http://"+notifierPprof+"/debug/pprof/profile?seconds=5", out); err != nil {
+				logf("cpu profile: %v", err)
+			}
+		}()
 	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
 	end := time.Now().Add(o.duration)
@@ -210,6 +292,13 @@ func fanout(ctx context.Context, st *stack.Stack, o options) (fanoutResult, erro
 		res.cpu = append(res.cpu, fmt.Sprintf("%s %.1f s", p.Name(), (benchenv.ProcessCPU(p.PID())-cpu0[p.Name()]).Seconds()))
 	}
 
+	tp.mu.Lock()
+	res.stages = []stage{
+		stageOf("notifier transaction start (rows' created_at)", tp.inserted, created),
+		stageOf("first push of the product on NATS", tp.first, created),
+		stageOf("last push of the product on NATS", tp.last, created),
+	}
+	tp.mu.Unlock()
 	var lat []time.Duration
 	for _, r := range recv {
 		r.mu.Lock()

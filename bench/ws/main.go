@@ -338,4 +338,11 @@ func printFanout(r fanoutResult) {
 	fmt.Printf("| %d | %d | %d | %d | %d | %s | %s | %s | %s; %s |\n", r.created, r.errors, r.want, r.got, r.dup,
 		r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.max.Round(100*time.Microsecond), r.loadBefore, r.loadEnd)
 	fmt.Printf("\nCPU time of each role from the first measured create to the last receipt: %s\n", strings.Join(r.cpu, ", "))
+	if len(r.stages) > 0 {
+		fmt.Println("\nStages, from each product's 201:\n\n| stage | products | p50 | p99 |\n| --- | ---: | ---: | ---: |")
+		for _, s := range r.stages {
+			fmt.Printf("| %s | %d | %s | %s |\n", s.name, s.n, s.p50.Round(100*time.Microsecond), s.p99.Round(100*time.Microsecond))
+		}
+		fmt.Printf("| received by the users (the table above) | %d | %s | %s |\n", r.created, r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond))
+	}
 }

@@ -119,9 +119,10 @@ func TestPushNodeServesNotificationsAndDrainsOnShutdown(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer nc.Close()
-			b, _ := json.Marshal(events.Notification{Type: "notification", ID: 7, EventID: "e", Kind: "product.created",
-				Title: "hello", Data: json.RawMessage(`{}`), CreatedAt: time.Now().UTC()})
-			if err := nc.Publish(events.PushSubject(schemaName, u.ID), b); err != nil {
+			// As the notifier pushes: one message for the event's recipients.
+			b, _ := json.Marshal(events.PushFanout{Type: events.PushFanoutType, EventID: "e", Kind: "product.created",
+				Title: "hello", Data: json.RawMessage(`{}`), CreatedAt: time.Now().UTC(), Users: []string{u.ID}, IDs: []int64{7}})
+			if err := nc.Publish(events.PushTenantSubject(schemaName), b); err != nil {
 				t.Fatal(err)
 			}
 			_, msg, err := conn.Read(dctx)

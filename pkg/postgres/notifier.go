@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -24,23 +26,51 @@ type EventNotification struct {
 	Data    json.RawMessage // a JSON object
 }
 
-// NotifyActiveStaff writes n for every active staff user of the tenant, in
-// one statement that skips the users who already have it, and returns every
-// notification of the event in id order: the rows inserted now and those
-// an earlier delivery of the same event inserted. So a handler that crashed
-// after the insert and before pushing pushes them all the next time.
-//
-// Errors: ErrNoSchema when the tenant's schema is gone; EINVALID when the
-// event id is not a UUID or Data is not JSON; EUNAVAILABLE when the
-// database is down. Cost: one INSERT ... SELECT over the users table and
-// one index scan of notifications_event_user_key, under a lock that
-// serializes the tenant's notification writers.
+// NotifyActiveStaff writes n for every active staff user of the tenant;
+// see NotifyActiveStaffMany, of which it is the one-event case.
 func (db *DB) NotifyActiveStaff(ctx context.Context, schemaName string, n EventNotification) ([]domain.Notification, error) {
-	if _, err := uuid.Parse(n.EventID); err != nil {
-		return nil, &domain.Error{Code: domain.EINVALID, Message: "invalid event id", Details: map[string]string{"event_id": "must be a UUID"}}
+	return db.NotifyActiveStaffMany(ctx, schemaName, []EventNotification{n})
+}
+
+// NotifyActiveStaffMany writes each of ns for every active staff user of
+// the tenant, in one transaction and one statement that skips the users
+// who already have it, and returns every notification of those events in
+// id order: the rows inserted now and those an earlier delivery of the
+// same event inserted. So a handler that crashed after the insert and
+// before pushing pushes them all the next time. Ids follow the order of
+// ns; an event id given twice is written once.
+//
+// Errors: ErrNoSchema when the tenant's schema is gone; EINVALID when an
+// event id is not a UUID or a Data is not JSON; EUNAVAILABLE when the
+// database is down, or when another writer of the tenant's notifications
+// held the lock past the tenant's lock_timeout. Cost: one round trip: an
+// INSERT ... SELECT over the users table per event, returning the new rows'
+// keys (the rest is the caller's), and one probe per event of
+// notifications_event_user_key for the rows written before; under a lock
+// that serializes the tenant's notification writers.
+func (db *DB) NotifyActiveStaffMany(ctx context.Context, schemaName string, ns []EventNotification) ([]domain.Notification, error) {
+	var (
+		ids, kinds, titles, datas []string
+		byID                      = make(map[string]EventNotification, len(ns))
+	)
+	for _, n := range ns {
+		u, err := uuid.Parse(n.EventID)
+		if err != nil {
+			return nil, &domain.Error{Code: domain.EINVALID, Message: "invalid event id", Details: map[string]string{"event_id": "must be a UUID"}}
+		}
+		if !json.Valid(n.Data) {
+			return nil, &domain.Error{Code: domain.EINVALID, Message: "invalid notification data", Details: map[string]string{"data": "must be JSON"}}
+		}
+		// PostgreSQL spells a uuid one way; the rows come back that way.
+		n.EventID = u.String()
+		if _, dup := byID[n.EventID]; dup {
+			continue
+		}
+		byID[n.EventID] = n
+		ids, kinds, titles, datas = append(ids, n.EventID), append(kinds, n.Kind), append(titles, n.Title), append(datas, string(n.Data))
 	}
-	if !json.Valid(n.Data) {
-		return nil, &domain.Error{Code: domain.EINVALID, Message: "invalid notification data", Details: map[string]string{"data": "must be JSON"}}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	var out []domain.Notification
 	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
@@ -51,18 +81,49 @@ func (db *DB) NotifyActiveStaff(ctx context.Context, schemaName string, n EventN
 		if _, err := tx.Exec(ctx, `LOCK TABLE notifications IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx,
-			`INSERT INTO notifications (event_id, user_id, kind, title, data)
-			 SELECT $1::uuid, u.id, $2::text, $3::text, $4::jsonb FROM users u WHERE u.is_staff AND u.is_active
-			 ON CONFLICT (event_id, user_id) DO NOTHING`,
-			n.EventID, n.Kind, n.Title, string(n.Data)); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE event_id = $1 ORDER BY id`, n.EventID)
+		// The statement's snapshot does not see what ins inserts, so the
+		// first half reads only the rows of an earlier delivery; it runs
+		// before ins does, so its index probe does not even meet the new
+		// entries. New rows come back without the columns the caller gave
+		// (kind, title, data), which it fills in.
+		rows, err := tx.Query(ctx,
+			`WITH e AS (
+			   SELECT x.event_id::uuid AS event_id, x.kind, x.title, x.data::jsonb AS data, x.ord
+			   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS x(event_id, kind, title, data, ord)
+			 ), ins AS (
+			   INSERT INTO notifications (event_id, user_id, kind, title, data)
+			   SELECT e.event_id, u.id, e.kind, e.title, e.data FROM e CROSS JOIN users u
+			   WHERE u.is_staff AND u.is_active
+			   ORDER BY e.ord, u.id
+			   ON CONFLICT (event_id, user_id) DO NOTHING
+			   RETURNING id, event_id, user_id, created_at
+			 )
+			 SELECT id, event_id, user_id, created_at, kind, title, data, read_at, true FROM notifications
+			 WHERE event_id IN (SELECT event_id FROM e)
+			 UNION ALL
+			 SELECT id, event_id, user_id, created_at, NULL::text, NULL::text, NULL::jsonb, NULL::timestamptz, false FROM ins`,
+			ids, kinds, titles, datas)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Notification, error) { return scanNotification(r) })
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Notification, error) {
+			var (
+				n           domain.Notification
+				kind, title *string
+				data        []byte
+				old         bool
+			)
+			if err := r.Scan(&n.ID, &n.EventID, &n.UserID, &n.CreatedAt, &kind, &title, &data, &n.ReadAt, &old); err != nil {
+				return n, err
+			}
+			if old {
+				n.Kind, n.Title, n.Data = *kind, *title, data
+				return n, nil
+			}
+			ev := byID[n.EventID]
+			n.Kind, n.Title, n.Data = ev.Kind, ev.Title, ev.Data
+			return n, nil
+		})
 		return err
 	})
 	if HasCode(err, "42P01") { // undefined_table: the schema, or its tables, are gone
@@ -73,6 +134,7 @@ func (db *DB) NotifyActiveStaff(ctx context.Context, schemaName string, n EventN
 	if err != nil {
 		return nil, fmt.Errorf("postgres: notify active staff: %w", err)
 	}
+	slices.SortFunc(out, func(a, b domain.Notification) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

@@ -31,12 +31,14 @@ func TestTwoCopiesShareTheWorkWithoutDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	pushed := map[string]int{} // subject and notification id (ids are per tenant) -> pushes
+	pushed := map[string]int{} // subject, user and notification id (ids are per tenant) -> pushes
 	sub, err := w.Conn.Subscribe("push.>", func(m *nats.Msg) {
-		var n events.Notification
-		if json.Unmarshal(m.Data, &n) == nil {
+		var f events.PushFanout
+		if json.Unmarshal(m.Data, &f) == nil && f.Check() == nil {
 			mu.Lock()
-			pushed[m.Subject+"/"+strconv.FormatInt(n.ID, 10)]++
+			for i, u := range f.Users {
+				pushed[m.Subject+"/"+u+"/"+strconv.FormatInt(f.IDs[i], 10)]++
+			}
 			mu.Unlock()
 		}
 	})

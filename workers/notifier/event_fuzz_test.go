@@ -60,7 +60,7 @@ func FuzzNotifierEvent(f *testing.F) {
 		}
 		st, nc := &recordingStore{}, &recordingNATS{}
 		log := slog.New(slog.DiscardHandler)
-		n := &Notifier{cfg: Config{FlushTimeout: time.Second}, deps: Deps{Store: st, NATS: nc, Log: log}, log: log}
+		n := &Notifier{cfg: Config{FlushTimeout: time.Second}.withDefaults(), deps: Deps{Store: st, NATS: nc, Log: log}, log: log}
 		errs := n.Handle(t.Context(), []events.Envelope{ev})
 		if len(errs) != 1 {
 			t.Fatalf("%d results for one event", len(errs))
@@ -93,8 +93,15 @@ func FuzzNotifierEvent(f *testing.F) {
 		if err := json.Unmarshal(c.n.Data, &d); err != nil || d.ProductID != p.ID || d.Name != p.Name {
 			t.Fatalf("notification data %s, %v; payload %+v", c.n.Data, err, p)
 		}
-		if want := events.PushSubject(ev.Tenant, recordedUser); len(nc.subjects) != 1 || nc.subjects[0] != want || strings.Count(want, ".") != 2 {
+		if want := events.PushTenantSubject(ev.Tenant); len(nc.subjects) != 1 || nc.subjects[0] != want || strings.Count(want, ".") != 1 {
 			t.Fatalf("pushes %v, want one to %s", nc.subjects, want)
+		}
+		var f events.PushFanout
+		if err := json.Unmarshal(nc.data[0], &f); err != nil || f.Check() != nil {
+			t.Fatalf("push %s: %v", nc.data[0], err)
+		}
+		if got := f.Notification(0); len(f.Users) != 1 || f.Users[0] != recordedUser || got.ID != 1 || got.EventID != ev.ID || got.Title != c.n.Title {
+			t.Fatalf("push %+v, want notification 1 of event %s to %s", f, ev.ID, recordedUser)
 		}
 	})
 }
@@ -115,19 +122,27 @@ type recordingStore struct {
 	}
 }
 
-func (s *recordingStore) NotifyActiveStaff(_ context.Context, schema string, n postgres.EventNotification) ([]domain.Notification, error) {
-	s.calls = append(s.calls, struct {
-		schema string
-		n      postgres.EventNotification
-	}{schema, n})
-	return []domain.Notification{{ID: int64(len(s.calls)), EventID: n.EventID, UserID: recordedUser, Kind: n.Kind, Title: n.Title,
-		Data: n.Data, CreatedAt: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}}, nil
+func (s *recordingStore) NotifyActiveStaffMany(_ context.Context, schema string, ns []postgres.EventNotification) ([]domain.Notification, error) {
+	var out []domain.Notification
+	for _, n := range ns {
+		s.calls = append(s.calls, struct {
+			schema string
+			n      postgres.EventNotification
+		}{schema, n})
+		out = append(out, domain.Notification{ID: int64(len(s.calls)), EventID: n.EventID, UserID: recordedUser, Kind: n.Kind,
+			Title: n.Title, Data: n.Data, CreatedAt: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)})
+	}
+	return out, nil
 }
 
-type recordingNATS struct{ subjects []string }
+type recordingNATS struct {
+	subjects []string
+	data     [][]byte
+}
 
-func (p *recordingNATS) Publish(subject string, _ []byte) error {
+func (p *recordingNATS) Publish(subject string, data []byte) error {
 	p.subjects = append(p.subjects, subject)
+	p.data = append(p.data, data)
 	return nil
 }
 

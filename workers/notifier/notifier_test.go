@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -141,7 +142,7 @@ func (w *world) publish(ev events.Envelope, msgID string) {
 func (w *world) pushes(schemaName string) chan *nats.Msg {
 	w.t.Helper()
 	ch := make(chan *nats.Msg, 100)
-	sub, err := w.Conn.ChanSubscribe(events.PushSubject(schemaName, "*"), ch)
+	sub, err := w.Conn.ChanSubscribe(events.PushTenantSubject(schemaName), ch)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -195,8 +196,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// receive takes n messages from ch, failing after 20 seconds, and checks
-// that each went to its user's subject.
+// receive takes n notifications from the fan-out messages of ch, failing
+// after 20 seconds, and checks that each went to its user.
 func receive(t *testing.T, ch chan *nats.Msg, n int, userOf func(id int64) string) []events.Notification {
 	t.Helper()
 	var out []events.Notification
@@ -204,17 +205,34 @@ func receive(t *testing.T, ch chan *nats.Msg, n int, userOf func(id int64) strin
 	for len(out) < n {
 		select {
 		case m := <-ch:
-			var p events.Notification
-			if err := json.Unmarshal(m.Data, &p); err != nil {
-				t.Fatalf("push %s is not a notification: %v", m.Data, err)
+			for i, p := range fanout(t, m) {
+				var f events.PushFanout
+				_ = json.Unmarshal(m.Data, &f)
+				if userOf != nil && f.Users[i] != userOf(p.ID) {
+					t.Errorf("notification %d pushed to %s, not to its user %s", p.ID, f.Users[i], userOf(p.ID))
+				}
+				out = append(out, p)
 			}
-			if userOf != nil && !strings.HasSuffix(m.Subject, "."+userOf(p.ID)) {
-				t.Errorf("notification %d pushed on %s, not to its user %s", p.ID, m.Subject, userOf(p.ID))
-			}
-			out = append(out, p)
 		case <-timeout:
 			t.Fatalf("received %d pushes, want %d", len(out), n)
 		}
+	}
+	return out
+}
+
+// fanout decodes a push message into its recipients' notifications.
+func fanout(t *testing.T, m *nats.Msg) []events.Notification {
+	t.Helper()
+	var f events.PushFanout
+	if err := json.Unmarshal(m.Data, &f); err != nil {
+		t.Fatalf("push %s is not a fan-out: %v", m.Data, err)
+	}
+	if err := f.Check(); err != nil {
+		t.Fatalf("push %s: %v", m.Data, err)
+	}
+	out := make([]events.Notification, len(f.Users))
+	for i := range f.Users {
+		out[i] = f.Notification(i)
 	}
 	return out
 }
@@ -458,5 +476,108 @@ func TestNewNamesTheMissingDependency(t *testing.T) {
 				t.Fatalf("New = %v, %v; want ErrMissingDependency naming %s", n, err, tt.missing)
 			}
 		})
+	}
+}
+
+// countingStore records how many events each write of the store took.
+type countingStore struct {
+	notifier.Store
+	mu    sync.Mutex
+	sizes []string // tenant:events
+}
+
+func (c *countingStore) NotifyActiveStaffMany(ctx context.Context, schemaName string, ns []postgres.EventNotification) ([]domain.Notification, error) {
+	c.mu.Lock()
+	c.sizes = append(c.sizes, schemaName+":"+strconv.Itoa(len(ns)))
+	c.mu.Unlock()
+	return c.Store.NotifyActiveStaffMany(ctx, schemaName, ns)
+}
+
+// A fetched batch holds events of several tenants, and now and then the
+// same event twice: each tenant's first event is written alone, the next
+// ones as many to a transaction as TxRows holds at the rows the first
+// wrote; each event once per staff user, ids in the batch's order, and
+// each event is pushed as one message.
+func TestABatchIsWrittenPerTenantAndPushedOneMessageAnEvent(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	pushA, pushB := w.pushes(w.a), w.pushes(w.b)
+	store := &countingStore{Store: w.DB}
+	n, err := notifier.New(notifier.Config{TxRows: 4}, notifier.Deps{Store: store, JS: w.JS, NATS: w.Conn, Log: w.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, b1, a2, a3, b2 := productCreated(w.a, "a1"), productCreated(w.b, "b1"), productCreated(w.a, "a2"), productCreated(w.a, "a3"), productCreated(w.b, "b2")
+	a4 := productCreated(w.a, "a4")
+	batch := []events.Envelope{a1, b1, a2, a1, a3, b2, a4}
+	errs := n.Handle(t.Context(), batch)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("event %d (%s): %v", i, batch[i].Tenant, err)
+		}
+	}
+	// A's events write 2 rows each (2 staff users): 1, then 4/2 = 2 a
+	// transaction; B's 1 row each: 1, then the rest.
+	if want := []string{w.a + ":1", w.a + ":2", w.a + ":1", w.b + ":1", w.b + ":1"}; !slices.Equal(store.sizes, want) {
+		t.Errorf("transactions %v, want %v", store.sizes, want)
+	}
+	var lastID int64
+	for _, ev := range []events.Envelope{a1, a2, a3, a4} {
+		rows := w.rows(w.a, ev.ID)
+		if got, want := userIDs(rows), sorted(w.staff); !slices.Equal(got, want) {
+			t.Errorf("event %s went to %v, want the active staff %v once each", ev.ID, got, want)
+		}
+		if len(rows) > 0 && rows[0].ID < lastID {
+			t.Errorf("event %s's ids start at %d, before the previous event's %d", ev.ID, rows[0].ID, lastID)
+		}
+		for _, r := range rows {
+			lastID = max(lastID, r.ID)
+		}
+	}
+	for _, ev := range []events.Envelope{b1, b2} {
+		if got := userIDs(w.rows(w.b, ev.ID)); !slices.Equal(got, []string{w.staffB}) {
+			t.Errorf("event %s went to %v, want %s", ev.ID, got, w.staffB)
+		}
+	}
+
+	pushesOf := func(ch chan *nats.Msg, want int) map[string][]events.Notification {
+		t.Helper()
+		out := map[string][]events.Notification{}
+		timeout := time.After(20 * time.Second)
+		for range want {
+			select {
+			case m := <-ch:
+				ns := fanout(t, m)
+				if _, seen := out[ns[0].EventID]; seen {
+					t.Errorf("event %s pushed in two messages", ns[0].EventID)
+				}
+				out[ns[0].EventID] = ns
+			case <-timeout:
+				t.Fatalf("received %d push messages, want %d", len(out), want)
+			}
+		}
+		return out
+	}
+	gotA := pushesOf(pushA, 4)
+	for _, ev := range []events.Envelope{a1, a2, a3, a4} {
+		var ids, want []int64
+		for _, p := range gotA[ev.ID] {
+			ids = append(ids, p.ID)
+		}
+		for _, r := range w.rows(w.a, ev.ID) {
+			want = append(want, r.ID)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, want) {
+			t.Errorf("event %s pushed %v, want its rows %v", ev.ID, ids, want)
+		}
+	}
+	if gotB := pushesOf(pushB, 2); len(gotB[b1.ID]) != 1 || len(gotB[b2.ID]) != 1 {
+		t.Errorf("tenant B's pushes %v, want one notification for each of its 2 events", gotB)
+	}
+	select {
+	case m := <-pushA:
+		t.Errorf("an extra push %s", m.Data)
+	case <-time.After(200 * time.Millisecond):
 	}
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // TestNotificationsCommitInIDOrder writes one tenant's notifications from
-// several writers at once (as copies of the notifier do) while a reader
+// several writers at once (as copies of the notifier do), several events
+// to a transaction, while a reader
 // follows them the way a reconnecting WebSocket does: "ids above the last
 // one I saw". Ids that committed after a greater one would be skipped by
 // such a reader; it must see every row.
@@ -55,16 +56,23 @@ func TestNotificationsCommitInIDOrder(t *testing.T) {
 		}
 	})
 
+	// Each writer writes its events one, two or three to a transaction,
+	// as the notifier writes a batch's events of a tenant.
 	var wg sync.WaitGroup
-	for range writers {
+	for i := range writers {
 		wg.Go(func() {
-			for range perWriter {
-				_, err := w.DB.NotifyActiveStaff(ctx, w.a, postgres.EventNotification{
-					EventID: uuid.NewString(), Kind: "product.created", Title: "t", Data: json.RawMessage(`{}`)})
-				if err != nil {
+			for written := 0; written < perWriter; {
+				k := min(1+(i+written)%3, perWriter-written)
+				var ns []postgres.EventNotification
+				for range k {
+					ns = append(ns, postgres.EventNotification{
+						EventID: uuid.NewString(), Kind: "product.created", Title: "t", Data: json.RawMessage(`{}`)})
+				}
+				if _, err := w.DB.NotifyActiveStaffMany(ctx, w.a, ns); err != nil {
 					t.Error(err)
 					return
 				}
+				written += k
 			}
 		})
 	}
