@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenantworks/saas/bench/internal/benchenv"
+	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/tenancy"
 )
 
@@ -36,13 +37,24 @@ func moveTenants(ctx context.Context, s *soak) error {
 		t := s.tenants[s.nextMove%len(s.tenants)]
 		s.nextMove++
 		s.mu.Unlock()
-		s.DB().ForgetPlacement(t.schema)
-		_, from, err := s.DB().ForTenant(ctx, t.schema)
-		if err != nil {
-			return err
+		var (
+			res      tenancy.MoveResult
+			from, to string
+			err      error
+		)
+		// A move that fails for want of a database (another fault may
+		// just have ended the connections) changes nothing and is run
+		// again, as an operator would.
+		for attempt := 1; ; attempt++ {
+			if res, from, to, err = moveOne(ctx, s, mover, names, t.schema); err == nil ||
+				domain.ErrorCode(err) != domain.EUNAVAILABLE || attempt == 3 {
+				break
+			}
+			logf("move %s: %v; trying again", t.schema, err)
+			if err := sleep(ctx, time.Second); err != nil {
+				return err
+			}
 		}
-		to := names[(slices.Index(names, from)+1)%len(names)]
-		res, err := mover.Move(ctx, t.schema, to, nil)
 		if err != nil {
 			return fmt.Errorf("move %s from %s to %s: %w", t.schema, from, to, err)
 		}
@@ -56,6 +68,17 @@ func moveTenants(ctx context.Context, s *soak) error {
 		s.mu.Unlock()
 	}
 	return nil
+}
+
+// moveOne moves the tenant to the cluster after the one that holds it.
+func moveOne(ctx context.Context, s *soak, mover *tenancy.Mover, names []string, schemaName string) (res tenancy.MoveResult, from, to string, err error) {
+	s.DB().ForgetPlacement(schemaName)
+	if _, from, err = s.DB().ForTenant(ctx, schemaName); err != nil {
+		return res, from, to, err
+	}
+	to = names[(slices.Index(names, from)+1)%len(names)]
+	res, err = mover.Move(ctx, schemaName, to, nil)
+	return res, from, to, err
 }
 
 // movesReport is the report's paragraph on the moves, "" when none ran.
