@@ -41,7 +41,11 @@ func (s *Server) platformMoveTenant(c echo.Context) error {
 	if req.To == "" {
 		return &domain.Error{Code: domain.EINVALID, Message: "invalid move", Details: map[string]string{"to": "is required"}}
 	}
-	res, err := tenancy.NewMover(s.deps.DB, s.log).Move(c.Request().Context(), c.Param("schema"), req.To, nil)
+	mover := tenancy.NewMover(s.deps.DB, s.log)
+	if s.deps.Tenancy != nil { // the move is announced as the Manager's changes are
+		mover = s.deps.Tenancy.NewMover()
+	}
+	res, err := mover.Move(c.Request().Context(), c.Param("schema"), req.To, nil)
 	if err != nil {
 		return err
 	}

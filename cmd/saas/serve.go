@@ -93,8 +93,9 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	resolver := tenancy.NewResolver(db, 30*time.Second)
-	// Another process changed tenants or domains: forget what we knew.
-	sub, err := nc.Subscribe(tenancy.ChangedSubject, func(*nats.Msg) { resolver.Purge() })
+	// Another process changed tenants or domains, or moved a tenant to
+	// another cluster: forget what we knew.
+	sub, err := nc.Subscribe(tenancy.ChangedSubject, func(*nats.Msg) { resolver.Purge(); db.ForgetPlacements() })
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", tenancy.ChangedSubject, err)
 	}

@@ -38,7 +38,9 @@ command again.`,
 			if err != nil {
 				return err
 			}
-			mover := tenancy.NewMover(db, a.log, tenancy.WithPauseLimit(pauseLimit))
+			// The API processes drop their cached placement of the tenant
+			// when told, instead of at their next request's 503.
+			mover := tenancy.NewMover(db, a.log, tenancy.WithPauseLimit(pauseLimit), tenancy.WithOnMoved(a.announceTenancyChange))
 			var (
 				phase   tenancy.MovePhase
 				printed time.Time

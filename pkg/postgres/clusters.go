@@ -135,6 +135,14 @@ func (db *DB) ForgetPlacement(schemaName string) {
 	}
 }
 
+// ForgetPlacements drops every cached placement: what a process does when
+// told that tenants changed (a move elsewhere).
+func (db *DB) ForgetPlacements() {
+	if db.clusters != nil {
+		db.clusters.placed.Clear()
+	}
+}
+
 // movedRetryAfter is what a request caught by a tenant's move is told to
 // wait before trying again: the switch is over by then.
 const movedRetryAfter = time.Second

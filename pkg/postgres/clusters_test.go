@@ -191,3 +191,23 @@ func TestAWriteHeldPastTheLockTimeoutIsToldToRetry(t *testing.T) {
 		t.Fatalf("a write held past the lock timeout: %v, want EUNAVAILABLE with a Retry-After", err)
 	}
 }
+
+func TestForgetPlacementsMakesTheNextUseReadThePlacementAgain(t *testing.T) {
+	t.Parallel()
+	d := testenv.MustClusterDatabases(t)
+	ctx := t.Context()
+	placeTenant(t, d, "placed", postgres.MainCluster)
+	if _, name, err := d.DB.ForTenant(ctx, "placed"); err != nil || name != postgres.MainCluster {
+		t.Fatalf("ForTenant = %s, %v", name, err)
+	}
+	if _, err := d.DB.Pool.Exec(ctx, `UPDATE public.tenants SET cluster = $1 WHERE schema_name = 'placed'`, d.Clusters[1].Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, name, _ := d.DB.ForTenant(ctx, "placed"); name != postgres.MainCluster {
+		t.Fatalf("cached placement %s, want main until forgotten", name)
+	}
+	d.DB.ForgetPlacements()
+	if _, name, err := d.DB.ForTenant(ctx, "placed"); err != nil || name != d.Clusters[1].Name {
+		t.Fatalf("after ForgetPlacements: %s, %v; want %s", name, err, d.Clusters[1].Name)
+	}
+}

@@ -30,6 +30,7 @@ type Mover struct {
 	log        *slog.Logger
 	migrations fs.FS
 	pauseLimit time.Duration
+	onMoved    func(context.Context)
 }
 
 // MoverOption configures a Mover.
@@ -53,6 +54,13 @@ func WithMoveMigrations(f fs.FS) MoverOption {
 			m.migrations = f
 		}
 	}
+}
+
+// WithOnMoved sets a function called right after a move's switch commits:
+// how every process learns to drop the tenant's cached placement (the
+// binary announces it as a tenancy change, see Manager.OnChange).
+func WithOnMoved(fn func(context.Context)) MoverOption {
+	return func(m *Mover) { m.onMoved = fn }
 }
 
 // NewMover returns a Mover for the tenants of db, whose clusters must be

@@ -121,6 +121,11 @@ func (mv *move) pauseAndSwitch(ctx context.Context, res *MoveResult) (switched b
 	}
 	res.Pause = time.Since(pauseStart)
 	mv.m.db.ForgetPlacement(mv.schema)
+	if mv.m.onMoved != nil {
+		// Other processes drop their cached placement now rather than at
+		// their next request's 503.
+		mv.m.onMoved(cctx)
+	}
 	mv.m.log.InfoContext(ctx, "tenant moved", slog.String("tenant", mv.schema), slog.String("from", mv.from.Name),
 		slog.String("to", mv.to.Name), slog.Duration("pause", res.Pause), slog.Duration("copy", res.Copy))
 	return true, mv.wakeRelay(cctx)

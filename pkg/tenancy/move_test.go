@@ -554,3 +554,29 @@ func migrateOn(t testing.TB, c postgres.Cluster, schemaName string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAMoveAnnouncesItselfOnceSwitched: the Manager's movers call its
+// change announcement (how other processes drop a cached placement) after
+// the switch has committed, and a move that fails announces nothing.
+func TestAMoveAnnouncesItselfOnceSwitched(t *testing.T) {
+	t.Parallel()
+	d := testenv.MustClusterDatabases(t)
+	ctx := t.Context()
+	placeTenant(t, d, "acme", postgres.MainCluster)
+	other := d.Clusters[1].Name
+	m := tenancy.NewManager(d.DB, nil, slog.New(slog.DiscardHandler))
+	var seen []string
+	m.OnChange(func(ctx context.Context) { seen = append(seen, placement(t, d, "acme")) })
+	if _, err := m.NewMover().Move(ctx, "acme", "nowhere", nil); err == nil {
+		t.Fatal("a move to an unknown cluster succeeded")
+	}
+	if len(seen) != 0 {
+		t.Fatalf("a failed move announced %d changes", len(seen))
+	}
+	if _, err := m.NewMover().Move(ctx, "acme", other, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seen, []string{other}) {
+		t.Fatalf("announcements saw the placement %v, want once, on %s", seen, other)
+	}
+}

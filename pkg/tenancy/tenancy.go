@@ -51,6 +51,12 @@ func (m *Manager) OnChange(fn func(context.Context)) { m.announce = fn }
 // push node learns to close that tenant's open WebSockets.
 func (m *Manager) OnSuspend(fn func(ctx context.Context, schemaName string)) { m.suspended = fn }
 
+// NewMover returns a Mover of m's tenants whose moves announce themselves
+// as the Manager's other changes do (OnChange).
+func (m *Manager) NewMover(opts ...MoverOption) *Mover {
+	return NewMover(m.db, m.log, append([]MoverOption{WithOnMoved(m.changed)}, opts...)...)
+}
+
 func (m *Manager) changed(ctx context.Context) {
 	if m.announce != nil {
 		m.announce(ctx)
