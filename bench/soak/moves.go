@@ -31,7 +31,15 @@ func moveTenants(ctx context.Context, s *soak) error {
 	for i, c := range clusters {
 		names[i] = c.Name
 	}
-	mover := tenancy.NewMover(s.DB(), slog.New(slog.DiscardHandler), tenancy.WithMoveMigrations(soakMigrations()))
+	// Announced as `saas tenant move` does, so that the API drops its
+	// cached placement at once.
+	announce := func(context.Context) {
+		if err := s.nc.Publish(tenancy.ChangedSubject, nil); err == nil {
+			_ = s.nc.Flush()
+		}
+	}
+	mover := tenancy.NewMover(s.DB(), slog.New(slog.DiscardHandler), tenancy.WithMoveMigrations(soakMigrations()),
+		tenancy.WithOnMoved(announce))
 	for range movesPerFault {
 		s.mu.Lock()
 		t := s.tenants[s.nextMove%len(s.tenants)]

@@ -60,6 +60,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.nc = nc
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/tenantworks/saas/bench/internal/stack"
 	"github.com/tenantworks/saas/pkg/tenancy"
 )
@@ -28,6 +30,7 @@ type soak struct {
 	natsVictim  int            // the cluster node the next NATS fault kills
 	kills       map[string]int // by role
 	poolerKills int            // PgBouncer server connections ended (pooler mode)
+	nc          *nats.Conn     // the soak's own connection: moves announce themselves on it
 	nextMove    int            // the tenant the next move takes, in turn
 	moves       []tenancy.MoveResult
 	maxRSS      map[string]int64 // bytes, by role, over every run
