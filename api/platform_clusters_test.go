@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 
@@ -19,20 +18,6 @@ func TestPlatformPlacesTenantsOnClusters(t *testing.T) {
 	post := func(body map[string]string) response {
 		return e.do(req{method: "POST", host: publicDomain, path: "/api/platform/tenants/", token: su, body: body})
 	}
-	schemaOn := func(schemaName string) []string {
-		t.Helper()
-		var on []string
-		for _, c := range d.Clusters {
-			var n int
-			if err := c.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, schemaName).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n > 0 {
-				on = append(on, c.Name)
-			}
-		}
-		return on
-	}
 
 	for _, s := range []struct {
 		name string
@@ -48,7 +33,7 @@ func TestPlatformPlacesTenantsOnClusters(t *testing.T) {
 		if r.Code != http.StatusCreated || r.JSON["cluster"] != s.want {
 			t.Fatalf("%s: create = %d %s, want 201 on %s", s.name, r.Code, r.Raw, s.want)
 		}
-		if on := schemaOn(s.body["schema"]); len(on) != 1 || on[0] != s.want {
+		if on := d.SchemaClusters(t, s.body["schema"]); len(on) != 1 || on[0] != s.want {
 			t.Fatalf("%s: schema on %v, want [%s]", s.name, on, s.want)
 		}
 	}
@@ -57,7 +42,7 @@ func TestPlatformPlacesTenantsOnClusters(t *testing.T) {
 	if r.Code != http.StatusUnprocessableEntity || r.errorDetails()["cluster"] != "is not one of: main, "+other {
 		t.Fatalf("unknown cluster = %d %s, want 422 naming the clusters", r.Code, r.Raw)
 	}
-	if on := schemaOn("lost"); len(on) != 0 {
+	if on := d.SchemaClusters(t, "lost"); len(on) != 0 {
 		t.Fatalf("a refused create left its schema on %v", on)
 	}
 
@@ -77,7 +62,7 @@ func TestPlatformPlacesTenantsOnClusters(t *testing.T) {
 	if r := e.do(req{method: "DELETE", host: publicDomain, path: "/api/platform/tenants/far/", token: su}); r.Code != http.StatusNoContent {
 		t.Fatalf("delete = %d %s", r.Code, r.Raw)
 	}
-	if on := schemaOn("far"); len(on) != 0 {
+	if on := d.SchemaClusters(t, "far"); len(on) != 0 {
 		t.Fatalf("the deleted tenant's schema is left on %v", on)
 	}
 }

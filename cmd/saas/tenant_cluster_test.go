@@ -5,25 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/tenantworks/saas/pkg/testenv"
 )
-
-// schemaClusters lists the clusters of d whose database has the schema.
-func schemaClusters(t *testing.T, d *testenv.Database, schemaName string) []string {
-	t.Helper()
-	var on []string
-	for _, c := range d.Clusters {
-		var n int
-		if err := c.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, schemaName).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			on = append(on, c.Name)
-		}
-	}
-	return on
-}
 
 // The commands place tenants on the clusters of TENANT_DATABASES, show
 // where each is, and `saas migrate` covers every cluster.
@@ -68,7 +50,7 @@ func TestTenantCommandsOnManyClusters(t *testing.T) {
 	}
 	want := map[string]string{"far": other, "near": "main", "third": "main", "fourth": other, "lost": ""}
 	for s, c := range want {
-		if on := schemaClusters(t, d, s); strings.Join(on, ",") != c {
+		if on := d.SchemaClusters(t, s); strings.Join(on, ",") != c {
 			t.Fatalf("schema %s is on %v, want [%s]", s, on, c)
 		}
 	}
@@ -105,7 +87,7 @@ func TestTenantCommandsOnManyClusters(t *testing.T) {
 	if out, errOut, code := saas(t, "tenant", "delete", "--schema", "far"); code != 0 {
 		t.Fatalf("delete exited %d:\n%s%s", code, out, errOut)
 	}
-	if on := schemaClusters(t, d, "far"); len(on) != 0 {
+	if on := d.SchemaClusters(t, "far"); len(on) != 0 {
 		t.Fatalf("schema far left on %v after its delete", on)
 	}
 }

@@ -16,21 +16,12 @@ import (
 // cleanUp removes the subscription (and with it the slot), the
 // publication and the old copy, after the switch.
 func (mv *move) cleanUp(ctx context.Context) error {
-	src, err := connect(ctx, mv.from.DirectURL)
+	src, tgt, done, err := mv.connectBoth(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", mv.from.Name, err)
+		return err
 	}
-	defer func() { _ = src.Close(ctx) }()
-	tgt, err := connect(ctx, mv.to.DirectURL)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", mv.to.Name, err)
-	}
-	defer func() { _ = tgt.Close(ctx) }()
-	errs := []error{dropSubscription(ctx, tgt, mv.names.pub)}
-	if _, err := src.Exec(ctx, `DROP PUBLICATION IF EXISTS `+ident(mv.names.pub)); err != nil {
-		errs = append(errs, fmt.Errorf("drop publication on %s: %w", mv.from.Name, err))
-	}
-	errs = append(errs, dropSlots(ctx, src, likePrefix(mv.names.slotBase)), dropOldCopies(ctx, src, mv.schema))
+	defer done()
+	errs := append(mv.dropReplication(ctx, src, tgt), dropOldCopies(ctx, src, mv.schema))
 	// The source's relays have nothing left of the tenant to drain.
 	if _, err := src.Exec(ctx, `DELETE FROM public.outbox_pending WHERE schema_name = $1`, mv.schema); err != nil {
 		errs = append(errs, fmt.Errorf("forget the pending outbox on %s: %w", mv.from.Name, err))
@@ -38,26 +29,41 @@ func (mv *move) cleanUp(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// connectBoth opens direct connections of the move's own to the source and
+// the target; done closes them.
+func (mv *move) connectBoth(ctx context.Context) (src, tgt *pgx.Conn, done func(), err error) {
+	if src, err = connect(ctx, mv.from.DirectURL); err != nil {
+		return nil, nil, nil, fmt.Errorf("connect to %s: %w", mv.from.Name, err)
+	}
+	if tgt, err = connect(ctx, mv.to.DirectURL); err != nil {
+		_ = src.Close(ctx)
+		return nil, nil, nil, fmt.Errorf("connect to %s: %w", mv.to.Name, err)
+	}
+	return src, tgt, func() { _ = src.Close(ctx); _ = tgt.Close(ctx) }, nil
+}
+
+// dropReplication drops the subscription on the target (its slots on the
+// source with it), the publication on the source, and any slot of the move
+// left there; it returns what failed.
+func (mv *move) dropReplication(ctx context.Context, src, tgt *pgx.Conn) []error {
+	errs := []error{dropSubscription(ctx, tgt, mv.names.pub)}
+	if _, err := src.Exec(ctx, `DROP PUBLICATION IF EXISTS `+ident(mv.names.pub)); err != nil {
+		errs = append(errs, fmt.Errorf("drop publication on %s: %w", mv.from.Name, err))
+	}
+	return append(errs, dropSlots(ctx, src, likePrefix(mv.names.slotBase)))
+}
+
 // rollback undoes a move that failed before its switch, on connections of
 // its own (the move's may be what failed): the subscription and its slots,
 // the publication, and the target's schema, once public.tenants is seen
 // to still place the tenant on the source.
 func (mv *move) rollback(ctx context.Context) error {
-	src, err := connect(ctx, mv.from.DirectURL)
+	src, tgt, done, err := mv.connectBoth(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", mv.from.Name, err)
+		return err
 	}
-	defer func() { _ = src.Close(ctx) }()
-	tgt, err := connect(ctx, mv.to.DirectURL)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", mv.to.Name, err)
-	}
-	defer func() { _ = tgt.Close(ctx) }()
-	errs := []error{dropSubscription(ctx, tgt, mv.names.pub)}
-	if _, err := src.Exec(ctx, `DROP PUBLICATION IF EXISTS `+ident(mv.names.pub)); err != nil {
-		errs = append(errs, fmt.Errorf("drop publication on %s: %w", mv.from.Name, err))
-	}
-	errs = append(errs, dropSlots(ctx, src, likePrefix(mv.names.slotBase)))
+	defer done()
+	errs := mv.dropReplication(ctx, src, tgt)
 	var cluster string
 	if err := mv.m.db.Pool.QueryRow(ctx, `SELECT cluster FROM public.tenants WHERE id = $1`, mv.tenantID).Scan(&cluster); err != nil {
 		errs = append(errs, fmt.Errorf("read the placement: %w", err))

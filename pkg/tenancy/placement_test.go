@@ -17,22 +17,6 @@ import (
 	"github.com/tenantworks/saas/schema"
 )
 
-// schemaOn lists the clusters of d whose database has the schema.
-func schemaOn(t *testing.T, d *testenv.Database, schemaName string) []string {
-	t.Helper()
-	var on []string
-	for _, c := range d.Clusters {
-		var n int
-		if err := c.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, schemaName).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			on = append(on, c.Name)
-		}
-	}
-	return on
-}
-
 // catalogRows counts the tenant's rows in public.tenants and public.domains
 // on main.
 func catalogRows(t *testing.T, d *testenv.Database, schemaName, dom string) (tenants, domains int) {
@@ -60,7 +44,7 @@ func TestCreatePlacesTheTenantOnItsCluster(t *testing.T) {
 		if tn.Cluster != other {
 			t.Fatalf("created on %q, want %s", tn.Cluster, other)
 		}
-		if on := schemaOn(t, d, "placed"); len(on) != 1 || on[0] != other {
+		if on := d.SchemaClusters(t, "placed"); len(on) != 1 || on[0] != other {
 			t.Fatalf("schema placed is on %v, want [%s]", on, other)
 		}
 		if got, err := m.Get(ctx, "placed"); err != nil || got.Cluster != other || got.State != domain.TenantActive {
@@ -79,7 +63,7 @@ func TestCreatePlacesTheTenantOnItsCluster(t *testing.T) {
 		if _, err := m.Create(ctx, tenancy.CreateParams{Schema: "on_main", Name: "On main", Domain: "on-main.test", Cluster: "main"}); err != nil {
 			t.Fatal(err)
 		}
-		if on := schemaOn(t, d, "on_main"); len(on) != 1 || on[0] != "main" {
+		if on := d.SchemaClusters(t, "on_main"); len(on) != 1 || on[0] != "main" {
 			t.Fatalf("schema on_main is on %v, want [main]", on)
 		}
 	})
@@ -87,7 +71,7 @@ func TestCreatePlacesTheTenantOnItsCluster(t *testing.T) {
 		if err := m.Delete(ctx, "placed"); err != nil {
 			t.Fatal(err)
 		}
-		if on := schemaOn(t, d, "placed"); len(on) != 0 {
+		if on := d.SchemaClusters(t, "placed"); len(on) != 0 {
 			t.Fatalf("schema placed left on %v", on)
 		}
 		if tenants, domains := catalogRows(t, d, "placed", "placed.test"); tenants != 0 || domains != 0 {
@@ -97,7 +81,7 @@ func TestCreatePlacesTheTenantOnItsCluster(t *testing.T) {
 		if _, err := m.Create(ctx, tenancy.CreateParams{Schema: "placed", Name: "Again", Domain: "placed.test", Cluster: "main"}); err != nil {
 			t.Fatalf("create again on main: %v", err)
 		}
-		if on := schemaOn(t, d, "placed"); len(on) != 1 || on[0] != "main" {
+		if on := d.SchemaClusters(t, "placed"); len(on) != 1 || on[0] != "main" {
 			t.Fatalf("schema placed is on %v, want [main]", on)
 		}
 		if _, _, err := d.DB.ListProducts(ctx, "placed", postgres.ListParams{Limit: 1}); err != nil {
@@ -131,7 +115,7 @@ func TestCreateWithoutAClusterPicksTheOneWithTheFewestTenants(t *testing.T) {
 		if tn := create(s.schema, ""); tn.Cluster != s.want {
 			t.Fatalf("%s: %s went to %s, want %s", s.name, s.schema, tn.Cluster, s.want)
 		}
-		if on := schemaOn(t, d, s.schema); len(on) != 1 || on[0] != s.want {
+		if on := d.SchemaClusters(t, s.schema); len(on) != 1 || on[0] != s.want {
 			t.Fatalf("%s: schema %s is on %v, want [%s]", s.name, s.schema, on, s.want)
 		}
 	}
@@ -190,7 +174,7 @@ func TestCreateOnAnUnknownClusterIsInvalidAndLeavesNothing(t *testing.T) {
 			if tc.p.Schema == "pg_bad" && de.Details["schema"] == "" {
 				t.Fatalf("details %v, want the schema named too", de.Details)
 			}
-			if on := schemaOn(t, d, tc.p.Schema); len(on) != 0 {
+			if on := d.SchemaClusters(t, tc.p.Schema); len(on) != 0 {
 				t.Fatalf("schema left on %v", on)
 			}
 			if tenants, domains := catalogRows(t, d, tc.p.Schema, tc.p.Domain); tenants != 0 || domains != 0 {
@@ -213,7 +197,7 @@ func TestACreateFailingOnAnotherClusterLeavesNothingAnywhere(t *testing.T) {
 		if err == nil || hook.created != 1 {
 			t.Fatalf("create = %v with %d hook call(s), want the hook's error", err, hook.created)
 		}
-		if on := schemaOn(t, d, "hooked"); len(on) != 0 {
+		if on := d.SchemaClusters(t, "hooked"); len(on) != 0 {
 			t.Fatalf("schema hooked left on %v", on)
 		}
 		if tenants, domains := catalogRows(t, d, "hooked", "hooked.test"); tenants != 0 || domains != 0 {
@@ -239,7 +223,7 @@ func TestACreateFailingOnAnotherClusterLeavesNothingAnywhere(t *testing.T) {
 		if err := other.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'squatter' AND tablename = 'keep'`).Scan(&kept); err != nil || kept != 1 {
 			t.Fatalf("the schema that was there lost its table (%d, err %v)", kept, err)
 		}
-		if on := schemaOn(t, d, "squatter"); len(on) != 1 || on[0] != other.Name {
+		if on := d.SchemaClusters(t, "squatter"); len(on) != 1 || on[0] != other.Name {
 			t.Fatalf("schema squatter is on %v, want only the one that was on %s", on, other.Name)
 		}
 	})

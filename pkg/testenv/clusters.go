@@ -96,3 +96,20 @@ func mustClusterDatabase(tb testing.TB, name, serverURL string) postgres.Cluster
 	tb.Cleanup(db.Close)
 	return postgres.Cluster{Name: name, DB: db, DirectURL: u}
 }
+
+// SchemaClusters lists the clusters of d (main first) whose database has
+// the schema: where a tenant's schema is, and that it is nowhere else.
+func (d *Database) SchemaClusters(tb testing.TB, schemaName string) []string {
+	tb.Helper()
+	var on []string
+	for _, c := range d.Clusters {
+		var n int
+		if err := c.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, schemaName).Scan(&n); err != nil {
+			tb.Fatalf("testenv: schemas of %s: %v", c.Name, err)
+		}
+		if n > 0 {
+			on = append(on, c.Name)
+		}
+	}
+	return on
+}
