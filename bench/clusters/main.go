@@ -65,7 +65,8 @@ func run(ctx context.Context) error {
 	var o options
 	flag.IntVar(&o.n, "n", 3000, "tenants on each side")
 	k := flag.Int("clusters", 3, "clusters of the spread side; main, then $TENANT_DATABASES's, then throw-away servers")
-	compare := flag.Bool("compare", true, "first run the same on one cluster (main alone)")
+	compare := flag.Bool("compare", true, "also run the same on one cluster (main alone), first")
+	spreadFirst := flag.Bool("spread-first", false, "with -compare, run the one-cluster side second")
 	flag.IntVar(&o.width, "width", 8, "MigrateAll width (per cluster)")
 	flag.IntVar(&o.createWidth, "create-width", 1, "tenants created at once (more than 1 makes the create latencies those of concurrent creates)")
 	flag.DurationVar(&o.idle, "idle", 60*time.Second, "relay idle window")
@@ -78,10 +79,13 @@ func run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	o.clusterCounts = []int{*k}
 	if *compare && *k > 1 {
-		o.clusterCounts = append(o.clusterCounts, 1)
+		o.clusterCounts = []int{1, *k}
+		if *spreadFirst {
+			o.clusterCounts = []int{*k, 1}
+		}
 	}
-	o.clusterCounts = append(o.clusterCounts, *k)
 
 	// One build for both sides.
 	dir, err := os.MkdirTemp("", "bench-clusters-")
@@ -113,6 +117,7 @@ type result struct {
 	loadStart       string
 	loadEnd         string
 	create          []time.Duration // in creation order
+	createOn        []string        // the cluster each tenant was placed on
 	createTotal     time.Duration
 	migrate         time.Duration
 	migratePer      map[string]time.Duration // a cluster's last tenant done, from the start
@@ -147,6 +152,7 @@ func side(ctx context.Context, o options, k int) (result, error) {
 	// Tenant create, each timed, the cluster left to tenancy's default
 	// (the one with the fewest tenants).
 	r.create = make([]time.Duration, o.n)
+	r.createOn = make([]string, o.n)
 	var mu sync.Mutex
 	created := 0
 	sem := make(chan struct{}, max(o.createWidth, 1))
@@ -162,7 +168,8 @@ func side(ctx context.Context, o options, k int) (result, error) {
 			defer func() { <-sem }()
 			s := fmt.Sprintf("t%05d", i)
 			t0 := time.Now()
-			if _, err := st.Manager().Create(ctx, tenancy.CreateParams{Schema: s, Name: s, Domain: s + ".bench.localhost"}); err != nil {
+			t, err := st.Manager().Create(ctx, tenancy.CreateParams{Schema: s, Name: s, Domain: s + ".bench.localhost"})
+			if err != nil {
 				select {
 				case errc <- fmt.Errorf("create %s: %w", s, err):
 				default:
@@ -172,6 +179,7 @@ func side(ctx context.Context, o options, k int) (result, error) {
 			d := time.Since(t0)
 			mu.Lock()
 			r.create[i] = d
+			r.createOn[i] = t.Cluster
 			created++
 			if created%500 == 0 {
 				fmt.Fprintf(os.Stderr, "%s created %d tenants\n", now(), created)
@@ -274,7 +282,7 @@ func relayIdle(ctx context.Context, o options, st *stack.Stack, r *result) error
 		}
 		others = append(others, c.Name+"="+u)
 	}
-	relayProc, err := st.Start(ctx, "relay", "DATABASE_URL="+mainURL, "TENANT_DATABASES="+strings.Join(others, ","))
+	relayProc, err := st.Start(ctx, "relay", "DATABASE_URL="+mainURL, "TENANT_DATABASES="+strings.Join(others, ","), "METRICS_ADDR=off")
 	if err != nil {
 		return err
 	}
@@ -372,6 +380,23 @@ func report(o options, results []result) {
 			pct(all, 50), pct(all, 99), pct(first, 50), pct(first, 99), pct(last, 50), pct(last, 99),
 			fmtD(r.createTotal), fmtD(r.migrate), strings.Join(per, ", "),
 			relay, bsum, strings.Join(backs, ", "), 100*float64(relay+bsum)/float64(r.window))
+	}
+	for _, r := range results {
+		if r.clusters < 2 {
+			continue
+		}
+		fmt.Printf("\ncreate by the cluster the tenant was placed on, %d clusters:", r.clusters)
+		for _, c := range r.names {
+			var on []time.Duration
+			for i, d := range r.create {
+				if r.createOn[i] == c {
+					on = append(on, d)
+				}
+			}
+			slices.Sort(on)
+			fmt.Printf(" %s p50 %s p99 %s;", c, pct(on, 50), pct(on, 99))
+		}
+		fmt.Println()
 	}
 	fmt.Printf("\nrelay CPU from its start to the window (start-up, first sweeps, audit pruning):")
 	for _, r := range results {
