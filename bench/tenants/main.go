@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -20,7 +19,6 @@ import (
 	"slices"
 	"sync/atomic"
 	"syscall"
-	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -125,7 +123,7 @@ func run(ctx context.Context) error {
 
 	var gooseTook time.Duration
 	if *before {
-		more, err := withExtraMigrations(9998)
+		more, err := benchenv.TenantMigrationsPlus(9998)
 		if err != nil {
 			return err
 		}
@@ -141,7 +139,7 @@ func run(ctx context.Context) error {
 		fmt.Fprintf(os.Stderr, "goose per tenant: %s\n", gooseTook.Round(time.Millisecond))
 	}
 
-	more, err := withExtraMigrations(9998, 9999)
+	more, err := benchenv.TenantMigrationsPlus(9998, 9999)
 	if err != nil {
 		return err
 	}
@@ -161,7 +159,7 @@ func run(ctx context.Context) error {
 	}
 	var alsoTook time.Duration
 	if *alsoWidth > 0 {
-		more, err := withExtraMigrations(9998, 9999, 10000)
+		more, err := benchenv.TenantMigrationsPlus(9998, 9999, 10000)
 		if err != nil {
 			return err
 		}
@@ -230,23 +228,4 @@ func migrateWithGoose(ctx context.Context, db *postgres.DB, runner *schema.Runne
 		})
 	}
 	return g.Wait()
-}
-
-// withExtraMigrations is the tenant set plus, for each version, one
-// migration that adds a column and an index to products.
-func withExtraMigrations(versions ...int) (fs.FS, error) {
-	m := fstest.MapFS{}
-	err := fs.WalkDir(schema.Tenant, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(schema.Tenant, p)
-		m[p] = &fstest.MapFile{Data: b}
-		return err
-	})
-	for _, v := range versions {
-		m[fmt.Sprintf("%05d_bench_code%d.sql", v, v)] = &fstest.MapFile{Data: []byte(fmt.Sprintf(
-			"-- +goose Up\nALTER TABLE products ADD COLUMN code%[1]d text;\nCREATE INDEX products_code%[1]d_idx ON products (code%[1]d);\n", v))}
-	}
-	return m, err
 }

@@ -163,6 +163,17 @@ func (s *Stack) makeClusterDatabases(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("TENANT_DATABASES: %w", err)
 	}
+	if k := s.o.Clusters; k > 0 {
+		dbs = dbs[:min(k, len(dbs))]
+		for have, i := len(dbs), len(dbs); i < k; i++ {
+			srv, err := benchenv.StartPostgres(ctx)
+			if err != nil {
+				return fmt.Errorf("throw-away PostgreSQL for cluster %d: %w", i+1, err)
+			}
+			s.Defer(srv.Stop)
+			dbs = append(dbs, config.TenantDatabase{Name: fmt.Sprintf("extra%d", i-have+1), URL: srv.URL})
+		}
+	}
 	var others []postgres.Cluster
 	var spelled []string
 	for _, c := range dbs[1:] {

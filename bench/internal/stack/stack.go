@@ -73,6 +73,13 @@ type Options struct {
 	RedisDB int
 	// MaxConns caps the pool of DB(); 0: postgres.Open's default.
 	MaxConns int32
+	// Clusters is how many PostgreSQL clusters tenants live on: 0 means
+	// main and every cluster of $TENANT_DATABASES; 1 main alone; K main,
+	// the first K-1 clusters of $TENANT_DATABASES, and throw-away
+	// PostgreSQL servers of the stack's own (benchenv.StartPostgres,
+	// named extra1, extra2, ...) for what they lack. Each gets a fresh
+	// database; DB() routes to them, the roles get them in TENANT_DATABASES.
+	Clusters int
 	// Pooler sends the role processes' DATABASE_URL through PgBouncer in
 	// transaction mode ($DATABASE_POOLER_URL with the stack's database,
 	// DATABASE_POOL_MODE=transaction) and DATABASE_DIRECT_URL to the
