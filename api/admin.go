@@ -85,11 +85,7 @@ type passwordRequest struct {
 // adminListUsers pages through the tenant's users by email: ?q= (part of
 // the email, any case), ?is_staff=, ?is_active=, ?limit=, ?cursor=.
 func (s *Server) adminListUsers(c echo.Context) error {
-	limit, err := pageLimit(c)
-	if err != nil {
-		return err
-	}
-	cursor, err := s.cursorParam(c)
+	limit, cursor, err := s.pageParams(c)
 	if err != nil {
 		return err
 	}
@@ -113,12 +109,7 @@ func (s *Server) adminListUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := listResponse[userResponse]{Results: make([]userResponse, len(us))}
-	for i, u := range us {
-		out.Results[i] = toUserResponse(u)
-	}
-	out.Next = s.nextURL(c, keep, limit, next)
-	return c.JSON(http.StatusOK, out)
+	return writePage(s, c, us, toUserResponse, keep, limit, next)
 }
 
 func (s *Server) adminCreateUser(c echo.Context) error {

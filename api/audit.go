@@ -31,11 +31,7 @@ func (s *Server) listPlatformAudit(c echo.Context) error {
 }
 
 func (s *Server) listAudit(c echo.Context, list func(context.Context, postgres.AuditFilter) ([]audit.Entry, string, error)) error {
-	limit, err := pageLimit(c)
-	if err != nil {
-		return err
-	}
-	cursor, err := s.cursorParam(c)
+	limit, cursor, err := s.pageParams(c)
 	if err != nil {
 		return err
 	}

@@ -87,12 +87,7 @@ func (s *Server) listNotifications(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := listResponse[notificationResponse]{Results: make([]notificationResponse, len(ns))}
-	for i, n := range ns {
-		out.Results[i] = toNotificationResponse(n)
-	}
-	out.Next = s.nextURL(c, keep, q.Limit, next)
-	return c.JSON(http.StatusOK, out)
+	return writePage(s, c, ns, toNotificationResponse, keep, q.Limit, next)
 }
 
 var errNotificationNotFound = domain.Errorf(domain.ENOTFOUND, "notification not found")
@@ -127,10 +122,5 @@ func (s *Server) adminListNotifications(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := listResponse[adminNotificationResponse]{Results: make([]adminNotificationResponse, len(ns))}
-	for i, n := range ns {
-		out.Results[i] = toAdminNotificationResponse(n)
-	}
-	out.Next = s.nextURL(c, keep, q.Limit, next)
-	return c.JSON(http.StatusOK, out)
+	return writePage(s, c, ns, toAdminNotificationResponse, keep, q.Limit, next)
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/http"
 	"net/url"
 	"strconv"
 
@@ -79,4 +80,27 @@ func (s *Server) nextURL(c echo.Context, v url.Values, limit int, raw string) *s
 	v.Set("cursor", s.cursors.Seal(cursorScope(c), raw))
 	u := c.Scheme() + "://" + c.Request().Host + c.Request().URL.Path + "?" + v.Encode()
 	return &u
+}
+
+// pageParams reads the two parameters every list takes: ?limit= (see
+// pageLimit) and ?cursor= (see cursorParam).
+func (s *Server) pageParams(c echo.Context) (limit int, cursor string, err error) {
+	if limit, err = pageLimit(c); err != nil {
+		return 0, "", err
+	}
+	if cursor, err = s.cursorParam(c); err != nil {
+		return 0, "", err
+	}
+	return limit, cursor, nil
+}
+
+// writePage answers one page of a list: the items in their response form
+// and, when the store handed back a cursor, the next page's URL with the
+// query values keep.
+func writePage[T, R any](s *Server, c echo.Context, items []T, toResponse func(T) R, keep url.Values, limit int, next string) error {
+	out := listResponse[R]{Results: make([]R, len(items)), Next: s.nextURL(c, keep, limit, next)}
+	for i, it := range items {
+		out.Results[i] = toResponse(it)
+	}
+	return c.JSON(http.StatusOK, out)
 }

@@ -152,11 +152,7 @@ func (s *Server) checkPlatformNames(_, host string) error {
 // platformListTenants pages through tenants: ?q= (schema, name or domain),
 // ?state=, ?ordering=, ?limit=, ?cursor=.
 func (s *Server) platformListTenants(c echo.Context) error {
-	limit, err := pageLimit(c)
-	if err != nil {
-		return err
-	}
-	cursor, err := s.cursorParam(c)
+	limit, cursor, err := s.pageParams(c)
 	if err != nil {
 		return err
 	}
@@ -165,18 +161,13 @@ func (s *Server) platformListTenants(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := listResponse[tenantResponse]{Results: make([]tenantResponse, len(ts))}
-	for i, t := range ts {
-		out.Results[i] = toTenantResponse(t)
-	}
 	keep := url.Values{}
 	for _, k := range []string{"q", "state", "ordering"} {
 		if v := c.QueryParam(k); v != "" {
 			keep.Set(k, v)
 		}
 	}
-	out.Next = s.nextURL(c, keep, limit, next)
-	return c.JSON(http.StatusOK, out)
+	return writePage(s, c, ts, toTenantResponse, keep, limit, next)
 }
 
 // platformCreateTenant provisions a tenant, all or nothing, on the cluster

@@ -84,11 +84,7 @@ func (s *Server) listProducts(c echo.Context) error {
 
 // listProductsFrom answers a product list page read with list.
 func (s *Server) listProductsFrom(c echo.Context, list productLister) error {
-	limit, err := pageLimit(c)
-	if err != nil {
-		return err
-	}
-	cursor, err := s.cursorParam(c)
+	limit, cursor, err := s.pageParams(c)
 	if err != nil {
 		return err
 	}
@@ -97,16 +93,11 @@ func (s *Server) listProductsFrom(c echo.Context, list productLister) error {
 	if err != nil {
 		return err
 	}
-	out := listResponse[productResponse]{Results: make([]productResponse, len(ps))}
-	for i, x := range ps {
-		out.Results[i] = toProductResponse(x)
-	}
 	keep := url.Values{}
 	if p.Ordering != "" {
 		keep.Set("ordering", p.Ordering)
 	}
-	out.Next = s.nextURL(c, keep, limit, next)
-	return c.JSON(http.StatusOK, out)
+	return writePage(s, c, ps, toProductResponse, keep, limit, next)
 }
 
 func (s *Server) getProduct(c echo.Context) error {

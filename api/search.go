@@ -67,11 +67,7 @@ func (s *Server) searchProducts(c echo.Context) error {
 	case n > maxSearchQuery || !utf8.ValidString(q):
 		return &domain.Error{Code: domain.EINVALID, Message: "invalid search", Details: map[string]string{"q": "must be 1 to 200 characters"}}
 	}
-	limit, err := pageLimit(c)
-	if err != nil {
-		return err
-	}
-	raw, err := s.cursorParam(c)
+	limit, raw, err := s.pageParams(c)
 	if err != nil {
 		return err
 	}

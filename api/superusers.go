@@ -36,11 +36,7 @@ type patchSuperuserRequest struct {
 
 // platformListSuperusers pages through superusers by email: ?limit=, ?cursor=.
 func (s *Server) platformListSuperusers(c echo.Context) error {
-	limit, err := pageLimit(c)
-	if err != nil {
-		return err
-	}
-	cursor, err := s.cursorParam(c)
+	limit, cursor, err := s.pageParams(c)
 	if err != nil {
 		return err
 	}
@@ -48,12 +44,7 @@ func (s *Server) platformListSuperusers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := listResponse[superuserResponse]{Results: make([]superuserResponse, len(sus))}
-	for i, su := range sus {
-		out.Results[i] = toSuperuserResponse(su)
-	}
-	out.Next = s.nextURL(c, nil, limit, next)
-	return c.JSON(http.StatusOK, out)
+	return writePage(s, c, sus, toSuperuserResponse, nil, limit, next)
 }
 
 // platformPatchSuperuser activates or deactivates a superuser; a

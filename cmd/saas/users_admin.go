@@ -34,6 +34,33 @@ func (a *app) userTenant(ctx context.Context, schemaName string) (string, error)
 	return t.Schema, nil
 }
 
+// tenantAccounts is userTenant with the accounts service the user commands
+// act through.
+func (a *app) tenantAccounts(ctx context.Context, schemaName string) (string, *accounts.Service, error) {
+	s, err := a.userTenant(ctx, schemaName)
+	if err != nil {
+		return "", nil, err
+	}
+	acc, err := a.accounts(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	return s, acc, nil
+}
+
+// tenantUser is tenantAccounts with the tenant's user of that email.
+func (a *app) tenantUser(ctx context.Context, schemaName, email string) (string, *accounts.Service, domain.User, error) {
+	s, acc, err := a.tenantAccounts(ctx, schemaName)
+	if err != nil {
+		return "", nil, domain.User{}, err
+	}
+	u, err := acc.FindUser(ctx, s, email)
+	if err != nil {
+		return "", nil, domain.User{}, err
+	}
+	return s, acc, u, nil
+}
+
 // readPassword reads a password from r: everything up to the first line
 // end (a password never holds one), so `echo pw | saas ...` works.
 func readPassword(r io.Reader) (string, error) {
@@ -78,11 +105,7 @@ func newUserListCmd(a *app) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			schemaName, err := a.userTenant(ctx, tenantSchema)
-			if err != nil {
-				return err
-			}
-			acc, err := a.accounts(ctx)
+			schemaName, acc, err := a.tenantAccounts(ctx, tenantSchema)
 			if err != nil {
 				return err
 			}
@@ -144,15 +167,7 @@ its audit entry.`,
 			if err != nil {
 				return err
 			}
-			schemaName, err := a.userTenant(ctx, tenantSchema)
-			if err != nil {
-				return err
-			}
-			acc, err := a.accounts(ctx)
-			if err != nil {
-				return err
-			}
-			u, err := acc.FindUser(ctx, schemaName, email)
+			schemaName, acc, u, err := a.tenantUser(ctx, tenantSchema, email)
 			if err != nil {
 				return err
 			}
@@ -204,15 +219,7 @@ func newUserDeleteCmd(a *app) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			schemaName, err := a.userTenant(ctx, tenantSchema)
-			if err != nil {
-				return err
-			}
-			acc, err := a.accounts(ctx)
-			if err != nil {
-				return err
-			}
-			u, err := acc.FindUser(ctx, schemaName, email)
+			schemaName, acc, u, err := a.tenantUser(ctx, tenantSchema, email)
 			if err != nil {
 				return err
 			}

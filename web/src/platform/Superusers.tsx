@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { cursorOf } from '../api/client';
 import { describe, formErrors } from '../api/errors';
+import { useAction } from '../api/useAction';
 import type { Page, PasswordChange, Superuser, SuperuserPatch } from '../api/types';
 import { useApi, useSession } from '../auth';
 import { Empty, ErrorLine, Field, Loading, Pager, RetryError, useCursorStack } from '../components/ui';
@@ -55,44 +56,27 @@ function SuperuserRow({ superuser }: { superuser: Superuser }) {
   const session = useSession();
   const qc = useQueryClient();
   const [su, setSu] = useState(superuser);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, done, run } = useAction();
   const [resetting, setResetting] = useState(false);
   const [password, setPassword] = useState('');
-  const [done, setDone] = useState<string | null>(null);
   const me = su.id === session.userId;
   if (superuser.is_active !== su.is_active && !busy) setSu(superuser);
 
-  const setActive = async (active: boolean) => {
-    setBusy(true);
-    setError(null);
-    setDone(null);
-    try {
+  const setActive = (active: boolean) =>
+    run(async () => {
       const n = await api.send<Superuser>('PATCH', `/api/platform/superusers/${su.id}/`, { is_active: active } satisfies SuperuserPatch);
       setSu(n);
-      setDone(active ? 'Reactivated.' : 'Deactivated.');
       void qc.invalidateQueries({ queryKey: superuserKeys.all });
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+      return active ? 'Reactivated.' : 'Deactivated.';
+    });
   const setPass = async (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    setDone(null);
-    try {
+    await run(async () => {
       await api.send<void>('POST', `/api/platform/superusers/${su.id}/password/`, { password } satisfies PasswordChange);
       setPassword('');
       setResetting(false);
-      setDone('Password changed; their sessions are signed out.');
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+      return 'Password changed; their sessions are signed out.';
+    });
   };
   const errs = resetting ? formErrors(error, ['password']) : { form: error ? describe(error) : undefined, fields: {} as Record<string, string> };
   return (

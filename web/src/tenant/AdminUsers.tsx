@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { cursorOf } from '../api/client';
 import { describe, formErrors } from '../api/errors';
+import { useAction } from '../api/useAction';
 import type { Page, PasswordChange, User, UserBulk, UserBulkResult, UserCreate, UserPatch } from '../api/types';
 import { HistoryPanel } from '../audit/HistoryPanel';
 import { useApi, useSession } from '../auth';
@@ -156,28 +157,19 @@ function CreateUser() {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [staff, setStaff] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const [done, setDone] = useState<string | null>(null);
+  const { busy, error, done, run } = useAction();
   const errs = formErrors(error, ['email', 'password', 'is_staff'], { is_staff: 'Staff' });
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    setDone(null);
-    try {
+    await run(async () => {
       const u = await api.send<User>('POST', '/api/admin/users/', { email, password, is_staff: staff } satisfies UserCreate);
-      setDone(`Created ${u.email}${u.is_staff ? ' (staff)' : ''}.`);
       setEmail('');
       setPassword('');
       setStaff(false);
       void qc.invalidateQueries({ queryKey: ['admin', 'users'] });
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+      return `Created ${u.email}${u.is_staff ? ' (staff)' : ''}.`;
+    });
   };
   return (
     <form className="card form" onSubmit={submit} noValidate aria-label="New user">
@@ -214,68 +206,44 @@ function UserRow({ user, selected, onSelect }: { user: User; selected: boolean; 
   const session = useSession();
   const qc = useQueryClient();
   const [u, setU] = useState(user);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, done, run } = useAction();
   const [resetting, setResetting] = useState(false);
   const [password, setPassword] = useState('');
   const [editing, setEditing] = useState(false);
   const [email, setEmail] = useState(user.email);
   const [deleting, setDeleting] = useState(false);
-  const [done, setDone] = useState<string | null>(null);
   const [history, setHistory] = useState(false);
   const me = u.id === session.userId;
   if (user.updated_at > u.updated_at) setU(user);
 
-  const patch = async (body: UserPatch, what: string) => {
-    setBusy(true);
-    setError(null);
-    setDone(null);
-    try {
+  const patch = (body: UserPatch, what: string) =>
+    run(async () => {
       const nu = await api.send<User>('PATCH', `/api/admin/users/${u.id}/`, body);
       setU(nu);
       setEmail(nu.email);
       setEditing(false);
-      setDone(what);
       void qc.invalidateQueries({ queryKey: ['admin', 'users'] });
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+      return what;
+    });
   const saveEmail = async (e: FormEvent) => {
     e.preventDefault();
     await patch({ email }, 'Email changed.');
   };
-  const remove = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const remove = () =>
+    run(async () => {
       await api.send<void>('DELETE', `/api/admin/users/${u.id}/`);
       setDeleting(false);
       onSelect(false);
       void qc.invalidateQueries({ queryKey: ['admin', 'users'] });
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   const setPass = async (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    setDone(null);
-    try {
+    await run(async () => {
       await api.send<void>('POST', `/api/admin/users/${u.id}/password/`, { password } satisfies PasswordChange);
       setPassword('');
       setResetting(false);
-      setDone('Password changed.');
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+      return 'Password changed.';
+    });
   };
   // A row's buttons have no fields: the server's message says it all
   // (its details only name the flag the button sent).
