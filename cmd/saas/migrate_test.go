@@ -11,9 +11,9 @@ import (
 	"github.com/tenantworks/saas/schema"
 )
 
-// Migration 00006 (the move_marker table) is taken back from two tenants: from alpha
-// cleanly, from bravo only in its version bookkeeping, so that applying it
-// again fails there (its table is still in place).
+// Migration 00007 (the notification_events table) is taken back from two
+// tenants: from alpha cleanly, from bravo only in its version bookkeeping,
+// so that applying it again fails there (its table is still in place).
 func TestMigrateReportsAFailingTenantAloneAndARerunFinishesIt(t *testing.T) {
 	useServices(t)
 	t.Setenv("JWT_SECRET", "")
@@ -22,8 +22,8 @@ func TestMigrateReportsAFailingTenantAloneAndARerunFinishesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if latest := runner.TenantLatest(); latest != 6 {
-		t.Fatalf("this test takes back tenant migration 00006 (move_marker), the latest when it was written; the latest is now %d: take back that one instead", latest)
+	if latest := runner.TenantLatest(); latest != 7 {
+		t.Fatalf("this test takes back tenant migration 00007 (notification_events), the latest when it was written; the latest is now %d: take back that one instead", latest)
 	}
 	for _, s := range []string{"alpha", "bravo", "charlie"} {
 		if out, errOut, code := saas(t, "tenant", "create", "--schema", s, "--name", s, "--domain", s+".localhost"); code != 0 {
@@ -42,17 +42,17 @@ func TestMigrateReportsAFailingTenantAloneAndARerunFinishesIt(t *testing.T) {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
-	exec(`DROP TABLE alpha.move_marker`)
-	exec(`DELETE FROM alpha.goose_db_version WHERE version_id = 6`)
-	exec(`DELETE FROM bravo.goose_db_version WHERE version_id = 6`)
-	exec(`UPDATE public.tenants SET schema_version = 5 WHERE schema_name IN ('alpha', 'bravo')`)
+	exec(`DROP TABLE alpha.notification_events`)
+	exec(`DELETE FROM alpha.goose_db_version WHERE version_id = 7`)
+	exec(`DELETE FROM bravo.goose_db_version WHERE version_id = 7`)
+	exec(`UPDATE public.tenants SET schema_version = 6 WHERE schema_name IN ('alpha', 'bravo')`)
 
 	steps := []struct {
 		name     string
 		code     int
 		contains []string
 	}{
-		{"bravo fails alone and alpha migrates", 1, []string{"FAILED bravo", "move_marker", "2 pending, 1 migrated, 1 failed"}},
+		{"bravo fails alone and alpha migrates", 1, []string{"FAILED bravo", "notification_events", "2 pending, 1 migrated, 1 failed"}},
 		{"with nothing left to apply but bravo, bravo alone is pending again", 1, []string{"FAILED bravo", "1 pending, 0 migrated, 1 failed"}},
 	}
 	for _, s := range steps {
@@ -68,16 +68,16 @@ func TestMigrateReportsAFailingTenantAloneAndARerunFinishesIt(t *testing.T) {
 	}
 	var alphaTable bool
 	var versions []int64
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = 'alpha' AND table_name = 'move_marker')`).Scan(&alphaTable); err != nil || !alphaTable {
-		t.Fatalf("alpha.move_marker is back: %t (err %v), want true", alphaTable, err)
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = 'alpha' AND table_name = 'notification_events')`).Scan(&alphaTable); err != nil || !alphaTable {
+		t.Fatalf("alpha.notification_events is back: %t (err %v), want true", alphaTable, err)
 	}
 	rows, _ := conn.Query(ctx, `SELECT schema_version FROM public.tenants ORDER BY schema_name`)
-	if versions, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil || len(versions) != 3 || versions[0] != 6 || versions[1] != 5 || versions[2] != 6 {
-		t.Fatalf("recorded versions alpha, bravo, charlie: %v (err %v), want [6 5 6]", versions, err)
+	if versions, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil || len(versions) != 3 || versions[0] != 7 || versions[1] != 6 || versions[2] != 7 {
+		t.Fatalf("recorded versions alpha, bravo, charlie: %v (err %v), want [7 6 7]", versions, err)
 	}
 
 	// The cause gone, a rerun finishes bravo, and the next finds nothing.
-	exec(`DROP TABLE bravo.move_marker`)
+	exec(`DROP TABLE bravo.notification_events`)
 	if out, errOut, code := saas(t, "migrate"); code != 0 || !strings.Contains(out, "1 pending, 1 migrated, 0 failed") {
 		t.Fatalf("rerun exited %d with\n%s%s\nwant bravo migrated", code, out, errOut)
 	}

@@ -33,21 +33,24 @@ func (db *DB) NotifyActiveStaff(ctx context.Context, schemaName string, n EventN
 }
 
 // NotifyActiveStaffMany writes each of ns for every active staff user of
-// the tenant, in one transaction and one statement that skips the users
-// who already have it, and returns every notification of those events in
-// id order: the rows inserted now and those an earlier delivery of the
-// same event inserted. So a handler that crashed after the insert and
-// before pushing pushes them all the next time. Ids follow the order of
-// ns; an event id given twice is written once.
+// the tenant, in one transaction and one statement, and returns every
+// notification of those events in id order: the rows inserted now and,
+// for an event an earlier delivery wrote, that delivery's rows, as stored
+// (recipients are fixed when an event is first written). So a handler
+// that crashed after the insert and before pushing pushes them all the
+// next time. Ids follow the order of ns; an event id given twice is
+// written once.
 //
 // Errors: ErrNoSchema when the tenant's schema is gone; EINVALID when an
 // event id is not a UUID or a Data is not JSON; EUNAVAILABLE when the
 // database is down, or when another writer of the tenant's notifications
 // held the lock past the tenant's lock_timeout. Cost: one round trip: an
 // INSERT ... SELECT over the users table per event, returning the new rows'
-// keys (the rest is the caller's), and one probe per event of
-// notifications_event_user_key for the rows written before; under a lock
-// that serializes the tenant's notification writers.
+// keys (the rest is the caller's), with two index entries a row (the
+// primary key and the user's listing index) and no foreign-key check;
+// one notification_events row per event, probed first, its id range read
+// back by primary key for the events written before; under a lock that
+// serializes the tenant's notification writers.
 func (db *DB) NotifyActiveStaffMany(ctx context.Context, schemaName string, ns []EventNotification) ([]domain.Notification, error) {
 	var (
 		ids, kinds, titles, datas []string
@@ -81,25 +84,38 @@ func (db *DB) NotifyActiveStaffMany(ctx context.Context, schemaName string, ns [
 		if _, err := tx.Exec(ctx, `LOCK TABLE notifications IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
-		// The statement's snapshot does not see what ins inserts, so the
-		// first half reads only the rows of an earlier delivery; it runs
-		// before ins does, so its index probe does not even meet the new
-		// entries. New rows come back without the columns the caller gave
-		// (kind, title, data), which it fills in.
+		// The statement's snapshot does not see what ins inserts, so seen
+		// holds only the events of an earlier delivery (recorded with
+		// their rows, under this lock, in one transaction), whose rows
+		// come back by primary key as they are stored; the other events
+		// get their rows now, each recorded in notification_events with
+		// the range of its new ids. No other writer records an event, so
+		// the record's primary key never conflicts; if it did, the
+		// statement would fail rather than write an event twice. New rows
+		// come back without the columns the caller gave (kind, title,
+		// data), which it fills in.
 		rows, err := tx.Query(ctx,
 			`WITH e AS (
 			   SELECT x.event_id::uuid AS event_id, x.kind, x.title, x.data::jsonb AS data, x.ord
 			   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS x(event_id, kind, title, data, ord)
+			 ), seen AS (
+			   SELECT ne.event_id, ne.first_id, ne.last_id FROM notification_events ne
+			   WHERE ne.event_id IN (SELECT event_id FROM e)
+			 ), fresh AS (
+			   SELECT * FROM e WHERE event_id NOT IN (SELECT event_id FROM seen)
 			 ), ins AS (
 			   INSERT INTO notifications (event_id, user_id, kind, title, data)
-			   SELECT e.event_id, u.id, e.kind, e.title, e.data FROM e CROSS JOIN users u
+			   SELECT f.event_id, u.id, f.kind, f.title, f.data FROM fresh f CROSS JOIN users u
 			   WHERE u.is_staff AND u.is_active
-			   ORDER BY e.ord, u.id
-			   ON CONFLICT (event_id, user_id) DO NOTHING
+			   ORDER BY f.ord, u.id
 			   RETURNING id, event_id, user_id, created_at
+			 ), rec AS (
+			   INSERT INTO notification_events (event_id, first_id, last_id)
+			   SELECT f.event_id, min(ins.id), max(ins.id) FROM fresh f LEFT JOIN ins ON ins.event_id = f.event_id
+			   GROUP BY f.event_id
 			 )
-			 SELECT id, event_id, user_id, created_at, kind, title, data, read_at, true FROM notifications
-			 WHERE event_id IN (SELECT event_id FROM e)
+			 SELECT n.id, n.event_id, n.user_id, n.created_at, n.kind, n.title, n.data, n.read_at, true
+			 FROM seen JOIN notifications n ON n.id BETWEEN seen.first_id AND seen.last_id AND n.event_id = seen.event_id
 			 UNION ALL
 			 SELECT id, event_id, user_id, created_at, NULL::text, NULL::text, NULL::jsonb, NULL::timestamptz, false FROM ins`,
 			ids, kinds, titles, datas)

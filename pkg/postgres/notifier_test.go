@@ -133,3 +133,83 @@ func TestNotifyActiveStaffManyWritesEachEventOncePerStaffUserInOrder(t *testing.
 		}
 	})
 }
+
+func TestNotifyActiveStaffRedeliveredGivesTheFirstDeliverysRowsAndDeletingAUserDeletesTheirs(t *testing.T) {
+	t.Parallel()
+	w := testenv.MustWorld(t)
+	ctx := t.Context()
+	const schemaName = "notify_redeliver"
+	w.MustTenant(t, schemaName)
+	newStaff := func(email string) string {
+		t.Helper()
+		u, err := w.DB.CreateUser(ctx, schemaName, postgres.NewUser{Email: email, PasswordHash: "x", IsStaff: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.ID
+	}
+	count := func(sql string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := w.DB.InTenant(ctx, schemaName, func(tx pgx.Tx) error { return tx.QueryRow(ctx, sql, args...).Scan(&n) }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// An event written while the tenant has no staff user: recorded, with
+	// no row.
+	empty := postgres.EventNotification{EventID: uuid.NewString(), Kind: "product.created", Title: "e", Data: json.RawMessage(`{}`)}
+	if got, err := w.DB.NotifyActiveStaffMany(ctx, schemaName, []postgres.EventNotification{empty}); err != nil || len(got) != 0 {
+		t.Fatalf("an event with no staff user: %+v, %v; want no row", got, err)
+	}
+	ann, bob := newStaff("ann@r.test"), newStaff("bob@r.test")
+	ev := postgres.EventNotification{EventID: uuid.NewString(), Kind: "product.created", Title: "t", Data: json.RawMessage(`{}`)}
+	first, err := w.DB.NotifyActiveStaffMany(ctx, schemaName, []postgres.EventNotification{ev})
+	if err != nil || len(first) != 2 {
+		t.Fatalf("first delivery: %+v, %v; want a row for each of 2 staff users", first, err)
+	}
+	off := false
+	if _, err := w.DB.UpdateUser(ctx, schemaName, bob, postgres.UserPatch{IsActive: &off}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A staff user added since, and bob made inactive, change nothing for
+	// the events written before: their recipients were fixed then, and a
+	// redelivery gets the same rows with the same ids, however often.
+	carl := newStaff("carl@r.test")
+	for i := range 3 {
+		again, err := w.DB.NotifyActiveStaffMany(ctx, schemaName, []postgres.EventNotification{ev, empty})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again) != len(first) {
+			t.Fatalf("delivery %d: %+v, want the first delivery's %+v", i+2, again, first)
+		}
+		for j := range first {
+			if again[j].ID != first[j].ID || again[j].UserID != first[j].UserID || again[j].EventID != ev.EventID {
+				t.Fatalf("delivery %d: row %d is %+v, want %+v", i+2, j, again[j], first[j])
+			}
+		}
+	}
+	if n := count(`SELECT count(*) FROM notifications WHERE event_id = $1`, ev.EventID); n != 2 {
+		t.Fatalf("%d rows of the event, want 2", n)
+	}
+	if n := count(`SELECT count(*) FROM notifications WHERE user_id = $1`, carl); n != 0 {
+		t.Fatalf("carl has %d notifications, want none", n)
+	}
+	if n := count(`SELECT count(*) FROM notification_events`); n != 2 {
+		t.Fatalf("%d events recorded, want 2", n)
+	}
+
+	t.Run("deleting a user deletes their notifications and no one else's", func(t *testing.T) {
+		if _, err := w.DB.DeleteUser(ctx, schemaName, bob, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(`SELECT count(*) FROM notifications WHERE user_id = $1`, bob); n != 0 {
+			t.Fatalf("the deleted user keeps %d notifications", n)
+		}
+		if n := count(`SELECT count(*) FROM notifications WHERE user_id = $1`, ann); n != 1 {
+			t.Fatalf("ann has %d notifications, want 1", n)
+		}
+	})
+}

@@ -160,8 +160,8 @@ func (db *DB) UpdateUser(ctx context.Context, schemaName, id string, p UserPatch
 	return u, nil
 }
 
-// DeleteUser deletes a user; their notifications go with them (ON DELETE
-// CASCADE), the audit entries naming them stay. a builds the deletion's
+// DeleteUser deletes a user and their notifications in one transaction;
+// the audit entries naming them stay. a builds the deletion's
 // audit entries (new is the zero User). Errors: ENOTFOUND.
 func (db *DB) DeleteUser(ctx context.Context, schemaName, id string, a AuditFunc[domain.User]) (domain.User, error) {
 	if _, err := parseUUID(id); err != nil {
@@ -171,6 +171,18 @@ func (db *DB) DeleteUser(ctx context.Context, schemaName, id string, a AuditFunc
 	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) (err error) {
 		old, err = scanUser(tx.QueryRow(ctx, `DELETE FROM users WHERE id = $1 RETURNING `+userColumns, id))
 		if err != nil {
+			return err
+		}
+		// No foreign key does this (its per-row check was the notifier's
+		// largest cost). The lock waits for a notifier's transaction that
+		// may have taken the user as a recipient before this deletion
+		// commits, and the DELETE, a later statement, sees its rows; a
+		// notifier that locks after this reads users once this commits.
+		// Users before notifications, the order a tenant move locks them.
+		if _, err := tx.Exec(ctx, `LOCK TABLE notifications IN ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM notifications WHERE user_id = $1`, id); err != nil {
 			return err
 		}
 		return writeAudits(ctx, tx, WriteTenantAudit, a, old, domain.User{})

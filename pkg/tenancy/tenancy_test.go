@@ -109,7 +109,7 @@ func TestCreateMakesAnActiveTenantWithItsTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "audit_log,goose_db_version,move_marker,notifications,outbox,products,users"
+	want := "audit_log,goose_db_version,move_marker,notification_events,notifications,outbox,products,users"
 	if strings.Join(tables, ",") != want {
 		t.Fatalf("tables in schema acme = %v, want %s", tables, want)
 	}

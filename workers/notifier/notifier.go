@@ -1,7 +1,8 @@
 // Package notifier is the worker that turns product events into
 // notifications: on product.created it writes one notification row per
-// active staff user of the event's tenant, keyed on (event id, user id) so
-// that a redelivered event adds nothing, then pushes the event's rows over
+// active staff user of the event's tenant, recording the event once with
+// its rows so that a redelivered event adds nothing and gets the same
+// rows back, then pushes the event's rows over
 // core NATS to the push nodes, which hand each to its user's WebSocket:
 // one events.PushFanout message per event (events.PushTenantSubject)
 // carrying every recipient and row id, which each push node fans out to
