@@ -204,7 +204,7 @@ func (m *Manager) provision(ctx context.Context, on postgres.Cluster, t *domain.
 	if err != nil {
 		return err
 	}
-	v, err := runner.MigrateTenant(ctx, t.Schema)
+	v, err := runner.MigrateNewTenant(ctx, on.DB.Pool, t.Schema)
 	if err != nil {
 		return err
 	}
