@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -23,6 +24,9 @@ type idleTarget struct {
 	source string // loopback source address of its connections
 	tokens []string
 	pprof  string // host:port of a net/http/pprof listener, if any
+	// profileAs names the CPU profile of the connects, <kind>-<N>.<profileAs>.cpu.pprof;
+	// "" means "connect".
+	profileAs string
 }
 
 // idleResult is what holding them cost.
@@ -85,7 +89,8 @@ func measureIdle(ctx context.Context, self string, t idleTarget, o options) (idl
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out := filepath.Join(o.profileDir, fmt.Sprintf("%s-%d.connect.cpu.pprof", t.kind, len(t.tokens)))
+			as := cmp.Or(t.profileAs, "connect")
+			out := filepath.Join(o.profileDir, fmt.Sprintf("%s-%d.%s.cpu.pprof", t.kind, len(t.tokens), as))
 			if err := fetch(ctx, "http://"+t.pprof+"/debug/pprof/profile?seconds=5", out); err != nil {
 				logf("cpu profile: %v", err)
 			}

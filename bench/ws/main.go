@@ -239,7 +239,7 @@ func idlePush(ctx context.Context, st *stack.Stack, self string, o options) (idl
 	// Every user's first connect read its user from PostgreSQL (and cached
 	// it in Redis); a second round, as after a node restart or a network
 	// blip, finds them all cached. Its connect rate only is kept.
-	t.source, t.pprof = o.sources[1], ""
+	t.source, t.profileAs = o.sources[1], "cached-connect"
 	warm := o
 	warm.settle = 0
 	again, err := measureIdle(ctx, self, t, warm)

@@ -162,6 +162,23 @@ func typesRoundTrip(t *testing.T, d *testenv.Database) {
 		}
 	})
 
+	t.Run("a user's auth flags: booleans and a bigint, the id as a uuid", func(t *testing.T) {
+		u, err := db.CreateUser(ctx, s, postgres.NewUser{Email: "auth@types.test", PasswordHash: "x", IsStaff: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.SetUserPassword(ctx, s, u.ID, "y", u.TokenGeneration, nil); err != nil {
+			t.Fatal(err)
+		}
+		ua, err := db.GetUserAuth(ctx, s, u.ID)
+		if want := (postgres.UserAuth{Active: true, Staff: true, Generation: u.TokenGeneration + 1}); err != nil || ua != want {
+			t.Errorf("GetUserAuth = %+v, %v; want %+v", ua, err, want)
+		}
+		if _, err := db.GetUserAuth(ctx, s, "not-a-uuid"); domain.ErrorCode(err) != domain.ENOTFOUND {
+			t.Errorf("GetUserAuth of a non-UUID = %v, want %s", err, domain.ENOTFOUND)
+		}
+	})
+
 	t.Run("a snapshot scan and a delete at a version", func(t *testing.T) {
 		var seen int
 		if err := db.ScanProducts(ctx, s, 2, func(total int, page []domain.Product) error { seen += len(page); return nil }); err != nil || seen != 3 {
