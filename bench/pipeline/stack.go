@@ -20,6 +20,7 @@ import (
 // pipeline is the benchmark's private stack and its two tenants.
 type pipeline struct {
 	*stack.Stack
+	sfx     string     // the run's random suffix of tenant names
 	live    tenantInfo // part 1: staff user, WebSocket, paced writes
 	backlog tenantInfo // part 2: 10,000 products written to the database
 }
@@ -42,7 +43,7 @@ func setup(ctx context.Context, o options) (_ *pipeline, err error) {
 		NATSServer:  o.natsServer,
 		Redis:       stack.RedisSharedDB,
 		RedisDB:     o.redisDB,
-		MaxConns:    int32(o.backlogWorkers + 2),
+		MaxConns:    int32(max(o.backlogWorkers, o.tenantWorkers) + 2),
 		Search:      true,
 		Overlay:     o.buildOverlay,
 		Logf:        logf,
@@ -53,6 +54,7 @@ func setup(ctx context.Context, o options) (_ *pipeline, err error) {
 	sfx := strings.ToLower(rand.Text()[:10])
 	s := &pipeline{
 		Stack:   st,
+		sfx:     sfx,
 		live:    tenantInfo{schema: "bpl_" + sfx, host: "bpl-" + sfx + ".bench.localhost"},
 		backlog: tenantInfo{schema: "bpb_" + sfx, host: "bpb-" + sfx + ".bench.localhost"},
 	}
