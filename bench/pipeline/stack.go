@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tenantworks/saas/bench/internal/stack"
+	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
 )
 
@@ -69,7 +70,10 @@ func setup(ctx context.Context, o options) (_ *pipeline, err error) {
 	// Tenants, with the search hook: each gets its index and alias now,
 	// before any role of the stack runs.
 	for _, t := range []tenantInfo{s.live, s.backlog} {
-		if _, err := s.Manager().Create(ctx, tenancy.CreateParams{Schema: t.schema, Name: "pipeline benchmark " + t.schema, Domain: t.host}); err != nil {
+		// On main: part 2's relay runs on the main cluster alone, and
+		// the extra tenants, which spread over every cluster, must not
+		// move the measured two.
+		if _, err := s.Manager().Create(ctx, tenancy.CreateParams{Schema: t.schema, Name: "pipeline benchmark " + t.schema, Domain: t.host, Cluster: postgres.MainCluster}); err != nil {
 			return nil, fmt.Errorf("create tenant %s: %w", t.schema, err)
 		}
 	}
