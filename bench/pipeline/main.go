@@ -199,7 +199,7 @@ func report(w *os.File, o options, refresh string, cr crowdResult, lat latencyRe
 		o.poll, len(lat.search), lat.searchMissing, at(lat.search, 50), at(lat.search, 99), at(lat.search, 100),
 		ms(searchTarget), met(len(lat.search) > 0 && searchP99 < searchTarget && lat.searchMissing == 0))
 	if st := lat.stages; st.n > 0 {
-		fmt.Fprintf(w, "\nSearchable, by stage (%d of the products found; the stream's timestamp of the event, Elasticsearch's ingest timestamp of the document):\n\n", st.n)
+		fmt.Fprintf(w, "\nSearchable, by stage (%d of the products found; the stream's timestamp of each event, the index's index_total counter polled every poll interval):\n\n", st.n)
 		fmt.Fprintf(w, "| stage | p50 | p99 | max |\n| --- | ---: | ---: | ---: |\n")
 		for _, r := range []struct {
 			what string
