@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -130,10 +131,8 @@ func run(o options) error {
 	// A row of zeros is never a result: it is the bench not seeing what
 	// the stack did (as when it searched raw product ids while documents
 	// are <schema>:<id>).
-	err = lat.check()
-	if err == nil {
-		err = lat.wsErr
-	}
+	// Both, when the WebSocket closed early: it explains missing notifications.
+	err = errors.Join(lat.check(), lat.wsErr)
 	if err != nil {
 		report(os.Stdout, o, refresh, cr, lat, backlogResult{}, loadStart, benchenv.LoadAvg())
 		return err
