@@ -39,6 +39,34 @@ type latencyResult struct {
 	searches                                  int
 	searchTime                                []time.Duration
 	negativeNote                              int
+	samples                                   []sample     // measured, found by a search
+	wsErr                                     error        // the WebSocket failed before the end
+	indexBase                                 int64        // index_total before the first write
+	indexPoints                               []indexPoint // index_total, polled
+	stages                                    stageResult
+}
+
+// stageResult splits searchable latency of the measured products (those
+// with every time known) into its stages.
+type stageResult struct {
+	n                           int
+	publish, bulk, refresh, all []time.Duration
+}
+
+// splitStages fills r.stages from the stream's and the index's times.
+func (r *latencyResult) splitStages(st stageTimes) {
+	for _, sm := range r.samples {
+		pub, ok1 := st.published[sm.id]
+		ix, ok2 := st.indexed[sm.id]
+		if !ok1 || !ok2 {
+			continue
+		}
+		r.stages.n++
+		r.stages.publish = append(r.stages.publish, pub.Sub(sm.t0))
+		r.stages.bulk = append(r.stages.bulk, ix.Sub(pub))
+		r.stages.refresh = append(r.stages.refresh, sm.found.Sub(ix))
+		r.stages.all = append(r.stages.all, sm.found.Sub(sm.t0))
+	}
 }
 
 type tracker struct {
@@ -161,6 +189,28 @@ func runLatency(ctx context.Context, s *pipeline, base string, o options) (laten
 		}
 	})
 
+	// The index's indexing counter, for the stage timings.
+	if res.indexBase, err = indexTotal(ctx, s); err != nil {
+		return res, fmt.Errorf("index stats: %w", err)
+	}
+	var statsWG sync.WaitGroup
+	statsWG.Go(func() {
+		t := time.NewTicker(o.poll)
+		defer t.Stop()
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case <-t.C:
+			}
+			n, err := indexTotal(pctx, s)
+			if err != nil {
+				continue // a stage timing is missing, not the run
+			}
+			res.indexPoints = append(res.indexPoints, indexPoint{at: time.Now(), total: n})
+		}
+	})
+
 	// The paced writer: open loop, one POST every 1/rate, at most
 	// o.maxInflight in flight (a write due when they are all busy is
 	// skipped and counted).
@@ -231,19 +281,28 @@ func runLatency(ctx context.Context, s *pipeline, base string, o options) (laten
 			}
 		}
 		tr.mu.Unlock()
-		if done || wsErr.Load() != nil || pollErr.Load() != nil {
+		// A WebSocket the server closed leaves the notifications missing,
+		// not the searches: those are still waited for.
+		if wsErr.Load() != nil {
+			tr.mu.Lock()
+			done = len(tr.pending) == 0
+			tr.mu.Unlock()
+		}
+		if done || pollErr.Load() != nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	stopPoll()
 	pollWG.Wait()
+	statsWG.Wait()
 	closing.Store(true)
 	conn.Close(websocket.StatusNormalClosure, "bench done")
 	stopWS()
 	wsWG.Wait()
 	if v := wsErr.Load(); v != nil {
-		return res, fmt.Errorf("websocket: %v", v)
+		// Reported with what was measured; the run still fails.
+		res.wsErr = fmt.Errorf("websocket: %v (after %d notifications; the rest count as missing)", v, res.wsMessages)
 	}
 	if v := pollErr.Load(); v != nil {
 		return res, fmt.Errorf("search poller: %v", v)
@@ -270,6 +329,7 @@ func runLatency(ctx context.Context, s *pipeline, base string, o options) (laten
 			res.searchMissing++
 		} else {
 			res.search = append(res.search, sm.found.Sub(sm.t0))
+			res.samples = append(res.samples, *sm)
 		}
 	}
 	res.writeRate = float64(res.measured) / o.duration.Seconds()

@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -37,6 +38,9 @@ type options struct {
 	maxInflight    int
 	backlog        int
 	backlogWorkers int
+	tenants        int
+	tenantDocs     int
+	tenantWorkers  int
 	redisDB        int
 	natsServer     string
 	timeout        time.Duration
@@ -53,13 +57,20 @@ func main() {
 	flag.IntVar(&o.maxInflight, "max-inflight", 64, "most writes in flight; a write due when they are all busy is skipped and counted")
 	flag.IntVar(&o.backlog, "backlog", 10000, "products in the indexer backlog (part 2)")
 	flag.IntVar(&o.backlogWorkers, "backlog-workers", 8, "goroutines writing the backlog")
+	flag.IntVar(&o.tenants, "tenants", 1000, "extra tenants on the shared search indices during the run, each with its alias (tenancy.Manager and the search hook)")
+	flag.IntVar(&o.tenantDocs, "tenant-docs", 20, "documents written into each extra tenant's alias")
+	flag.IntVar(&o.tenantWorkers, "tenant-workers", 4, "extra tenants created at a time")
 	flag.IntVar(&o.redisDB, "redis-db", 13, "Redis db number for the stack (must be empty; flushed at the end)")
 	flag.StringVar(&o.natsServer, "nats-server", "", "nats-server binary (default: PATH, then $SERVICES_DIR/bin)")
 	flag.StringVar(&o.buildOverlay, "build-overlay", "", "go build -overlay file for the saas binary (try a change without editing the tree; default none)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on the whole run")
 	flag.Parse()
-	if o.rate <= 0 || o.duration <= 0 || o.backlog <= 0 || o.backlogWorkers <= 0 || o.maxInflight <= 0 || o.poll <= 0 {
-		fmt.Fprintln(os.Stderr, "error: -rate, -duration, -backlog, -backlog-workers, -max-inflight and -poll must be positive")
+	if o.rate <= 0 || o.duration <= 0 || o.backlog <= 0 || o.backlogWorkers <= 0 || o.maxInflight <= 0 || o.poll <= 0 || o.tenantWorkers <= 0 {
+		fmt.Fprintln(os.Stderr, "error: -rate, -duration, -backlog, -backlog-workers, -max-inflight, -poll and -tenant-workers must be positive")
+		os.Exit(2)
+	}
+	if o.tenants < 0 || o.tenantDocs < 0 {
+		fmt.Fprintln(os.Stderr, "error: -tenants and -tenant-docs must not be negative")
 		os.Exit(2)
 	}
 	if err := run(o); err != nil {
@@ -83,6 +94,15 @@ func run(o options) error {
 	}
 	defer s.Close()
 
+	logf("%d extra tenants with %d documents each, %d at a time", o.tenants, o.tenantDocs, o.tenantWorkers)
+	cr, err := crowd(ctx, s, o)
+	if err != nil {
+		return err
+	}
+	if o.tenants > 0 {
+		logf("extra tenants made in %s: %d aliases under the prefix, %d documents in the shared indices", cr.took.Round(time.Millisecond), cr.aliases, cr.sharedDocs)
+	}
+
 	refresh, err := s.refreshInterval(ctx, s.live.schema)
 	if err != nil {
 		return fmt.Errorf("refresh interval: %w", err)
@@ -103,13 +123,23 @@ func run(o options) error {
 		return err
 	}
 	dev.Stop()
+	if st, err := readStages(ctx, s, lat.indexBase, lat.indexPoints); err != nil {
+		logf("stage timings not read: %v", err)
+	} else {
+		lat.splitStages(st)
+	}
 	// A row of zeros is never a result: it is the bench not seeing what
 	// the stack did (as when it searched raw product ids while documents
 	// are <schema>:<id>).
-	if err := lat.check(); err != nil {
-		report(os.Stdout, o, refresh, lat, backlogResult{}, loadStart, benchenv.LoadAvg())
+	// Both, when the WebSocket closed early: it explains missing notifications.
+	err = errors.Join(lat.check(), lat.wsErr)
+	if err != nil {
+		report(os.Stdout, o, refresh, cr, lat, backlogResult{}, loadStart, benchenv.LoadAvg())
 		return err
 	}
+
+	// Part 1's results now: part 2 may yet fail or time out.
+	report(os.Stdout, o, refresh, cr, lat, backlogResult{}, loadStart, benchenv.LoadAvg())
 
 	logf("part 2: %d products into the backlog tenant, then the relay alone, then saas worker indexer alone", o.backlog)
 	bl, err := runBacklog(ctx, s, o)
@@ -118,7 +148,8 @@ func run(o options) error {
 	}
 	loadEnd := benchenv.LoadAvg()
 
-	report(os.Stdout, o, refresh, lat, bl, loadStart, loadEnd)
+	fmt.Printf("\nload average at the end %s\n", loadEnd)
+	reportBacklog(os.Stdout, o, bl)
 	return nil
 }
 
@@ -140,7 +171,7 @@ func met(ok bool) string {
 	return "**not met**"
 }
 
-func report(w *os.File, o options, refresh string, lat latencyResult, bl backlogResult, loadStart, loadEnd string) {
+func report(w *os.File, o options, refresh string, cr crowdResult, lat latencyResult, bl backlogResult, loadStart, loadEnd string) {
 	refreshDur, err := time.ParseDuration(strings.Fields(refresh)[0])
 	if err != nil {
 		refreshDur = time.Second
@@ -152,6 +183,8 @@ func report(w *os.File, o options, refresh string, lat latencyResult, bl backlog
 		fmt.Fprintf(w, "saas built with -overlay %s (not the tree as it is)\n", o.buildOverlay)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Tenants: the two measured and %d more (created by tenancy.Manager with the search hook, %d at a time, in %s), %d documents each written through their aliases; during the run %d aliases under the prefix, %d documents in the shared indices\n\n",
+		cr.tenants, o.tenantWorkers, cr.took.Round(time.Second), o.tenantDocs, cr.aliases, cr.sharedDocs)
 	fmt.Fprintf(w, "Part 1: `saas dev`, %.0f writes/s offered for %s (after %s warm-up): %d products measured (%.1f/s achieved), %d write errors, %d writes skipped (%d already in flight), %d WebSocket messages; index refresh_interval %s; %d searches (p50 %s)\n\n",
 		o.rate, o.duration, o.warmup, lat.measured, lat.writeRate, lat.errors, lat.skipped, o.maxInflight, lat.wsMessages, refresh, lat.searches, at(lat.searchTime, 50))
 	fmt.Fprintf(w, "| measurement | n | missing | p50 | p99 | max | target | |\n| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
@@ -164,12 +197,28 @@ func report(w *os.File, o options, refresh string, lat latencyResult, bl backlog
 	fmt.Fprintf(w, "| searchable: first `_search` (ids, every %s) that finds it, after t0 | %d | %d | %s | %s | %s | p99 < %s | %s |\n",
 		o.poll, len(lat.search), lat.searchMissing, at(lat.search, 50), at(lat.search, 99), at(lat.search, 100),
 		ms(searchTarget), met(len(lat.search) > 0 && searchP99 < searchTarget && lat.searchMissing == 0))
+	if st := lat.stages; st.n > 0 {
+		fmt.Fprintf(w, "\nSearchable, by stage (%d of the products found; the stream's timestamp of each event, the index's index_total counter polled every poll interval):\n\n", st.n)
+		fmt.Fprintf(w, "| stage | p50 | p99 | max |\n| --- | ---: | ---: | ---: |\n")
+		for _, r := range []struct {
+			what string
+			ds   []time.Duration
+		}{
+			{"201 to the event stored in the stream (relay)", st.publish},
+			{"stream to the document received by Elasticsearch (indexer: fetch, database check, bulk)", st.bulk},
+			{"document received to the first search that finds it (refresh, poll)", st.refresh},
+			{"201 to found (the same products)", st.all},
+		} {
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", r.what, at(r.ds, 50), at(r.ds, 99), at(r.ds, 100))
+		}
+	}
 	if lat.negativeNote > 0 {
 		fmt.Fprintf(w, "\n(%d notifications arrived before their 201 was read: counted as negative latencies.)\n", lat.negativeNote)
 	}
-	if bl.n == 0 {
-		return // part 2 did not run
-	}
+}
+
+// reportBacklog prints part 2.
+func reportBacklog(w *os.File, o options, bl backlogResult) {
 	fmt.Fprintf(w, "\nPart 2: indexer backlog of %d products in one tenant (written in %s with postgres.DB.CreateProduct, %d goroutines; the relay alone (run in the bench process) put them in the stream in %s; the indexer consumer had %d pending)\n\n",
 		bl.n, bl.insertTime.Round(time.Millisecond), o.backlogWorkers, bl.relayTime.Round(time.Millisecond), bl.pendingAtStart)
 	fmt.Fprintf(w, "| measurement | documents | time | documents/s |\n| --- | ---: | ---: | ---: |\n")

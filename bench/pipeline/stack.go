@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"github.com/tenantworks/saas/bench/internal/stack"
+	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
 )
 
 // pipeline is the benchmark's private stack and its two tenants.
 type pipeline struct {
 	*stack.Stack
+	sfx     string     // the run's random suffix of tenant names
 	live    tenantInfo // part 1: staff user, WebSocket, paced writes
 	backlog tenantInfo // part 2: 10,000 products written to the database
 }
@@ -42,7 +44,7 @@ func setup(ctx context.Context, o options) (_ *pipeline, err error) {
 		NATSServer:  o.natsServer,
 		Redis:       stack.RedisSharedDB,
 		RedisDB:     o.redisDB,
-		MaxConns:    int32(o.backlogWorkers + 2),
+		MaxConns:    int32(max(o.backlogWorkers, o.tenantWorkers) + 2),
 		Search:      true,
 		Overlay:     o.buildOverlay,
 		Logf:        logf,
@@ -53,6 +55,7 @@ func setup(ctx context.Context, o options) (_ *pipeline, err error) {
 	sfx := strings.ToLower(rand.Text()[:10])
 	s := &pipeline{
 		Stack:   st,
+		sfx:     sfx,
 		live:    tenantInfo{schema: "bpl_" + sfx, host: "bpl-" + sfx + ".bench.localhost"},
 		backlog: tenantInfo{schema: "bpb_" + sfx, host: "bpb-" + sfx + ".bench.localhost"},
 	}
@@ -67,7 +70,10 @@ func setup(ctx context.Context, o options) (_ *pipeline, err error) {
 	// Tenants, with the search hook: each gets its index and alias now,
 	// before any role of the stack runs.
 	for _, t := range []tenantInfo{s.live, s.backlog} {
-		if _, err := s.Manager().Create(ctx, tenancy.CreateParams{Schema: t.schema, Name: "pipeline benchmark " + t.schema, Domain: t.host}); err != nil {
+		// On main: part 2's relay runs on the main cluster alone, and
+		// the extra tenants, which spread over every cluster, must not
+		// move the measured two.
+		if _, err := s.Manager().Create(ctx, tenancy.CreateParams{Schema: t.schema, Name: "pipeline benchmark " + t.schema, Domain: t.host, Cluster: postgres.MainCluster}); err != nil {
 			return nil, fmt.Errorf("create tenant %s: %w", t.schema, err)
 		}
 	}

@@ -272,6 +272,10 @@ func (s *Stack) ElasticsearchURL() string { return s.esURL }
 // DB is a pool on the stack's database (Options.MaxConns).
 func (s *Stack) DB() *postgres.DB { return s.db }
 
+// IndexPrefix is the stack's ELASTICSEARCH_INDEX_PREFIX: every index and
+// alias of its tenants is named <IndexPrefix>_...
+func (s *Stack) IndexPrefix() string { return s.prefix }
+
 // Search is a client of the shared Elasticsearch with the stack's prefix.
 func (s *Stack) Search() *search.Client { return s.es }
 
