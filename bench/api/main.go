@@ -3,8 +3,8 @@
 //
 //   - product create through the API (POST /api/catalog/products/, staff
 //     token, a unique SKU per request) against pgbench running the same
-//     transaction (search_path, product insert, outbox insert) at the same
-//     concurrency and duration on the same database;
+//     transaction (search_path, product insert, audit entry, outbox
+//     insert) at the same concurrency and duration on the same database;
 //   - cached retrieve (GET /api/catalog/products/{id}/ of a product in the
 //     Redis cache) against GET /api/_bench/fixed/, a fixed body of the same
 //     size behind the same middleware (served with SAAS_BENCH_CEILING=1).
