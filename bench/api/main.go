@@ -3,8 +3,8 @@
 //
 //   - product create through the API (POST /api/catalog/products/, staff
 //     token, a unique SKU per request) against pgbench running the same
-//     transaction (search_path, product insert, outbox insert) at the same
-//     concurrency and duration on the same database;
+//     transaction (search_path, product insert, audit entry, outbox
+//     insert) at the same concurrency and duration on the same database;
 //   - cached retrieve (GET /api/catalog/products/{id}/ of a product in the
 //     Redis cache) against GET /api/_bench/fixed/, a fixed body of the same
 //     size behind the same middleware (served with SAAS_BENCH_CEILING=1).
@@ -51,6 +51,7 @@ type options struct {
 	pgbench        string
 	profileDir     string
 	dbPoolMaxConns int
+	saas           string
 }
 
 func main() {
@@ -66,6 +67,7 @@ func main() {
 	flag.StringVar(&o.pgbench, "pgbench", "", "pgbench binary (default: pgbench on PATH, else /usr/lib/postgresql/15/bin/pgbench)")
 	flag.StringVar(&o.profileDir, "profile", "", "if set, capture a CPU profile of the server under each API workload into this directory (an extra run, not in the table)")
 	flag.IntVar(&o.dbPoolMaxConns, "db-pool-max-conns", 0, "if > 0, run the server with pool_max_conns=N in DATABASE_URL (0: the server's default pool)")
+	flag.StringVar(&o.saas, "saas", "", "a saas binary to measure (say, one built from another revision) instead of building ./cmd/saas; -profile needs the build")
 	flag.Parse()
 
 	if err := validate(o); err != nil {
@@ -100,6 +102,9 @@ func validate(o options) error {
 	if o.createClients%o.pgbenchJobs != 0 {
 		errs = append(errs, errors.New("-create-clients must be a multiple of -pgbench-jobs (pgbench requires it)"))
 	}
+	if o.saas != "" && o.profileDir != "" {
+		errs = append(errs, errors.New("-profile needs the saas binary this run builds: drop -saas"))
+	}
 	if o.maxRequests < 1 {
 		errs = append(errs, errors.New("-max-requests must be at least 1"))
 	}
@@ -121,7 +126,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	env, err := setup(ctx, ovl)
+	env, err := setup(ctx, ovl, o.saas)
 	if err != nil {
 		return err
 	}

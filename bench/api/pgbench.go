@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tenantworks/saas/bench/internal/stack"
+	"github.com/tenantworks/saas/pkg/postgres"
 )
 
 func findPgbench(flagValue string) (string, error) {
@@ -37,20 +40,30 @@ const uuidV7SQL = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) p
 	`substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) from 1 for 6), 52, 1), 53, 1), 'hex')::uuid`
 
 // pgbenchScript is the transaction of postgres.DB.CreateProduct, statement
-// for statement as pgx sends it: BEGIN; set_config('search_path', <schema>,
-// true) (InTenant); INSERT INTO products ... RETURNING the product columns;
-// INSERT INTO outbox with the product as its JSON payload (insertOutbox);
-// COMMIT. Values have the API workload's sizes: a 36-character time-ordered
-// SKU, the same name and description, a 32-character request id. Triggers
-// on the tables (the outbox's enqueue-and-NOTIFY) fire on both sides alike.
-func pgbenchScript(schemaName string) string {
+// for statement as the API's request makes it: BEGIN; set_config of
+// search_path and lock_timeout (InTenant's SetSearchPath); INSERT INTO
+// products ... RETURNING the product columns; INSERT INTO audit_log of the
+// product.create entry (the actor, the six fields as [null, new], the
+// request id); INSERT INTO outbox with the product as its JSON payload, the
+// request id and the actor; COMMIT. Values have the API workload's sizes: a
+// 36-character time-ordered SKU, the same name and description, the staff
+// user's id and email, a 32-character request id. Triggers on the tables
+// (the outbox's enqueue-and-NOTIFY) fire on both sides alike. The API
+// sends audit changes and payload as JSON text under a jsonb cast; here
+// the server builds them from the returned row (jsonb_build_object), as
+// pgbench cannot build JSON itself.
+func pgbenchScript(schemaName string, actor stack.User) string {
+	requestID := strings.Repeat("r", 32)
+	actorJSON := fmt.Sprintf(`{"kind":"user","id":"%s","email":"%s"}`, actor.ID, actor.Email)
 	return fmt.Sprintf(`BEGIN;
-SELECT set_config('search_path', '"%s"', true);
+SELECT set_config('search_path', '"%s"', true), set_config('lock_timeout', '%s', true);
 INSERT INTO products (id, sku, name, description, price, currency, stock) VALUES (%s, (%s)::text, '%s', '%s', '%s', '%s', %d) RETURNING id, sku, name, description, price::text, currency, stock, version, created_at, updated_at \gset p_
-INSERT INTO outbox (event_id, event_type, aggregate_id, aggregate_version, payload, request_id) VALUES (%s, 'product.created', :p_id, :p_version, jsonb_build_object('id', :p_id::text, 'sku', :p_sku::text, 'name', :p_name::text, 'description', :p_description::text, 'price', :p_price::text, 'currency', :p_currency::text, 'stock', :p_stock::bigint, 'version', :p_version::bigint, 'created_at', :p_created_at::timestamptz, 'updated_at', :p_updated_at::timestamptz), '%s');
+INSERT INTO audit_log (actor_kind, actor_id, actor_email, action, target_type, target_id, changes, request_id) VALUES ('user', '%s', '%s', 'product.create', 'product', :p_id::text, jsonb_build_object('currency', jsonb_build_array(null, :p_currency::text), 'description', jsonb_build_array(null, :p_description::text), 'name', jsonb_build_array(null, :p_name::text), 'price', jsonb_build_array(null, :p_price::text), 'sku', jsonb_build_array(null, :p_sku::text), 'stock', jsonb_build_array(null, :p_stock::bigint)), '%s');
+INSERT INTO outbox (event_id, event_type, aggregate_id, aggregate_version, payload, request_id, actor) VALUES (%s, 'product.created', :p_id, :p_version, jsonb_build_object('id', :p_id::text, 'sku', :p_sku::text, 'name', :p_name::text, 'description', :p_description::text, 'price', :p_price::text, 'currency', :p_currency::text, 'stock', :p_stock::bigint, 'version', :p_version::bigint, 'created_at', :p_created_at::timestamptz, 'updated_at', :p_updated_at::timestamptz), '%s', '%s'::jsonb);
 COMMIT;
-`, schemaName, uuidV7SQL, uuidV7SQL, productName, productDescription, productPrice, productCurrency, productStock,
-		uuidV7SQL, strings.Repeat("r", 32))
+`, schemaName, postgres.TenantLockTimeout, uuidV7SQL, uuidV7SQL, productName, productDescription, productPrice, productCurrency, productStock,
+		actor.ID, actor.Email, requestID,
+		uuidV7SQL, requestID, actorJSON)
 }
 
 var tpsRE = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
@@ -66,7 +79,7 @@ func (b *bench) runPgbench(ctx context.Context) (result, string, error) {
 		return result{}, "", err
 	}
 	script := filepath.Join(dir, "create_product.sql")
-	if err := os.WriteFile(script, []byte(pgbenchScript(b.env.schema)), 0o600); err != nil {
+	if err := os.WriteFile(script, []byte(pgbenchScript(b.env.schema, b.env.user)), 0o600); err != nil {
 		return result{}, "", err
 	}
 	total := b.o.warmup + b.o.duration + time.Second

@@ -11,8 +11,8 @@ import (
 )
 
 const (
-	createTarget   = 0.7
-	retrieveTarget = 0.6
+	createTarget   = 0.9
+	retrieveTarget = 0.85
 )
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -84,6 +84,6 @@ func (rep *report) print(w io.Writer, o options, cpus int) {
 }
 
 func (s rowStats) String() string {
-	return fmt.Sprintf("%d products of %.0f B, %d outbox rows of %.0f B (payload %.0f chars, request id %.0f chars)",
-		s.products, s.productBytes, s.outbox, s.outboxBytes, s.payloadBytes, s.requestIDBytes)
+	return fmt.Sprintf("%d products of %.0f B, %d outbox rows of %.0f B (payload %.0f chars, request id %.0f chars), %d audit entries of %.0f B",
+		s.products, s.productBytes, s.outbox, s.outboxBytes, s.payloadBytes, s.requestIDBytes, s.audit, s.auditBytes)
 }

@@ -19,17 +19,19 @@ import (
 type benchEnv struct {
 	*stack.Stack
 	schema string
-	host   string // the tenant's domain, sent as Host
-	token  string // a staff bearer token of the tenant
+	host   string     // the tenant's domain, sent as Host
+	token  string     // a staff bearer token of the tenant
+	user   stack.User // whose token it is: the actor of every create
 	rdb    redis.UniversalClient
 }
 
-// setup starts the stack, whose saas binary is built with overlay, and
+// setup starts the stack, whose saas binary is saas or else built with
+// overlay, and
 // creates the tenant and a staff user. On error what was made is undone;
 // otherwise the caller closes the stack, which also deletes the tenant's
 // Redis keys.
-func setup(ctx context.Context, overlay string) (_ *benchEnv, err error) {
-	st, err := stack.New(ctx, stack.Options{Name: "bench_api", Redis: stack.RedisShared, MaxConns: 4, Overlay: overlay, Logf: logf})
+func setup(ctx context.Context, overlay, saas string) (_ *benchEnv, err error) {
+	st, err := stack.New(ctx, stack.Options{Name: "bench_api", Redis: stack.RedisShared, MaxConns: 4, Saas: saas, Overlay: overlay, Logf: logf})
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +53,7 @@ func setup(ctx context.Context, overlay string) (_ *benchEnv, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e.token = u.Token
+	e.token, e.user = u.Token, u
 	return e, nil
 }
 
@@ -61,7 +63,7 @@ func setup(ctx context.Context, overlay string) (_ *benchEnv, err error) {
 // migrations have it).
 func (e *benchEnv) truncate(ctx context.Context) error {
 	if err := e.DB().InTenant(ctx, e.schema, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "TRUNCATE products, outbox"); err != nil {
+		if _, err := tx.Exec(ctx, "TRUNCATE products, outbox, audit_log"); err != nil {
 			return err
 		}
 		var pending bool
@@ -78,11 +80,12 @@ func (e *benchEnv) truncate(ctx context.Context) error {
 
 // rowStats summarizes what a create workload left behind.
 type rowStats struct {
-	products, outbox int64
-	productBytes     float64 // average pg_column_size of a products row
-	payloadBytes     float64 // average length of the outbox payload as text
-	outboxBytes      float64 // average pg_column_size of an outbox row
-	requestIDBytes   float64
+	products, outbox, audit int64
+	productBytes            float64 // average pg_column_size of a products row
+	payloadBytes            float64 // average length of the outbox payload as text
+	outboxBytes             float64 // average pg_column_size of an outbox row
+	requestIDBytes          float64
+	auditBytes              float64 // average pg_column_size of an audit_log row
 }
 
 func (e *benchEnv) rowStats(ctx context.Context) (rowStats, error) {
@@ -94,8 +97,10 @@ func (e *benchEnv) rowStats(ctx context.Context) (rowStats, error) {
 			(SELECT count(*) FROM outbox),
 			(SELECT coalesce(avg(pg_column_size(o.*)), 0) FROM outbox o),
 			(SELECT coalesce(avg(length(payload::text)), 0) FROM outbox),
-			(SELECT coalesce(avg(length(request_id)), 0) FROM outbox)`).
-			Scan(&s.products, &s.productBytes, &s.outbox, &s.outboxBytes, &s.payloadBytes, &s.requestIDBytes)
+			(SELECT coalesce(avg(length(request_id)), 0) FROM outbox),
+			(SELECT count(*) FROM audit_log),
+			(SELECT coalesce(avg(pg_column_size(a.*)), 0) FROM audit_log a)`).
+			Scan(&s.products, &s.productBytes, &s.outbox, &s.outboxBytes, &s.payloadBytes, &s.requestIDBytes, &s.audit, &s.auditBytes)
 	})
 	if err != nil {
 		return s, fmt.Errorf("row stats: %w", err)

@@ -261,3 +261,32 @@ func TestAClusterThatDoesNotAnswerIsUnavailable(t *testing.T) {
 		t.Fatalf("limiter = %v, want EUNAVAILABLE", err)
 	}
 }
+
+// Without pool_size, a client keeps DefaultPoolSize connections (per node
+// of a cluster) rather than go-redis's 10 per CPU; pool_size still rules.
+func TestOpenSizesThePoolUnlessTheURLDoes(t *testing.T) {
+	t.Parallel()
+	for url, want := range map[string]int{
+		"redis://127.0.0.1:6379/0":                   cache.DefaultPoolSize,
+		"redis://127.0.0.1:6379/0?pool_size=7":       7,
+		"redis-cluster://127.0.0.1:7001":             cache.DefaultPoolSize,
+		"redis-cluster://127.0.0.1:7001?pool_size=9": 9,
+		"redis://127.0.0.1:6379/0?dial_timeout=1s":   cache.DefaultPoolSize,
+	} {
+		rdb, err := cache.Open(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		switch c := rdb.(type) {
+		case *redis.Client:
+			got = c.Options().PoolSize
+		case *redis.ClusterClient:
+			got = c.Options().PoolSize
+		}
+		if got != want {
+			t.Errorf("Open(%q) pool size %d, want %d", url, got, want)
+		}
+		_ = rdb.Close()
+	}
+}

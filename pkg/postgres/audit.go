@@ -24,21 +24,30 @@ func WritePlatformAudit(ctx context.Context, tx pgx.Tx, e audit.Entry) error {
 	return writeAudit(ctx, tx, "public.audit_log", e)
 }
 
-// writeAudit inserts e into table (one of two constants above). The
-// changes go as json.RawMessage under a jsonb cast, typed right behind a
-// transaction-mode pooler as the outbox's payload is.
+// writeAudit inserts e into table (one of two constants above).
 func writeAudit(ctx context.Context, tx pgx.Tx, table string, e audit.Entry) error {
-	changes, err := audit.MarshalChanges(e.Changes)
+	sql, args, err := auditInsert(table, e)
 	if err != nil {
-		return fmt.Errorf("encode audit changes: %w", err)
+		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO `+table+` (actor_kind, actor_id, actor_email, action, target_type, target_id, changes, request_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
-		e.Actor.Kind, e.Actor.ID, e.Actor.Email, e.Action, e.Target.Type, e.Target.ID, json.RawMessage(changes), e.RequestID)
-	if err != nil {
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("insert audit entry %s: %w", e.Action, err)
 	}
 	return nil
+}
+
+// auditInsert returns the statement that inserts e into table, for
+// writeAudit or a pipelined transaction's batch. The changes go as
+// json.RawMessage under a jsonb cast, typed right behind a
+// transaction-mode pooler as the outbox's payload is.
+func auditInsert(table string, e audit.Entry) (string, []any, error) {
+	changes, err := audit.MarshalChanges(e.Changes)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode audit changes: %w", err)
+	}
+	return `INSERT INTO ` + table + ` (actor_kind, actor_id, actor_email, action, target_type, target_id, changes, request_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
+		[]any{e.Actor.Kind, e.Actor.ID, e.Actor.Email, e.Action, e.Target.Type, e.Target.ID, json.RawMessage(changes), e.RequestID}, nil
 }
 
 // AuditFunc builds the audit entries of a change of one row from the row

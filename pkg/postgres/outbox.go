@@ -38,28 +38,36 @@ type OutboxFunc func(p domain.Product) (OutboxRecord, error)
 
 // insertOutbox writes r into the outbox of the transaction's tenant. The
 // outbox trigger then marks the tenant pending and notifies the relay.
+func insertOutbox(ctx context.Context, tx pgx.Tx, r OutboxRecord) error {
+	sql, args, err := outboxInsert(r)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("insert outbox: %w", err)
+	}
+	return nil
+}
+
+// outboxInsert returns the statement that writes r, for insertOutbox or a
+// pipelined transaction's batch.
 //
 // The payload goes as json.RawMessage under a jsonb cast: a bare []byte
 // would go as bytea wherever pgx does not ask the server for the column's
 // type (PoolTransaction's exec mode), and reach the column as "\x7b...".
-func insertOutbox(ctx context.Context, tx pgx.Tx, r OutboxRecord) error {
+func outboxInsert(r OutboxRecord) (string, []any, error) {
 	var actor *string // NULL, or JSON text under a jsonb cast (as the payload)
 	if r.Actor != (audit.Actor{}) {
 		b, err := json.Marshal(r.Actor)
 		if err != nil {
-			return fmt.Errorf("encode outbox actor: %w", err)
+			return "", nil, fmt.Errorf("encode outbox actor: %w", err)
 		}
 		s := string(b)
 		actor = &s
 	}
-	_, err := tx.Exec(ctx,
-		`INSERT INTO outbox (event_id, event_type, aggregate_id, aggregate_version, payload, request_id, actor)
+	return `INSERT INTO outbox (event_id, event_type, aggregate_id, aggregate_version, payload, request_id, actor)
 		 VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb)`,
-		r.EventID, r.EventType, r.AggregateID, r.AggregateVersion, json.RawMessage(r.Payload), r.RequestID, actor)
-	if err != nil {
-		return fmt.Errorf("insert outbox: %w", err)
-	}
-	return nil
+		[]any{r.EventID, r.EventType, r.AggregateID, r.AggregateVersion, json.RawMessage(r.Payload), r.RequestID, actor}, nil
 }
 
 // writeOutbox builds the outbox row of p with build and writes it.

@@ -150,8 +150,120 @@ func (db *DB) InTenant(ctx context.Context, schema string, fn func(pgx.Tx) error
 	return nil
 }
 
+// inTenantPipelined is InTenant for a transaction whose statements come in
+// two steps, sent in two round trips rather than one per statement: the
+// first sends BEGIN, SetSearchPath's statement and what first queues, and
+// read reads the results of first's statements; the second sends what
+// second queues (built from what read kept) and COMMIT. Any failure rolls
+// the whole transaction back, as InTenant's does; errors are InTenant's.
+//
+// The settings are transaction-local as in InTenant: BEGIN is the batch's
+// first statement, so set_config(..., true) lasts until the COMMIT or
+// ROLLBACK and never follows the connection back into the pool.
+func (db *DB) inTenantPipelined(ctx context.Context, schema string, first func(*pgx.Batch), read func(pgx.BatchResults) error, second func(*pgx.Batch) error) error {
+	if err := domain.ValidateSchemaName(schema); err != nil {
+		return err
+	}
+	on, cluster, err := db.ForTenant(ctx, schema)
+	if err != nil {
+		return err
+	}
+	conn, err := on.Pool.Acquire(ctx)
+	if err != nil {
+		return Translate(fmt.Errorf("postgres: acquire: %w", err))
+	}
+	// A connection still in a transaction (a failed ROLLBACK) is closed by
+	// Release, never pooled: the server then aborts the transaction.
+	defer conn.Release()
+	err = pipelined(ctx, conn.Conn(), schema, first, read, second)
+	if err != nil {
+		if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+		return db.checkMoved(ctx, schema, cluster, Translate(err))
+	}
+	return nil
+}
+
+// pipelined runs inTenantPipelined's two batches on conn.
+func pipelined(ctx context.Context, conn *pgx.Conn, schema string, first func(*pgx.Batch), read func(pgx.BatchResults) error, second func(*pgx.Batch) error) error {
+	begin := func(b *pgx.Batch) {
+		b.Queue("BEGIN")
+		b.Queue(searchPathSQL, pgx.Identifier{schema}.Sanitize(), TenantLockTimeout).Fn = func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("postgres: set search_path: %w", err)
+			}
+			return nil
+		}
+	}
+	send := func(b *pgx.Batch, skip int) error {
+		br := conn.SendBatch(ctx, b)
+		for _, qq := range b.QueuedQueries[:skip] {
+			if err := qq.Fn(br); err != nil {
+				_ = br.Close()
+				return err
+			}
+		}
+		err := read(br)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	b := &pgx.Batch{}
+	begin(b)
+	b.QueuedQueries[0].Exec(func(pgconn.CommandTag) error { return nil })
+	first(b)
+	err := send(b, 2)
+	if err != nil && !conn.IsClosed() && conn.PgConn().TxStatus() == 'I' {
+		// Nothing ran, not even BEGIN: pgx prepares the statements of a
+		// batch it has not seen on this connection before sending any of
+		// it, and a tenant's tables resolve only once search_path is set.
+		// So, once per connection and statement: open the transaction,
+		// then send first's statements (a real error comes back again).
+		b = &pgx.Batch{}
+		begin(b)
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		b = &pgx.Batch{}
+		first(b)
+		err = send(b, 0)
+	}
+	if err != nil {
+		return err
+	}
+	b = &pgx.Batch{}
+	if err := second(b); err != nil {
+		return err
+	}
+	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+		// COMMIT of a transaction the server had aborted answers ROLLBACK.
+		if tag.String() == "ROLLBACK" {
+			return pgx.ErrTxCommitRollback
+		}
+		return nil
+	})
+	// Close reads every result in order and stops at the first error
+	// (queueExec's, or COMMIT's); the server skipped what followed it.
+	return conn.SendBatch(ctx, b).Close()
+}
+
+// queueExec adds a statement to b whose failure comes back from the
+// batch's Close wrapped as what.
+func queueExec(b *pgx.Batch, what, sql string, args ...any) {
+	b.Queue(sql, args...).Fn = func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+}
+
 // TenantLockTimeout is the lock_timeout of a tenant's transactions.
 const TenantLockTimeout = "5s"
+
+const searchPathSQL = "SELECT set_config('search_path', $1, true), set_config('lock_timeout', $2, true)"
 
 // SetSearchPath sets the transaction-local search_path of tx to schema,
 // and its lock_timeout to TenantLockTimeout.
@@ -161,8 +273,7 @@ func SetSearchPath(ctx context.Context, tx pgx.Tx, schema string) error {
 	// lock_timeout bounds how long a tenant's transaction waits for a
 	// table lock, a move's write pause above all: past it the request is
 	// answered 503 with a Retry-After (see Translate), not held.
-	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true), set_config('lock_timeout', $2, true)",
-		pgx.Identifier{schema}.Sanitize(), TenantLockTimeout); err != nil {
+	if _, err := tx.Exec(ctx, searchPathSQL, pgx.Identifier{schema}.Sanitize(), TenantLockTimeout); err != nil {
 		return fmt.Errorf("postgres: set search_path: %w", err)
 	}
 	return nil

@@ -233,19 +233,36 @@ func (db *DB) CreateProduct(ctx context.Context, schemaName string, p domain.Pro
 	if p.Stock != nil {
 		stock = *p.Stock
 	}
+	// Two round trips, not six: BEGIN, search_path and the insert go
+	// together, then the audit entry, the outbox row (both built from the
+	// row the insert returned) and COMMIT.
 	var out domain.Product
-	err := db.InTenant(ctx, schemaName, func(tx pgx.Tx) (err error) {
-		out, err = scanProduct(tx.QueryRow(ctx,
-			`INSERT INTO products (id, sku, name, description, price, currency, stock)
+	err := db.inTenantPipelined(ctx, schemaName, func(b *pgx.Batch) {
+		b.Queue(`INSERT INTO products (id, sku, name, description, price, currency, stock)
 			 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+productColumns,
-			newID(), *p.SKU, *p.Name, desc, *p.Price, *p.Currency, stock))
+			newID(), *p.SKU, *p.Name, desc, *p.Price, *p.Currency, stock)
+	}, func(br pgx.BatchResults) (err error) {
+		out, err = scanProduct(br.QueryRow())
+		return err
+	}, func(b *pgx.Batch) error {
+		if record != nil {
+			e := record(nil, &out)
+			sql, args, err := auditInsert("audit_log", e)
+			if err != nil {
+				return err
+			}
+			queueExec(b, "insert audit entry "+e.Action, sql, args...)
+		}
+		r, err := outbox(out)
+		if err != nil {
+			return fmt.Errorf("build outbox row: %w", err)
+		}
+		sql, args, err := outboxInsert(r)
 		if err != nil {
 			return err
 		}
-		if err := writeProductAudit(ctx, tx, record, nil, &out); err != nil {
-			return err
-		}
-		return writeOutbox(ctx, tx, outbox, out)
+		queueExec(b, "insert outbox", sql, args...)
+		return nil
 	})
 	if IsUniqueViolation(err, "products_sku_key") {
 		return domain.Product{}, errDuplicateSKU

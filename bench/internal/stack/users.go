@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/tenantworks/saas/pkg/auth"
 	"github.com/tenantworks/saas/pkg/postgres"
 )
 
@@ -69,7 +70,8 @@ func (s *Stack) NewUser(ctx context.Context, schemaName, email string, staff boo
 	if err != nil {
 		return User{}, fmt.Errorf("create user in %s: %w", schemaName, err)
 	}
-	tok, _, err := s.tokens.Issue(schemaName, u.ID, staff)
+	// As sign-in issues it: the email rides in the token, for the audit trail.
+	tok, _, err := s.tokens.IssueFor(schemaName, auth.Subject{ID: u.ID, Staff: staff, Email: email})
 	if err != nil {
 		return User{}, err
 	}
