@@ -31,6 +31,10 @@ type Mover struct {
 	migrations fs.FS
 	pauseLimit time.Duration
 	onMoved    func(context.Context)
+
+	// Tests' hooks: paused runs once the tenant's tables are locked for
+	// the pause.
+	paused func(context.Context)
 }
 
 // MoverOption configures a Mover.

@@ -47,6 +47,9 @@ func (mv *move) pauseAndSwitch(ctx context.Context, res *MoveResult) (switched b
 	if err != nil {
 		return false, err
 	}
+	if mv.m.paused != nil {
+		mv.m.paused(pctx)
+	}
 	// The marker is written outside the lock (its table is not locked) and
 	// reaches the target after every write committed before the lock.
 	token := uuid.NewString()
