@@ -30,7 +30,9 @@ type Mover struct {
 	log        *slog.Logger
 	migrations fs.FS
 	pauseLimit time.Duration
-	onMoved    func(context.Context)
+	// migrationWait bounds the wait for a migration of the tenant.
+	migrationWait time.Duration
+	onMoved       func(context.Context)
 
 	// Tests' hooks: paused runs once the tenant's tables are locked for
 	// the pause.
@@ -46,6 +48,17 @@ func WithPauseLimit(d time.Duration) MoverOption {
 	return func(m *Mover) {
 		if d > 0 {
 			m.pauseLimit = d
+		}
+	}
+}
+
+// WithMigrationWait sets how long a move waits for a migration of its
+// tenant's schema (saas migrate) to end before it fails; d <= 0 means
+// DefaultMoveWait.
+func WithMigrationWait(d time.Duration) MoverOption {
+	return func(m *Mover) {
+		if d > 0 {
+			m.migrationWait = d
 		}
 	}
 }
@@ -70,7 +83,7 @@ func WithOnMoved(fn func(context.Context)) MoverOption {
 // NewMover returns a Mover for the tenants of db, whose clusters must be
 // attached (postgres.DB.AttachClusters).
 func NewMover(db *postgres.DB, log *slog.Logger, opts ...MoverOption) *Mover {
-	m := &Mover{db: db, log: log, migrations: schema.Tenant, pauseLimit: DefaultPauseLimit}
+	m := &Mover{db: db, log: log, migrations: schema.Tenant, pauseLimit: DefaultPauseLimit, migrationWait: DefaultMoveWait}
 	for _, o := range opts {
 		o(m)
 	}
@@ -129,7 +142,9 @@ type MoveResult struct {
 //
 // Errors: EINVALID for a bad schema or an unknown cluster; ENOTFOUND when
 // no such tenant exists; ECONFLICT when the tenant is already on to, is
-// not active or suspended, or another move of it is in progress;
+// not active or suspended, another move of it is in progress, or a
+// migration of its schema (saas migrate) did not end within the
+// migration wait (WithMigrationWait);
 // EUNAVAILABLE when its writes could not be paused within the pause
 // limit; the context's error when it ends first; database errors.
 func (m *Mover) Move(ctx context.Context, schemaName, to string, progress func(MoveProgress)) (MoveResult, error) {
@@ -270,8 +285,10 @@ func (mv *move) resolve(ctx context.Context, to string) error {
 }
 
 // lock takes the tenant's move lock, a session advisory lock on main held
-// until the move's connections close, then reads the placement again: a
-// move that finished meanwhile may have changed it.
+// until the move's connections close, then the tenant's lock against
+// migrations (see tenantWorkKey), waiting for a migration of the tenant to
+// end, then reads the placement again: a move that finished meanwhile may
+// have changed it.
 func (mv *move) lock(ctx context.Context) error {
 	main := mv.m.db.Clusters()[0]
 	c, err := connect(ctx, main.DirectURL)
@@ -285,6 +302,9 @@ func (mv *move) lock(ctx context.Context) error {
 	}
 	if !ok {
 		return &domain.Error{Code: domain.ECONFLICT, Message: "a move of this tenant is in progress"}
+	}
+	if err := lockAgainstMigrations(ctx, c, mv.schema, mv.m.migrationWait); err != nil {
+		return err
 	}
 	return mv.resolve(ctx, mv.to.Name)
 }

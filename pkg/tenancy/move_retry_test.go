@@ -16,10 +16,18 @@ import (
 // a writer held by a move's pause.
 func waitForLockWaiter(ctx context.Context, t *testing.T, c postgres.Cluster) {
 	t.Helper()
+	waitForWaiter(ctx, t, c, "")
+}
+
+// waitForWaiter returns once a client of c's database (called app when
+// app is not "") waits for a lock.
+func waitForWaiter(ctx context.Context, t *testing.T, c postgres.Cluster, app string) {
+	t.Helper()
 	for {
 		var n int
 		err := c.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND backend_type = 'client backend' AND wait_event_type = 'Lock'`).Scan(&n)
+			WHERE datname = current_database() AND backend_type = 'client backend' AND wait_event_type = 'Lock'
+			AND ($1 = '' OR application_name = $1)`, app).Scan(&n)
 		if err != nil {
 			t.Errorf("look for the held writer on %s: %v", c.Name, err)
 			return
