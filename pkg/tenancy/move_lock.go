@@ -36,9 +36,9 @@ var errBeingMigrated = &domain.Error{Code: domain.ECONFLICT,
 	Message: "the tenant's schema is being migrated (saas migrate); move it once that is done"}
 
 // migrationLocks takes the tenants' shared lock for a migration run on a
-// pool of direct connections to main of its own: each lock is held by a
-// transaction open while its tenant migrates, and the run's migrations
-// and version records must not wait for a connection the locks hold.
+// pool of direct connections to main of its own: each lock holds its
+// connection while its tenant migrates, and the run's migrations and
+// version records must not wait for a connection the locks hold.
 type migrationLocks struct {
 	pool *pgxpool.Pool
 	wait time.Duration
@@ -61,23 +61,39 @@ func openMigrationLocks(ctx context.Context, mainURL string, conns int, wait tim
 func (l *migrationLocks) close() { l.pool.Close() }
 
 // lock takes the tenant's lock in share mode, waiting up to l.wait for a
-// move of the tenant to end. Errors: errBeingMoved (ECONFLICT) when it
-// did not; database errors.
+// move of the tenant to end, as a session lock on a connection of the
+// pool: a transaction left open while the tenant migrates would hold up
+// what waits for every older transaction (CREATE INDEX CONCURRENTLY in a
+// migration). Errors: errBeingMoved (ECONFLICT) when it did not; database
+// errors.
 func (l *migrationLocks) lock(ctx context.Context, schemaName string) (func(), error) {
-	tx, err := l.pool.Begin(ctx)
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("tenant lock: %w", postgres.Translate(err))
 	}
-	_, err = tx.Exec(ctx, `SELECT set_config('lock_timeout', $2, true), pg_advisory_xact_lock_shared(`+tenantWorkKey+`)`,
-		schemaName, fmt.Sprintf("%dms", max(l.wait.Milliseconds(), 1)))
+	drop := func() { _ = conn.Conn().Close(context.WithoutCancel(ctx)); conn.Release() }
+	if _, err := conn.Exec(ctx, `SELECT set_config('lock_timeout', $1, false)`, fmt.Sprintf("%dms", max(l.wait.Milliseconds(), 1))); err != nil {
+		drop()
+		return nil, fmt.Errorf("tenant lock: %w", postgres.Translate(err))
+	}
+	_, err = conn.Exec(ctx, `SELECT pg_advisory_lock_shared(`+tenantWorkKey+`)`, schemaName)
 	if err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
+		drop()
 		if postgres.HasCode(err, "55P03") { // lock_not_available: a move holds it
 			return nil, errBeingMoved
 		}
 		return nil, fmt.Errorf("tenant lock: %w", postgres.Translate(err))
 	}
-	return func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }, nil
+	return func() {
+		// A connection that cannot say it let go is closed: that lets go.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock_shared(`+tenantWorkKey+`)`, schemaName); err != nil {
+			drop()
+			return
+		}
+		conn.Release()
+	}, nil
 }
 
 // lockAgainstMigrations takes the tenant's lock alone on the move's lock
