@@ -139,6 +139,8 @@ type MoveResult struct {
 // the switch undoes every step: the tenant serves from where it was, with
 // nothing lost, and Move can run again. progress, when not nil, is called
 // at each phase and as the copy advances, from the calling goroutine.
+// Each move is recorded in public.tenant_moves as it goes (see
+// LatestMove).
 //
 // Errors: EINVALID for a bad schema or an unknown cluster; ENOTFOUND when
 // no such tenant exists; ECONFLICT when the tenant is already on to, is
@@ -148,21 +150,74 @@ type MoveResult struct {
 // EUNAVAILABLE when its writes could not be paused within the pause
 // limit; the context's error when it ends first; database errors.
 func (m *Mover) Move(ctx context.Context, schemaName, to string, progress func(MoveProgress)) (MoveResult, error) {
-	start := time.Now()
-	if err := domain.ValidateSchemaName(schemaName); err != nil {
+	run, err := m.Start(ctx, schemaName, to)
+	if err != nil {
 		return MoveResult{}, err
 	}
-	if progress == nil {
-		progress = func(MoveProgress) {}
+	return run.Run(ctx, progress)
+}
+
+// MoveRun is a move that holds its tenant and is recorded pending in
+// public.tenant_moves: what Start returns and Run carries out.
+type MoveRun struct {
+	mv    *move
+	start time.Time
+}
+
+// Record is the move's record as Start wrote it.
+func (r *MoveRun) Record() MoveRecord { return r.mv.rec }
+
+// Start checks the move makes sense, takes the tenant (no other move, no
+// migration of it, runs meanwhile: see Move) and records the move pending
+// in public.tenant_moves; Run must follow, which releases the tenant.
+// Errors: those of Move before its copy begins.
+func (m *Mover) Start(ctx context.Context, schemaName, to string) (*MoveRun, error) {
+	start := time.Now()
+	if err := domain.ValidateSchemaName(schemaName); err != nil {
+		return nil, err
 	}
-	mv := &move{m: m, schema: schemaName, progress: progress, names: moveNamesOf(schemaName)}
+	mv := &move{m: m, schema: schemaName, names: moveNamesOf(schemaName)}
 	if err := mv.resolve(ctx, to); err != nil {
-		return MoveResult{}, fmt.Errorf("tenancy: move %s: %w", schemaName, err)
+		return nil, fmt.Errorf("tenancy: move %s: %w", schemaName, err)
 	}
-	defer mv.close()
 	if err := mv.lock(ctx); err != nil {
-		return MoveResult{}, fmt.Errorf("tenancy: move %s: %w", schemaName, err)
+		mv.close()
+		return nil, fmt.Errorf("tenancy: move %s: %w", schemaName, err)
 	}
+	if err := mv.begin(ctx); err != nil {
+		mv.close()
+		return nil, fmt.Errorf("tenancy: move %s: %w", schemaName, err)
+	}
+	return &MoveRun{mv: mv, start: start}, nil
+}
+
+// Run carries the move out (see Move) and records each step and how it
+// ended in public.tenant_moves, failed when ctx ended first (the move is
+// then undone).
+func (r *MoveRun) Run(ctx context.Context, progress func(MoveProgress)) (MoveResult, error) {
+	mv := r.mv
+	defer mv.close()
+	mv.progress = func(p MoveProgress) {
+		switch p.Phase {
+		case MoveCopy:
+			mv.note(ctx, MoveCopying, p)
+		case MovePause:
+			mv.note(ctx, MoveStreaming, p)
+		case MoveCleanUp:
+			mv.note(ctx, MoveCleaning, p)
+		}
+		if progress != nil {
+			progress(p)
+		}
+	}
+	res, err := mv.do(ctx, r.start)
+	mv.finish(ctx, res, err)
+	return res, err
+}
+
+// do is Run's work.
+func (mv *move) do(ctx context.Context, start time.Time) (MoveResult, error) {
+	m, schemaName, progress := mv.m, mv.schema, mv.progress
 	res := MoveResult{Schema: schemaName, From: mv.from.Name, To: mv.to.Name}
 	switched, err := mv.run(ctx, &res)
 	if err != nil && !switched {
@@ -236,6 +291,9 @@ type move struct {
 	moved    string    // the old copy's name after the switch's rename
 
 	pauseDeadline time.Time // when the pause gives up
+
+	rec   MoveRecord // as public.tenant_moves has it
+	noted time.Time  // when rec was last written
 }
 
 func (mv *move) close() {

@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,11 @@ func TestAWriteHeldByAMovesPauseIsRunAgainOnTheTargetCluster(t *testing.T) {
 			t.Fatalf("the write held by the pause of %s -> %s: %v, want it done on %s", leg.from, leg.to, err, leg.to)
 		}
 		checkMovedTo(t, d, "held", leg.from, leg.to)
+		rec, err := newMover(d).LatestMove(ctx, "held")
+		if err != nil || rec.State != tenancy.MoveSucceeded || rec.From != leg.from || rec.To != leg.to || rec.FinishedAt == nil ||
+			rec.Pause == nil || *rec.Pause <= 0 || rec.Copy == nil || rec.Rows < 3 || rec.Error != "" {
+			t.Fatalf("the move's record: %+v (%v), want it done from %s to %s with its times and rows", rec, err, leg.from, leg.to)
+		}
 		var n int
 		if err := clusterOf(t, d, leg.to).DB.Pool.QueryRow(ctx, `SELECT count(*) FROM held.products WHERE name = $1`, leg.write).Scan(&n); err != nil || n != 1 {
 			t.Fatalf("the held write on %s: %d rows (%v), want 1", leg.to, n, err)
@@ -115,6 +121,10 @@ func TestAWriteHeldByAPauseThatNeverSwitchesIsToldToRetry(t *testing.T) {
 	}
 	if got := placement(t, d, "stuck"); got != postgres.MainCluster {
 		t.Fatalf("the tenant is on %s, want main", got)
+	}
+	rec, err := newMover(d).LatestMove(ctx, "stuck")
+	if err != nil || rec.State != tenancy.MoveFailed || rec.FinishedAt == nil || !strings.Contains(rec.Error, "could not be paused") {
+		t.Fatalf("the move's record: %+v (%v), want it failed saying why", rec, err)
 	}
 	var n int
 	if err := d.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM stuck.products WHERE name = 'stuck-write'`).Scan(&n); err != nil || n != 0 {
