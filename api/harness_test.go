@@ -131,7 +131,9 @@ func newEnvOn(t *testing.T, db *testenv.Database, opts ...envOption) *env {
 		deps.Accounts = acc
 	}
 	e.cfg, e.deps = cfg, deps
-	e.handler = api.New(cfg, deps).Handler()
+	srv := api.New(cfg, deps)
+	t.Cleanup(srv.Close) // before the databases go: a move may run
+	e.handler = srv.Handler()
 	return e
 }
 

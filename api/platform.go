@@ -33,6 +33,7 @@ func (s *Server) platformRoutes() {
 	su.POST("/tenants/:schema/suspend", s.platformSuspendTenant)
 	su.POST("/tenants/:schema/resume", s.platformResumeTenant)
 	su.POST("/tenants/:schema/move", s.platformMoveTenant)
+	su.GET("/tenants/:schema/move", s.platformGetMove)
 	su.POST("/tenants/:schema/domains/", s.platformAddDomain)
 	su.PATCH("/tenants/:schema/domains/:domain/", s.platformPatchDomain)
 	su.DELETE("/tenants/:schema/domains/:domain/", s.platformRemoveDomain)

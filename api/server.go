@@ -114,6 +114,8 @@ type Server struct {
 	cursors *auth.Cursors
 
 	extra []extraRoute // WithRoute
+
+	moves *backgroundMoves // tenant moves started by requests
 }
 
 // New builds the server and its routes, and those opts add.
@@ -125,7 +127,7 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 		cfg.ReadTimeout = 30 * time.Second
 	}
 	cfg.PublicDomain = strings.ToLower(cfg.PublicDomain)
-	s := &Server{cfg: cfg, log: deps.Log, deps: deps, echo: echo.New()}
+	s := &Server{cfg: cfg, log: deps.Log, deps: deps, echo: echo.New(), moves: newBackgroundMoves()}
 	if deps.Tokens != nil {
 		s.cursors = deps.Tokens.Cursors()
 	}
@@ -259,9 +261,14 @@ func (s *Server) ready(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// Close cancels the tenant moves requests started and waits until each
+// is undone and recorded failed (or done, past its switch). Serve calls
+// it as it returns.
+func (s *Server) Close() { s.moves.close() }
+
 // Serve serves on ln until ctx is done, then shuts down gracefully, giving
-// in-flight requests up to 10 seconds. Each request must arrive within
-// Config.ReadTimeout.
+// in-flight requests up to 10 seconds, and closes (see Close). Each
+// request must arrive within Config.ReadTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler: s.echo,
@@ -273,6 +280,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	defer s.Close()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

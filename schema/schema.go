@@ -82,6 +82,9 @@ func (r *Runner) On(url string) (*Runner, error) {
 	return &Runner{url: url, conn: cfg, public: r.public, tenant: r.tenant, tenantLatest: r.tenantLatest}, nil
 }
 
+// URL is the database r migrates.
+func (r *Runner) URL() string { return r.url }
+
 // TenantLatest is the highest version in the tenant migration set: a tenant
 // whose recorded version is lower has migrations pending.
 func (r *Runner) TenantLatest() int64 { return r.tenantLatest }

@@ -33,6 +33,11 @@ type TenantsOptions struct {
 	// Done, when set, is called once per schema with its version afterwards
 	// or its error. Calls may come from several goroutines at once.
 	Done func(schemaName string, version int64, err error)
+	// Lock, when set, is called before a schema migrates; the schema
+	// migrates only if it returns no error (else that error goes to Done
+	// and the others go on), and unlock is called after Done. How a run
+	// keeps out of the way of other work on a tenant (a move).
+	Lock func(ctx context.Context, schemaName string) (unlock func(), err error)
 }
 
 // tenantStep is one tenant migration file, parsed once.
@@ -105,6 +110,14 @@ func (r *Runner) MigrateTenants(ctx context.Context, schemas []string, opts Tena
 			break
 		}
 		g.Go(func() error {
+			if opts.Lock != nil {
+				unlock, err := opts.Lock(gctx, s)
+				if err != nil {
+					done(s, 0, err)
+					return nil
+				}
+				defer unlock()
+			}
 			v, err := r.migrateTenantTx(gctx, pool, s, opts.Record)
 			if err != nil {
 				err = fmt.Errorf("schema: migrate tenant %s: %w", s, err)

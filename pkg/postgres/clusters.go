@@ -149,12 +149,13 @@ const movedRetryAfter = time.Second
 
 // checkMoved is called when a tenant transaction on cluster failed with
 // err. When the schema is missing there (a move switched the tenant and
-// removed it) and public.tenants now places the tenant elsewhere, the cache
-// is corrected and an EUNAVAILABLE error with a Retry-After replaces err;
-// otherwise err is returned as it is.
-func (db *DB) checkMoved(ctx context.Context, schemaName, cluster string, err error) error {
+// removed or fenced it) and public.tenants now places the tenant
+// elsewhere, the cache is corrected, moved is true and an EUNAVAILABLE
+// error with a Retry-After replaces err; otherwise err is returned as it
+// is.
+func (db *DB) checkMoved(ctx context.Context, schemaName, cluster string, err error) (_ error, moved bool) {
 	if db.clusters == nil || !(HasCode(err, "42P01") || HasCode(err, "3F000")) { // undefined_table, invalid_schema_name
-		return err
+		return err, false
 	}
 	db.ForgetPlacement(schemaName)
 	// With a share lock: a move from another cluster than main fences the
@@ -162,8 +163,8 @@ func (db *DB) checkMoved(ctx context.Context, schemaName, cluster string, err er
 	// woke waits for that commit here.
 	_, now, lerr := db.lookupPlacement(ctx, schemaName, "FOR SHARE")
 	if lerr != nil || now == cluster {
-		return err
+		return err, false
 	}
 	return fmt.Errorf("%w: %w", &domain.Error{Code: domain.EUNAVAILABLE,
-		Message: "tenant moved to another database; try again", RetryAfter: movedRetryAfter}, err)
+		Message: "tenant moved to another database; try again", RetryAfter: movedRetryAfter}, err), true
 }

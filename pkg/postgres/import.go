@@ -41,7 +41,9 @@ type ImportCounts struct {
 // counts, all in one transaction: all of it commits or none of it does.
 // A row equal to its product changes nothing (no version bump, no event).
 // progress, when set, is called with the number of rows sent so far, as
-// they go to the server.
+// they go to the server; it starts again from the beginning when the
+// tenant moved and the transaction runs again on its new cluster (see
+// InTenant).
 //
 // How: the rows are copied (COPY, pgx.CopyFrom) into a temporary table
 // that is dropped at commit, then one INSERT ... SELECT ... ON CONFLICT

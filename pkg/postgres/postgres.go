@@ -127,27 +127,53 @@ func (db *DB) InTx(ctx context.Context, fn func(pgx.Tx) error) error {
 // alone, so unqualified names resolve to that tenant's tables. The schema
 // name is validated and quoted; the setting is transaction-local. The
 // transaction runs on the cluster that holds the tenant (see
-// AttachClusters); one that finds the schema gone because the tenant moved
-// meanwhile fails with EUNAVAILABLE and a Retry-After, and the next call
-// goes to the new cluster.
+// AttachClusters). One that finds the schema gone because the tenant moved
+// meanwhile (a write that waited on a move's pause, say) rolled back with
+// nothing committed, and fn runs once more, on the tenant's new cluster: fn
+// must therefore leave nothing behind outside its transaction that a
+// second run would double (reset what it fills at its start). Should the
+// second run be caught by yet another move, or the placement be unreadable,
+// the error is EUNAVAILABLE with a Retry-After.
 func (db *DB) InTenant(ctx context.Context, schema string, fn func(pgx.Tx) error) error {
+	return db.inTenant(ctx, schema, func(tx pgx.Tx, _ string) error { return fn(tx) })
+}
+
+// inTenant is InTenant whose fn is told the cluster it runs on.
+func (db *DB) inTenant(ctx context.Context, schema string, fn func(tx pgx.Tx, cluster string) error) error {
 	if err := domain.ValidateSchemaName(schema); err != nil {
 		return err
 	}
-	on, cluster, err := db.ForTenant(ctx, schema)
-	if err != nil {
-		return err
-	}
-	err = on.InTx(ctx, func(tx pgx.Tx) error {
-		if err := SetSearchPath(ctx, tx, schema); err != nil {
+	var err error
+	for attempt := 0; ; attempt++ {
+		on, cluster, ferr := db.ForTenant(ctx, schema)
+		if ferr != nil {
+			if err != nil { // the retry's lookup: the first failure says more
+				return err
+			}
+			return ferr
+		}
+		fnDone := false
+		err = on.InTx(ctx, func(tx pgx.Tx) error {
+			if err := SetSearchPath(ctx, tx, schema); err != nil {
+				return err
+			}
+			if err := fn(tx, cluster); err != nil {
+				return err
+			}
+			fnDone = true
+			return nil
+		})
+		if err == nil {
+			return nil
+		}
+		var moved bool
+		err, moved = db.checkMoved(ctx, schema, cluster, err)
+		// Only a failure inside fn is known to have committed nothing: a
+		// failed commit may have gone through.
+		if !moved || fnDone || attempt > 0 {
 			return err
 		}
-		return fn(tx)
-	})
-	if err != nil {
-		return db.checkMoved(ctx, schema, cluster, err)
 	}
-	return nil
 }
 
 // inTenantPipelined is InTenant for a transaction whose statements come in

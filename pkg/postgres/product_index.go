@@ -43,32 +43,33 @@ func (db *DB) ProductVersions(ctx context.Context, schemaName string, ids []stri
 	if err := domain.ValidateSchemaName(schemaName); err != nil {
 		return nil, err
 	}
-	_, cluster, err := db.ForTenant(ctx, schemaName)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: product versions: %w", err)
-	}
 	out := make(map[string]int64, len(ids))
 	found := false
-	// On main, the tenant row comes along so that a tenant being deleted
-	// reads as gone in the same query. Elsewhere public.tenants is not
-	// beside the products: the state is read first, from main, and the
-	// query gives it back with each product.
-	q, args := `SELECT t.state, p.id::text, p.version
-		FROM public.tenants t LEFT JOIN products p ON p.id = ANY($2::uuid[])
-		WHERE t.schema_name = $1`, []any{schemaName, ids}
-	if cluster != MainCluster {
-		var state string
-		err := db.Pool.QueryRow(ctx, `SELECT state FROM public.tenants WHERE schema_name = $1`, schemaName).Scan(&state)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("postgres: product versions: %w", Translate(err))
+	// Run again on another cluster when the tenant moved (see InTenant):
+	// what it fills starts afresh, and its query is the new cluster's.
+	err := db.inTenant(ctx, schemaName, func(tx pgx.Tx, cluster string) error {
+		clear(out)
+		found = false
+		// On main, the tenant row comes along so that a tenant being
+		// deleted reads as gone in the same query. Elsewhere
+		// public.tenants is not beside the products: the state is read
+		// first, from main, and the query gives it back with each
+		// product.
+		q, args := `SELECT t.state, p.id::text, p.version
+			FROM public.tenants t LEFT JOIN products p ON p.id = ANY($2::uuid[])
+			WHERE t.schema_name = $1`, []any{schemaName, ids}
+		if cluster != MainCluster {
+			var state string
+			err := db.Pool.QueryRow(ctx, `SELECT state FROM public.tenants WHERE schema_name = $1`, schemaName).Scan(&state)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return Translate(err)
+			}
+			if !domain.TenantLive(state) {
+				return domain.Errorf(domain.ENOTFOUND, "tenant %q not found", schemaName)
+			}
+			found = true // even with none of ids among its products
+			q, args = `SELECT $1::text, p.id::text, p.version FROM products p WHERE p.id = ANY($2::uuid[])`, []any{state, ids}
 		}
-		if !domain.TenantLive(state) {
-			return nil, domain.Errorf(domain.ENOTFOUND, "tenant %q not found", schemaName)
-		}
-		found = true // even with none of ids among its products
-		q, args = `SELECT $1::text, p.id::text, p.version FROM products p WHERE p.id = ANY($2::uuid[])`, []any{state, ids}
-	}
-	err = db.InTenant(ctx, schemaName, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return err
@@ -148,7 +149,7 @@ func (db *DB) ScanProducts(ctx context.Context, schemaName string, batch int, fn
 	if err != nil {
 		// A tenant that moved meanwhile is a retry (see InTenant), not
 		// a tenant that is gone.
-		return fmt.Errorf("postgres: scan products: %w", tenantGone(schemaName, db.checkMoved(ctx, schemaName, cluster, err)))
+		return fmt.Errorf("postgres: scan products: %w", tenantGone(schemaName, movedErr(db.checkMoved(ctx, schemaName, cluster, err))))
 	}
 	return nil
 }
@@ -158,6 +159,9 @@ type callbackError struct{ err error }
 
 func (e *callbackError) Error() string { return e.err.Error() }
 func (e *callbackError) Unwrap() error { return e.err }
+
+// movedErr drops checkMoved's second result where no retry is possible.
+func movedErr(err error, _ bool) error { return err }
 
 // CountProducts returns the number of a tenant's products. Errors:
 // EINVALID for a bad schema name; database errors translated (see

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,6 +27,11 @@ type MigrateOptions struct {
 	// far, of its cluster and of the whole run. It is called from one
 	// goroutine at a time.
 	Progress func(MigrateProgress)
+	// MoveWait is how long a tenant being moved to another cluster is
+	// waited for before it is reported failed (run saas migrate again
+	// once the move is done) while the others go on; 0 means
+	// DefaultMoveWait.
+	MoveWait time.Duration
 }
 
 // MigrateProgress is how far MigrateAll is.
@@ -73,7 +79,10 @@ type MigrateReport struct {
 // commits in that transaction; on another cluster it is recorded on main
 // once the migration committed, so a crash between the two leaves the
 // tenant pending, and the next run, with nothing to apply, records it.
-// A failing tenant (one on a cluster this process does not know too) is
+// A tenant is not migrated while it is being moved (see Mover.Move): its
+// migration waits opts.MoveWait for the move to end, then the tenant is
+// reported failed with an ECONFLICT error. A failing tenant (one on a
+// cluster this process does not know too) is
 // reported in the MigrateReport and the others go on; the returned error
 // is only for failures that stop the whole run.
 func (m *Manager) MigrateAll(ctx context.Context, opts MigrateOptions) (MigrateReport, error) {
@@ -125,6 +134,24 @@ func (m *Manager) MigrateAll(ctx context.Context, opts MigrateOptions) (MigrateR
 		return rep, nil
 	}
 
+	moveWait := opts.MoveWait
+	if moveWait <= 0 {
+		moveWait = DefaultMoveWait
+	}
+	mainURL := clusters[0].DirectURL
+	if mainURL == "" {
+		mainURL = m.runner.URL()
+	}
+	busy := 0
+	for _, c := range clusters {
+		busy += min(width, len(pending[c.Name]))
+	}
+	locks, err := openMigrationLocks(ctx, mainURL, busy, moveWait)
+	if err != nil {
+		return rep, fmt.Errorf("tenancy: migrate: %w", err)
+	}
+	defer locks.close()
+
 	errs := make([]error, len(clusters))
 	var wg sync.WaitGroup
 	for i, c := range clusters {
@@ -139,7 +166,7 @@ func (m *Manager) MigrateAll(ctx context.Context, opts MigrateOptions) (MigrateR
 				errs[i] = err
 				return
 			}
-			topts := schema.TenantsOptions{Width: width}
+			topts := schema.TenantsOptions{Width: width, Lock: locks.lock}
 			done := 0
 			if c.Name == postgres.MainCluster {
 				// The tenant's recorded version commits with its migrations.

@@ -30,7 +30,13 @@ type Mover struct {
 	log        *slog.Logger
 	migrations fs.FS
 	pauseLimit time.Duration
-	onMoved    func(context.Context)
+	// migrationWait bounds the wait for a migration of the tenant.
+	migrationWait time.Duration
+	onMoved       func(context.Context)
+
+	// Tests' hooks: paused runs once the tenant's tables are locked for
+	// the pause.
+	paused func(context.Context)
 }
 
 // MoverOption configures a Mover.
@@ -42,6 +48,17 @@ func WithPauseLimit(d time.Duration) MoverOption {
 	return func(m *Mover) {
 		if d > 0 {
 			m.pauseLimit = d
+		}
+	}
+}
+
+// WithMigrationWait sets how long a move waits for a migration of its
+// tenant's schema (saas migrate) to end before it fails; d <= 0 means
+// DefaultMoveWait.
+func WithMigrationWait(d time.Duration) MoverOption {
+	return func(m *Mover) {
+		if d > 0 {
+			m.migrationWait = d
 		}
 	}
 }
@@ -66,7 +83,7 @@ func WithOnMoved(fn func(context.Context)) MoverOption {
 // NewMover returns a Mover for the tenants of db, whose clusters must be
 // attached (postgres.DB.AttachClusters).
 func NewMover(db *postgres.DB, log *slog.Logger, opts ...MoverOption) *Mover {
-	m := &Mover{db: db, log: log, migrations: schema.Tenant, pauseLimit: DefaultPauseLimit}
+	m := &Mover{db: db, log: log, migrations: schema.Tenant, pauseLimit: DefaultPauseLimit, migrationWait: DefaultMoveWait}
 	for _, o := range opts {
 		o(m)
 	}
@@ -122,28 +139,85 @@ type MoveResult struct {
 // the switch undoes every step: the tenant serves from where it was, with
 // nothing lost, and Move can run again. progress, when not nil, is called
 // at each phase and as the copy advances, from the calling goroutine.
+// Each move is recorded in public.tenant_moves as it goes (see
+// LatestMove).
 //
 // Errors: EINVALID for a bad schema or an unknown cluster; ENOTFOUND when
 // no such tenant exists; ECONFLICT when the tenant is already on to, is
-// not active or suspended, or another move of it is in progress;
+// not active or suspended, another move of it is in progress, or a
+// migration of its schema (saas migrate) did not end within the
+// migration wait (WithMigrationWait);
 // EUNAVAILABLE when its writes could not be paused within the pause
 // limit; the context's error when it ends first; database errors.
 func (m *Mover) Move(ctx context.Context, schemaName, to string, progress func(MoveProgress)) (MoveResult, error) {
-	start := time.Now()
-	if err := domain.ValidateSchemaName(schemaName); err != nil {
+	run, err := m.Start(ctx, schemaName, to)
+	if err != nil {
 		return MoveResult{}, err
 	}
-	if progress == nil {
-		progress = func(MoveProgress) {}
+	return run.Run(ctx, progress)
+}
+
+// MoveRun is a move that holds its tenant and is recorded pending in
+// public.tenant_moves: what Start returns and Run carries out.
+type MoveRun struct {
+	mv    *move
+	start time.Time
+}
+
+// Record is the move's record as Start wrote it.
+func (r *MoveRun) Record() MoveRecord { return r.mv.rec }
+
+// Start checks the move makes sense, takes the tenant (no other move, no
+// migration of it, runs meanwhile: see Move) and records the move pending
+// in public.tenant_moves; Run must follow, which releases the tenant.
+// Errors: those of Move before its copy begins.
+func (m *Mover) Start(ctx context.Context, schemaName, to string) (*MoveRun, error) {
+	start := time.Now()
+	if err := domain.ValidateSchemaName(schemaName); err != nil {
+		return nil, err
 	}
-	mv := &move{m: m, schema: schemaName, progress: progress, names: moveNamesOf(schemaName)}
+	mv := &move{m: m, schema: schemaName, names: moveNamesOf(schemaName)}
 	if err := mv.resolve(ctx, to); err != nil {
-		return MoveResult{}, fmt.Errorf("tenancy: move %s: %w", schemaName, err)
+		return nil, fmt.Errorf("tenancy: move %s: %w", schemaName, err)
 	}
-	defer mv.close()
 	if err := mv.lock(ctx); err != nil {
-		return MoveResult{}, fmt.Errorf("tenancy: move %s: %w", schemaName, err)
+		mv.close()
+		return nil, fmt.Errorf("tenancy: move %s: %w", schemaName, err)
 	}
+	if err := mv.begin(ctx); err != nil {
+		mv.close()
+		return nil, fmt.Errorf("tenancy: move %s: %w", schemaName, err)
+	}
+	return &MoveRun{mv: mv, start: start}, nil
+}
+
+// Run carries the move out (see Move) and records each step and how it
+// ended in public.tenant_moves, failed when ctx ended first (the move is
+// then undone).
+func (r *MoveRun) Run(ctx context.Context, progress func(MoveProgress)) (MoveResult, error) {
+	mv := r.mv
+	defer mv.close()
+	mv.progress = func(p MoveProgress) {
+		switch p.Phase {
+		case MoveCopy:
+			mv.note(ctx, MoveCopying, p)
+		case MovePause:
+			mv.note(ctx, MoveStreaming, p)
+		case MoveCleanUp:
+			mv.note(ctx, MoveCleaning, p)
+		}
+		if progress != nil {
+			progress(p)
+		}
+	}
+	res, err := mv.do(ctx, r.start)
+	mv.finish(ctx, res, err)
+	return res, err
+}
+
+// do is Run's work.
+func (mv *move) do(ctx context.Context, start time.Time) (MoveResult, error) {
+	m, schemaName, progress := mv.m, mv.schema, mv.progress
 	res := MoveResult{Schema: schemaName, From: mv.from.Name, To: mv.to.Name}
 	switched, err := mv.run(ctx, &res)
 	if err != nil && !switched {
@@ -217,6 +291,9 @@ type move struct {
 	moved    string    // the old copy's name after the switch's rename
 
 	pauseDeadline time.Time // when the pause gives up
+
+	rec   MoveRecord // as public.tenant_moves has it
+	noted time.Time  // when rec was last written
 }
 
 func (mv *move) close() {
@@ -266,8 +343,10 @@ func (mv *move) resolve(ctx context.Context, to string) error {
 }
 
 // lock takes the tenant's move lock, a session advisory lock on main held
-// until the move's connections close, then reads the placement again: a
-// move that finished meanwhile may have changed it.
+// until the move's connections close, then the tenant's lock against
+// migrations (see tenantWorkKey), waiting for a migration of the tenant to
+// end, then reads the placement again: a move that finished meanwhile may
+// have changed it.
 func (mv *move) lock(ctx context.Context) error {
 	main := mv.m.db.Clusters()[0]
 	c, err := connect(ctx, main.DirectURL)
@@ -281,6 +360,9 @@ func (mv *move) lock(ctx context.Context) error {
 	}
 	if !ok {
 		return &domain.Error{Code: domain.ECONFLICT, Message: "a move of this tenant is in progress"}
+	}
+	if err := lockAgainstMigrations(ctx, c, mv.schema, mv.m.migrationWait); err != nil {
+		return err
 	}
 	return mv.resolve(ctx, mv.to.Name)
 }

@@ -43,9 +43,14 @@ func (mv *move) pauseAndSwitch(ctx context.Context, res *MoveResult) (switched b
 	pctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
+	progress := MoveProgress{TablesCopied: len(mv.tables), Tables: len(mv.tables), Rows: res.Rows}
+	mv.note(ctx, MovePausing, progress)
 	t1, pauseStart, err := mv.lockTables(pctx, t1c)
 	if err != nil {
 		return false, err
+	}
+	if mv.m.paused != nil {
+		mv.m.paused(pctx)
 	}
 	// The marker is written outside the lock (its table is not locked) and
 	// reaches the target after every write committed before the lock.
@@ -73,6 +78,7 @@ func (mv *move) pauseAndSwitch(ctx context.Context, res *MoveResult) (switched b
 		return false, mv.pauseError(err)
 	}
 
+	mv.note(ctx, MoveSwitching, progress)
 	// The switch. The rename fences the old copy: a writer blocked on the
 	// locks, or a process that still places the tenant here, finds no
 	// schema of that name and is told to retry (postgres.DB.InTenant),

@@ -505,11 +505,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The tenant's latest move
+         * @description The latest move of the tenant, as recorded while it runs (any API process answers, whichever runs it): its state, rows copied so far, and once it ended, its times or its error. 404 when the tenant was never moved.
+         */
+        get: operations["platformGetTenantMove"];
         put?: never;
         /**
          * Move a tenant to another PostgreSQL cluster
-         * @description A live move by logical replication of the tenant's schema: the target cluster copies the schema while the tenant serves, then the tenant's writes pause (its reads go on; a write held past 5 s is answered 503 with Retry-After) until the target has every one of them, and the tenant switches. Answers once the move is done, with its times. 409 when the tenant is already on that cluster, is being created or deleted, or another move of it is in progress; 422 for a cluster TENANT_DATABASES does not name; 503 when its writes could not be paused within the bound (nothing changed; try again). A failure before the switch, or a client that goes away, leaves the tenant where it was with nothing lost.
+         * @description Starts a live move by logical replication of the tenant's schema and answers 202 with the move, pending, once it holds the tenant; the move runs on in the API process, whatever becomes of the request, and GET on the Location says how it goes. The target cluster copies the schema while the tenant serves, then the tenant's writes pause (its reads go on; a write held by the pause is run again on the new cluster once the tenant switched, and one held past 5 s is answered 503 with Retry-After) until the target has every one of them, and the tenant switches. 409 when the tenant is already on that cluster, is being created or deleted, another move of it is in progress, or its schema is being migrated (saas migrate) past a bound; 422 for a cluster TENANT_DATABASES does not name. A move that fails before the switch (its writes could not be paused within the bound, or the server shut down) is undone, leaves the tenant where it was with nothing lost, and is recorded failed.
          */
         post: operations["platformMoveTenant"];
         delete?: never;
@@ -1152,30 +1156,6 @@ export interface components {
             /** @description The cluster to move the tenant to, by its name in TENANT_DATABASES (main: the catalog's). */
             to: string;
         };
-        TenantMoveResult: {
-            schema: string;
-            /** @description The cluster the tenant was on. */
-            from: string;
-            /** @description The cluster it is on now. */
-            to: string;
-            /**
-             * Format: int64
-             * @description Rows the initial copy brought.
-             */
-            rows: number;
-            /**
-             * Format: int64
-             * @description The initial copy, the tenant serving meanwhile.
-             */
-            copy_ms: number;
-            /** @description How long the tenant's writes were held. */
-            pause_ms: number;
-            /**
-             * Format: int64
-             * @description The whole move.
-             */
-            total_ms: number;
-        };
         DomainCreate: {
             /** @description A host name without port; lower-cased, trimmed and stripped of one trailing dot. The public domain is refused (409). */
             domain: string;
@@ -1307,6 +1287,55 @@ export interface components {
              * @description Absolute URL of the next page (same path and filters, with limit and cursor), or null on the last page.
              */
             next: string | null;
+        };
+        TenantMoveState: {
+            /**
+             * Format: int64
+             * @description The move's id.
+             */
+            id: number;
+            schema: string;
+            /** @description The cluster the tenant was on when the move began. */
+            from: string;
+            /** @description The cluster it is being moved to. */
+            to: string;
+            /**
+             * @description pending: migrations and replication being set up; copying: the initial copy, the tenant serving; streaming: copied, the target following the source's writes; pausing: the tenant's writes paused for the final catch-up; switching: the placement switching; cleaning: switched, the old copy going; done; failed: undone, the tenant serves from where it was.
+             * @enum {string}
+             */
+            state: "pending" | "copying" | "streaming" | "pausing" | "switching" | "cleaning" | "done" | "failed";
+            /**
+             * Format: int64
+             * @description Rows copied so far.
+             */
+            rows: number;
+            /** @description Tables whose initial copy is done. */
+            tables_copied: number;
+            /** @description Tables to copy (0 until known). */
+            tables: number;
+            /** Format: date-time */
+            started_at: string;
+            /**
+             * Format: date-time
+             * @description When the state or counts last changed.
+             */
+            updated_at: string;
+            /**
+             * Format: date-time
+             * @description When it ended, done or failed; null while it runs.
+             */
+            finished_at: string | null;
+            /** @description Why it failed. */
+            error: string | null;
+            /** @description What the clean-up of a done move left behind (the next move of the tenant removes it). */
+            cleanup_error: string | null;
+            /**
+             * Format: int64
+             * @description The initial copy, once done.
+             */
+            copy_ms: number | null;
+            /** @description How long the tenant's writes were held, once done. */
+            pause_ms: number | null;
         };
     };
     responses: {
@@ -2637,6 +2666,34 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    platformGetTenantMove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's schema name. */
+                schema: components["parameters"]["Schema"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The move. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["XRequestID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantMoveState"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     platformMoveTenant: {
         parameters: {
             query?: never;
@@ -2653,14 +2710,15 @@ export interface operations {
             };
         };
         responses: {
-            /** @description What the move did. */
-            200: {
+            /** @description The move, started: pending. */
+            202: {
                 headers: {
                     "X-Request-ID": components["headers"]["XRequestID"];
+                    Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TenantMoveResult"];
+                    "application/json": components["schemas"]["TenantMoveState"];
                 };
             };
             400: components["responses"]["BadRequest"];
