@@ -190,25 +190,40 @@ func (db *DB) inTenantPipelined(ctx context.Context, schema string, first func(*
 	if err := domain.ValidateSchemaName(schema); err != nil {
 		return err
 	}
-	on, cluster, err := db.ForTenant(ctx, schema)
-	if err != nil {
-		return err
+	// As InTenant: a transaction the tenant's move caught (its schema gone
+	// from under a statement, so nothing committed) runs again, once, on
+	// the tenant's new cluster.
+	for attempt := 0; ; attempt++ {
+		on, cluster, err := db.ForTenant(ctx, schema)
+		if err != nil {
+			return err
+		}
+		err = pipelinedOn(ctx, on, schema, first, read, second)
+		if err == nil {
+			return nil
+		}
+		var moved bool
+		err, moved = db.checkMoved(ctx, schema, cluster, Translate(err))
+		if !moved || attempt > 0 {
+			return err
+		}
 	}
+}
+
+// pipelinedOn runs pipelined on a connection of on's pool.
+func pipelinedOn(ctx context.Context, on *DB, schema string, first func(*pgx.Batch), read func(pgx.BatchResults) error, second func(*pgx.Batch) error) error {
 	conn, err := on.Pool.Acquire(ctx)
 	if err != nil {
-		return Translate(fmt.Errorf("postgres: acquire: %w", err))
+		return fmt.Errorf("postgres: acquire: %w", err)
 	}
 	// A connection still in a transaction (a failed ROLLBACK) is closed by
 	// Release, never pooled: the server then aborts the transaction.
 	defer conn.Release()
 	err = pipelined(ctx, conn.Conn(), schema, first, read, second)
-	if err != nil {
-		if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
-			_, _ = conn.Exec(ctx, "ROLLBACK")
-		}
-		return db.checkMoved(ctx, schema, cluster, Translate(err))
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
+		_, _ = conn.Exec(ctx, "ROLLBACK")
 	}
-	return nil
+	return err
 }
 
 // pipelined runs inTenantPipelined's two batches on conn.

@@ -145,7 +145,8 @@ func (db *DB) GetUserAuth(ctx context.Context, schemaName, id string) (UserAuth,
 		return UserAuth{}, fmt.Errorf("postgres: user auth: %w: %w", &domain.Error{Code: domain.EUNAVAILABLE,
 			Message: "the tenant is busy; try again", RetryAfter: time.Second}, err)
 	case err != nil:
-		return UserAuth{}, fmt.Errorf("postgres: user auth: %w", db.checkMoved(ctx, schemaName, cluster, Translate(err)))
+		err, _ = db.checkMoved(ctx, schemaName, cluster, Translate(err))
+		return UserAuth{}, fmt.Errorf("postgres: user auth: %w", err)
 	}
 	return ua, nil
 }
