@@ -58,7 +58,7 @@ func run() error {
 	perTenant := flag.Int("events", 5000, "events per tenant")
 	batch := flag.Int("batch", 500, "relay batch (events per transaction) and nats bench batch")
 	workers := flag.Int("workers", 4, "relay workers (tenants drained at once)")
-	clusters := flag.Int("clusters", 0, "PostgreSQL clusters the tenants are spread over: 0 main and every one of $TENANT_DATABASES, 1 main alone")
+	nClusters := flag.Int("clusters", 0, "PostgreSQL clusters the tenants are spread over: 0 main and every one of $TENANT_DATABASES, 1 main alone")
 	natsServer := flag.String("nats-server", "", "nats-server binary (default: PATH, then /var/lib/saas-services/bin)")
 	natsCLI := flag.String("nats-cli", "nats", "nats CLI binary")
 	mode := flag.String("mode", "throughput", "throughput, or idle (see the command's doc)")
@@ -92,7 +92,7 @@ func run() error {
 	fmt.Fprintf(os.Stderr, "load average at start: %s\n", benchenv.LoadAvg())
 	// The tenants are spread over the clusters as `saas tenant create`
 	// places them, and the relay drains every one, as `saas relay` does.
-	st, err := stack.New(ctx, stack.Options{Name: "bench_relay", NATSServer: *natsServer, Clusters: *clusters})
+	st, err := stack.New(ctx, stack.Options{Name: "bench_relay", NATSServer: *natsServer, Clusters: *nClusters})
 	if err != nil {
 		return err
 	}
@@ -154,8 +154,12 @@ func run() error {
 		return err
 	}
 
+	clusters := relay.ClustersOf(db.Clusters())
+	if clusters[0].ListenURL == "" { // main alone: no clusters attached
+		clusters[0].ListenURL = st.DatabaseURL()
+	}
 	rl, err := relay.New(relay.Config{Batch: *batch, Workers: *workers},
-		relay.Deps{Clusters: relay.ClustersOf(db.Clusters()), JS: js, Log: log})
+		relay.Deps{Clusters: clusters, JS: js, Log: log})
 	if err != nil {
 		return err
 	}
@@ -188,7 +192,10 @@ func run() error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("relay published %d of %d before the deadline", info.State.Msgs, total)
 		}
-		time.Sleep(5 * time.Millisecond)
+		// Not more often: each look is a JetStream API request that the
+		// server (and this process) would serve at the relay's expense on a
+		// busy machine. The end is known to within 50 ms.
+		time.Sleep(50 * time.Millisecond)
 	}
 	relayDur := time.Since(start)
 	stopRelay()
