@@ -161,11 +161,18 @@ func SetSearchPath(ctx context.Context, tx pgx.Tx, schema string) error {
 	// lock_timeout bounds how long a tenant's transaction waits for a
 	// table lock, a move's write pause above all: past it the request is
 	// answered 503 with a Retry-After (see Translate), not held.
-	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true), set_config('lock_timeout', $2, true)",
-		pgx.Identifier{schema}.Sanitize(), TenantLockTimeout); err != nil {
+	if _, err := tx.Exec(ctx, searchPathSQL, pgx.Identifier{schema}.Sanitize(), TenantLockTimeout); err != nil {
 		return fmt.Errorf("postgres: set search_path: %w", err)
 	}
 	return nil
+}
+
+const searchPathSQL = "SELECT set_config('search_path', $1, true), set_config('lock_timeout', $2, true)"
+
+// queueSearchPath queues SetSearchPath's statement in b, to save it a round
+// trip.
+func queueSearchPath(b *pgx.Batch, schema string) {
+	b.Queue(searchPathSQL, pgx.Identifier{schema}.Sanitize(), TenantLockTimeout)
 }
 
 // Translate maps PostgreSQL errors onto domain errors: unique violations
