@@ -26,9 +26,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tenantworks/saas/bench/internal/benchenv"
 	"github.com/tenantworks/saas/bench/internal/stack"
 	"github.com/tenantworks/saas/events"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -55,6 +58,7 @@ func run() error {
 	perTenant := flag.Int("events", 5000, "events per tenant")
 	batch := flag.Int("batch", 500, "relay batch (events per transaction) and nats bench batch")
 	workers := flag.Int("workers", 4, "relay workers (tenants drained at once)")
+	nClusters := flag.Int("clusters", 0, "PostgreSQL clusters the tenants are spread over: 0 main and every one of $TENANT_DATABASES, 1 main alone")
 	natsServer := flag.String("nats-server", "", "nats-server binary (default: PATH, then /var/lib/saas-services/bin)")
 	natsCLI := flag.String("nats-cli", "nats", "nats CLI binary")
 	mode := flag.String("mode", "throughput", "throughput, or idle (see the command's doc)")
@@ -67,6 +71,7 @@ func run() error {
 	flag.DurationVar(&idle.window, "active-window", time.Minute, "idle mode: length of the window with writes")
 	flag.DurationVar(&idle.settle, "settle", 10*time.Second, "idle mode: wait after the relay started before measuring")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the relay's run (throughput mode) to this file")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -81,13 +86,21 @@ func run() error {
 		return fmt.Errorf("-mode must be throughput or idle, not %q", *mode)
 	}
 
-	st, err := stack.New(ctx, stack.Options{Name: "bench_relay", NATSServer: *natsServer})
+	if *nTenants < 1 || *perTenant < 1 || *batch < 1 || *workers < 1 {
+		return errors.New("-tenants, -events, -batch and -workers must be at least 1")
+	}
+	fmt.Fprintf(os.Stderr, "load average at start: %s\n", benchenv.LoadAvg())
+	// The tenants are spread over the clusters as `saas tenant create`
+	// places them, and the relay drains every one, as `saas relay` does.
+	st, err := stack.New(ctx, stack.Options{Name: "bench_relay", NATSServer: *natsServer, Clusters: *nClusters})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	natsURL, dbURL, db, mgr := st.NATSURL(), st.DatabaseURL(), st.DB(), st.Manager()
-	log := slog.New(slog.DiscardHandler)
+	natsURL, db, mgr := st.NATSURL(), st.DB(), st.Manager()
+	// The relay's warnings (failed drains, retried) go to stderr: a run
+	// that stalls says why.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var names []string
 	for i := range *nTenants {
 		s := fmt.Sprintf("relay%03d", i)
@@ -96,6 +109,7 @@ func run() error {
 		}
 		names = append(names, s)
 	}
+	fmt.Fprintf(os.Stderr, "created %d tenants\n", len(names))
 	// Pre-load: product-shaped payloads, one statement per tenant (so one
 	// outbox_pending marker each, as a burst of writes leaves many).
 	for _, s := range names {
@@ -114,6 +128,7 @@ func run() error {
 		}
 	}
 	total := *nTenants * *perTenant
+	fmt.Fprintf(os.Stderr, "pre-loaded %d events\n", total)
 	var size int
 	if err := db.InTenant(ctx, names[0], func(tx pgx.Tx) error {
 		// The published envelope is the payload plus about 250 bytes of fields.
@@ -139,13 +154,28 @@ func run() error {
 		return err
 	}
 
+	clusters := relay.ClustersOf(db.Clusters())
+	if clusters[0].ListenURL == "" { // main alone: no clusters attached
+		clusters[0].ListenURL = st.DatabaseURL()
+	}
 	rl, err := relay.New(relay.Config{Batch: *batch, Workers: *workers},
-		relay.Deps{Clusters: []relay.Cluster{{Name: "main", Outbox: db, ListenURL: dbURL}}, JS: js, Log: log})
+		relay.Deps{Clusters: clusters, JS: js, Log: log})
 	if err != nil {
 		return err
 	}
 	rctx, stopRelay := context.WithCancel(ctx)
 	defer stopRelay()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var wg sync.WaitGroup
 	start := time.Now()
 	wg.Go(func() {
@@ -162,12 +192,19 @@ func run() error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("relay published %d of %d before the deadline", info.State.Msgs, total)
 		}
-		time.Sleep(5 * time.Millisecond)
+		// Not more often: each look is a JetStream API request that the
+		// server (and this process) would serve at the relay's expense on a
+		// busy machine. The end is known to within 50 ms.
+		time.Sleep(50 * time.Millisecond)
 	}
 	relayDur := time.Since(start)
 	stopRelay()
 	wg.Wait()
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	relayRate := float64(total) / relayDur.Seconds()
+	fmt.Fprintf(os.Stderr, "relay: %d events in %s, load average %s\n", total, relayDur.Round(time.Millisecond), benchenv.LoadAvg())
 
 	// nats bench: the same count, size and batch, acks awaited per batch,
 	// into a stream of its own on the same server.
@@ -182,12 +219,23 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, out)
 	}
+	// A rate that is not a positive number measured nothing: fail rather
+	// than print a ratio of it.
+	for _, r := range []struct {
+		what string
+		v    float64
+	}{{"relay", relayRate}, {"nats bench", benchRate}} {
+		if !(r.v > 0) || math.IsInf(r.v, 0) {
+			return fmt.Errorf("%s rate %v: nothing measured\n%s", r.what, r.v, out)
+		}
+	}
 
 	fmt.Printf("| what | events | size | batch | time | events/s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 	fmt.Printf("| relay, outbox to acknowledged in the stream (%d tenants, %d workers) | %d | ~%d B | %d | %s | %.0f |\n",
 		*nTenants, *workers, total, size, *batch, relayDur.Round(time.Millisecond), relayRate)
 	fmt.Printf("| `nats bench js pub async --dedup`, same server | %d | %d B | %d | | %.0f |\n", total, size, *batch, benchRate)
 	fmt.Printf("| **ratio relay / nats bench** | | | | | **%.2f** |\n", relayRate/benchRate)
+	fmt.Printf("\nload average at the end: %s\n", benchenv.LoadAvg())
 	return nil
 }
 
@@ -199,5 +247,12 @@ func parseRate(out string) (float64, error) {
 		return 0, errors.New("no msgs/sec in nats bench output")
 	}
 	// The summary (last) line is the aggregate.
-	return strconv.ParseFloat(strings.ReplaceAll(m[len(m)-1][1], ",", ""), 64)
+	r, err := strconv.ParseFloat(strings.ReplaceAll(m[len(m)-1][1], ",", ""), 64)
+	if err != nil {
+		return 0, fmt.Errorf("nats bench rate %q: %w", m[len(m)-1][1], err)
+	}
+	if !(r > 0) || math.IsInf(r, 0) {
+		return 0, fmt.Errorf("nats bench rate %q: not a positive number", m[len(m)-1][1])
+	}
+	return r, nil
 }

@@ -132,75 +132,13 @@ var ErrOutboxLocked = errors.New("postgres: outbox drained by another relay")
 // lock; ErrNoSchema when the tenant's schema or outbox is gone (its
 // markers are left to ForgetPending); EINVALID for a bad schema name;
 // other database errors translated (see Translate). Cost: two index
-// scans and, per batch, two deletes by id.
+// scans and, per batch, two deletes by id, in three round trips (begin
+// with the lock and the markers, the rows, the deletes with commit).
 func (db *DB) DrainOutbox(ctx context.Context, schemaName string, limit int, publish func([]OutboxRow) error) (int, error) {
 	if err := domain.ValidateSchemaName(schemaName); err != nil {
 		return 0, err
 	}
-	var n int
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended('saas.relay.' || $1, 0))`, schemaName).Scan(&locked); err != nil {
-			return err
-		}
-		if !locked {
-			return ErrOutboxLocked
-		}
-		rows, err := tx.Query(ctx, `SELECT id FROM public.outbox_pending WHERE schema_name = $1`, schemaName)
-		if err != nil {
-			return err
-		}
-		markers, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		if err := SetSearchPath(ctx, tx, schemaName); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT id, event_id, event_type, aggregate_id, aggregate_version, payload, request_id, actor, occurred_at
-			FROM outbox ORDER BY id LIMIT $1`, limit)
-		if err != nil {
-			return err
-		}
-		batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (OutboxRow, error) {
-			var (
-				x     OutboxRow
-				actor []byte
-			)
-			if err := cr.Scan(&x.ID, &x.EventID, &x.EventType, &x.AggregateID, &x.AggregateVersion, &x.Payload, &x.RequestID, &actor, &x.OccurredAt); err != nil {
-				return x, err
-			}
-			if actor != nil {
-				x.Actor = new(audit.Actor)
-				if err := json.Unmarshal(actor, x.Actor); err != nil {
-					return x, fmt.Errorf("decode actor of outbox row %d: %w", x.ID, err)
-				}
-			}
-			return x, nil
-		})
-		if err != nil {
-			return err
-		}
-		if len(batch) > 0 {
-			if err := publish(batch); err != nil {
-				return &callbackError{err}
-			}
-			ids := make([]int64, len(batch))
-			for i, x := range batch {
-				ids[i] = x.ID
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
-				return err
-			}
-		}
-		if len(batch) < limit && len(markers) > 0 {
-			if _, err := tx.Exec(ctx, `DELETE FROM public.outbox_pending WHERE id = ANY($1)`, markers); err != nil {
-				return err
-			}
-		}
-		n = len(batch)
-		return nil
-	})
+	n, err := db.drainOutbox(ctx, schemaName, limit, publish)
 	if cb := (*callbackError)(nil); errors.As(err, &cb) {
 		return 0, cb.err
 	}
@@ -213,6 +151,106 @@ func (db *DB) DrainOutbox(ctx context.Context, schemaName string, limit int, pub
 		return 0, fmt.Errorf("postgres: drain outbox of %s: %w: %w", schemaName, ErrNoSchema, err)
 	}
 	return 0, fmt.Errorf("postgres: drain outbox of %s: %w", schemaName, Translate(err))
+}
+
+// drainOutbox is DrainOutbox's transaction, pipelined: on a loaded
+// machine each round trip waits for two processes to be scheduled, and the
+// round trips, not the work, bound the relay. The statements still run one
+// after the other, each with its own snapshot, so the markers are read
+// before the rows. The transaction is begun and committed by statements of
+// the pipelines, so a connection left in a transaction by a failure is
+// rolled back here, or dropped by the pool on release.
+func (db *DB) drainOutbox(ctx context.Context, schemaName string, limit int, publish func([]OutboxRow) error) (n int, err error) {
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	done := false
+	defer func() {
+		if !done && conn.Conn().PgConn().TxStatus() != 'I' {
+			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				// The pool drops a connection still in a transaction; this
+				// one is closed for good measure.
+				_ = conn.Conn().Close(context.WithoutCancel(ctx))
+			}
+		}
+	}()
+
+	var (
+		locked  bool
+		markers []int64
+	)
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SELECT pg_try_advisory_xact_lock(hashtextextended('saas.relay.' || $1, 0))`, schemaName).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&locked) })
+	b.Queue(`SELECT id FROM public.outbox_pending WHERE schema_name = $1`, schemaName).
+		Query(func(rows pgx.Rows) (err error) {
+			markers, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			return err
+		})
+	queueSearchPath(b, schemaName)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return 0, err
+	}
+	if !locked {
+		return 0, ErrOutboxLocked
+	}
+	// The rows' statement goes on its own: a pipeline prepares every
+	// statement before running the first, when search_path is not set yet.
+	rows, err := conn.Query(ctx, `SELECT id, event_id, event_type, aggregate_id, aggregate_version, payload, request_id, actor, occurred_at
+		FROM outbox ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return 0, err
+	}
+	batch, err := pgx.CollectRows(rows, scanOutboxRow)
+	if err != nil {
+		return 0, err
+	}
+	b = &pgx.Batch{}
+	if len(batch) > 0 {
+		if err := publish(batch); err != nil {
+			return 0, &callbackError{err}
+		}
+		ids := make([]int64, len(batch))
+		for i, x := range batch {
+			ids[i] = x.ID
+		}
+		b.Queue(`DELETE FROM outbox WHERE id = ANY($1)`, ids)
+	}
+	if len(batch) < limit && len(markers) > 0 {
+		b.Queue(`DELETE FROM public.outbox_pending WHERE id = ANY($1)`, markers)
+	}
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return 0, err
+	}
+	// Every statement succeeded: the transaction is over, or something is
+	// badly wrong.
+	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
+		return 0, fmt.Errorf("transaction still open (status %c) after commit", st)
+	}
+	done = true
+	return len(batch), nil
+}
+
+// scanOutboxRow reads a row of drainOutbox's select.
+func scanOutboxRow(cr pgx.CollectableRow) (OutboxRow, error) {
+	var (
+		x     OutboxRow
+		actor []byte
+	)
+	if err := cr.Scan(&x.ID, &x.EventID, &x.EventType, &x.AggregateID, &x.AggregateVersion, &x.Payload, &x.RequestID, &actor, &x.OccurredAt); err != nil {
+		return x, err
+	}
+	if actor != nil {
+		x.Actor = new(audit.Actor)
+		if err := json.Unmarshal(actor, x.Actor); err != nil {
+			return x, fmt.Errorf("decode actor of outbox row %d: %w", x.ID, err)
+		}
+	}
+	return x, nil
 }
 
 // ForgetPending deletes every public.outbox_pending marker of schemaName on

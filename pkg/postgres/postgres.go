@@ -320,6 +320,12 @@ func SetSearchPath(ctx context.Context, tx pgx.Tx, schema string) error {
 	return nil
 }
 
+// queueSearchPath queues SetSearchPath's statement in b, to save it a round
+// trip.
+func queueSearchPath(b *pgx.Batch, schema string) {
+	b.Queue(searchPathSQL, pgx.Identifier{schema}.Sanitize(), TenantLockTimeout)
+}
+
 // Translate maps PostgreSQL errors onto domain errors: unique violations
 // become ECONFLICT, check and not-null violations EINVALID, connection
 // failures EUNAVAILABLE. Other errors, and domain errors, pass through.
