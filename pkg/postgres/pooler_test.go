@@ -27,13 +27,19 @@ import (
 // timestamptz, jsonb, uuid[].
 func TestEveryValueReachesItsColumnTypedRight(t *testing.T) {
 	t.Parallel()
+	inBothPoolModes(t, typesRoundTrip)
+}
+
+// inBothPoolModes runs check on a fresh database reached directly and on
+// one reached through PgBouncer in transaction mode, in parallel.
+func inBothPoolModes(t *testing.T, check func(*testing.T, *testenv.Database)) {
 	for name, open := range map[string]func(testing.TB) *testenv.Database{
-		"through the pool of the test run":    testenv.MustDatabase,
+		"direct":                              testenv.MustDatabase,
 		"through PgBouncer, transaction mode": testenv.MustPooledDatabase,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			typesRoundTrip(t, open(t))
+			check(t, open(t))
 		})
 	}
 }

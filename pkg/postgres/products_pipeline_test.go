@@ -25,15 +25,7 @@ import (
 // alike.
 func TestCreateProductFailingMidwayLeavesNothing(t *testing.T) {
 	t.Parallel()
-	for name, open := range map[string]func(testing.TB) *testenv.Database{
-		"direct":                              testenv.MustDatabase,
-		"through PgBouncer, transaction mode": testenv.MustPooledDatabase,
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			createMidwayFailures(t, open(t))
-		})
-	}
+	inBothPoolModes(t, createMidwayFailures)
 }
 
 func createMidwayFailures(t *testing.T, d *testenv.Database) {

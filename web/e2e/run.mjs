@@ -642,6 +642,20 @@ async function main() {
     await until('the removed domain to stop answering', async () => (await get(s.port, second, '/')).status === 404, 10_000);
   }, p);
 
+  await step('the tenant moves to the other PostgreSQL cluster from its page, its progress shown until done', async () => {
+    const from = (await p.getByTestId('tenant-cluster').textContent()).trim();
+    const to = from === 'main' ? 'pg2' : 'main';
+    const card = p.getByRole('region', { name: 'Move to another cluster' });
+    await card.getByLabel('Cluster').fill(to);
+    await card.getByRole('button', { name: 'Move tenant' }).click();
+    await card.locator('[data-testid="move-state"]').waitFor();
+    await card.locator('[data-testid="move-state"][data-state="done"]').waitFor({ timeout: 60_000 });
+    assert.match(await card.getByTestId('move-state').textContent(), new RegExp(`^Moved from ${from} to ${to}: \\d+ rows copied`));
+    await until('the page to show the new cluster', async () => (await p.getByTestId('tenant-cluster').textContent()).trim() === to, 10_000);
+    assert.equal((await get(s.port, fresh.domain, '/')).status, 200, 'the moved tenant still serves its domain');
+    await shot(p, 'platform-moved');
+  }, p);
+
   await step('deleting a tenant needs its schema name typed, then it is gone', async () => {
     await p.getByRole('button', { name: 'Delete tenant…' }).click();
     const dialog = p.getByRole('dialog', { name: `Delete ${fresh.name}?` });

@@ -57,6 +57,9 @@ export type TenantCreate = Schemas['TenantCreate'];
 export type TenantPatch = Schemas['TenantPatch'];
 /** Where a tenant is in its life: only active ones are served. */
 export type TenantState = Tenant['state'];
+/** A move of a tenant to another PostgreSQL cluster, as far as it got. */
+export type TenantMoveState = Schemas['TenantMoveState'];
+export type TenantMove = Schemas['TenantMove'];
 
 type TenantListQuery = NonNullable<operations['platformListTenants']['parameters']['query']>;
 /** A sort of the platform's tenant list: a key, '-' first for descending. */

@@ -1,13 +1,14 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, formErrors } from '../api/errors';
-import type { Domain, DomainCreate, DomainPatch, Tenant, TenantPatch } from '../api/types';
+import type { Domain, DomainCreate, DomainPatch, Tenant, TenantMove, TenantMoveState, TenantPatch } from '../api/types';
+import { useAction } from '../api/useAction';
 import { HistoryPanel } from '../audit/HistoryPanel';
 import { useApi } from '../auth';
 import { ConfirmDialog, ErrorLine, Field, Loading, Notice } from '../components/ui';
 import { formatDateTime } from '../format';
-import { putTenant, resumeTenant, suspendTenant, tenantKeys, tenantPath } from './tenants';
+import { moveEnded, putTenant, resumeTenant, suspendTenant, tenantKeys, tenantMovePath, tenantPath } from './tenants';
 import { StateTag, tenantURL } from './Tenants';
 
 /** TenantDetail shows one tenant: rename it, manage its domains, suspend or resume it, delete it. */
@@ -74,6 +75,7 @@ function TenantView({ tenant }: { tenant: Tenant }) {
       <Suspension tenant={tenant} onChanged={update} />
       <Rename tenant={tenant} onSaved={update} />
       <Domains tenant={tenant} onChanged={update} />
+      <Move tenant={tenant} />
       <HistoryPanel base="/api/platform/audit/" targetType="tenant" targetId={tenant.schema} refresh={`${tenant.updated_at} ${tenant.state} ${tenant.name}`} />
       <section className="card danger-zone">
         <h2>Delete this tenant</h2>
@@ -305,6 +307,82 @@ function Suspension({ tenant, onChanged }: { tenant: Tenant; onChanged: (t: Tena
           their live notifications close. Its data, search index and domains are kept; resume it here at any time.
         </p>
       </ConfirmDialog>
+    </section>
+  );
+}
+
+/** moveLine says in words how far a move got. */
+export function moveLine(m: TenantMoveState): string {
+  const where = `from ${m.from} to ${m.to}`;
+  switch (m.state) {
+    case 'done':
+      return `Moved ${where}: ${m.rows} rows copied in ${((m.copy_ms ?? 0) / 1000).toFixed(1)} s, writes paused ${Math.round(m.pause_ms ?? 0)} ms.`;
+    case 'failed':
+      return `The move ${where} failed and was undone; the tenant serves from ${m.from}. ${m.error ?? ''}`.trim();
+    case 'copying':
+      return `Moving ${where}: copying, ${m.rows} rows so far, ${m.tables_copied} of ${m.tables} tables done.`;
+    default:
+      return `Moving ${where}: ${m.state}.`;
+  }
+}
+
+/**
+ * Move moves the tenant to another PostgreSQL cluster while it serves
+ * (POST .../move answers at once) and follows the move (GET .../move, once
+ * a second) until it ends; the tenant then shows its new cluster.
+ */
+function Move({ tenant }: { tenant: Tenant }) {
+  const api = useApi();
+  const qc = useQueryClient();
+  const [to, setTo] = useState('');
+  const { busy, error, run } = useAction();
+  const move = useQuery({
+    queryKey: tenantKeys.move(tenant.schema),
+    // 404: the tenant was never moved.
+    queryFn: ({ signal }) =>
+      api.get<TenantMoveState>(tenantMovePath(tenant.schema), { signal }).catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 404) return null;
+        throw err;
+      }),
+    refetchInterval: (q) => (q.state.data && !moveEnded(q.state.data.state) ? 1000 : false),
+  });
+  const m = move.data ?? null;
+  const running = m !== null && !moveEnded(m.state);
+  const ended = m?.state;
+  useEffect(() => {
+    // The placement changed (or did not): read the tenant again.
+    if (ended === 'done') void qc.invalidateQueries({ queryKey: tenantKeys.item(tenant.schema), exact: true });
+  }, [ended, qc, tenant.schema]);
+
+  if (tenant.state !== 'active' && tenant.state !== 'suspended' && m === null) return null;
+  const start = async (e: FormEvent) => {
+    e.preventDefault();
+    await run(async () => {
+      const started = await api.send<TenantMoveState>('POST', tenantMovePath(tenant.schema), { to: to.trim() } satisfies TenantMove);
+      qc.setQueryData(tenantKeys.move(tenant.schema), started);
+      setTo('');
+    });
+  };
+  const errs = formErrors(error, ['to'], { to: 'Cluster' });
+  return (
+    <section className="card" aria-label="Move to another cluster">
+      <h2>Move to another cluster</h2>
+      <p>The tenant keeps serving while its schema is copied; its writes pause for a moment at the switch and then go on, on the new cluster.</p>
+      {m ? (
+        <p className={m.state === 'failed' ? 'small error-text' : 'small'} role="status" data-testid="move-state" data-state={m.state}>
+          {moveLine(m)}
+        </p>
+      ) : null}
+      <ErrorLine error={move.error} />
+      <form className="inline-form" onSubmit={start} noValidate aria-label="Move">
+        <Field label="Cluster" name="to" value={to} onChange={(e) => setTo(e.target.value)} error={errs.fields.to} autoComplete="off" hint={`Now on ${tenant.cluster}`} />
+        <div className="actions">
+          <button type="submit" className="btn" disabled={busy || running || !to.trim()}>
+            {running ? 'Moving…' : 'Move tenant'}
+          </button>
+        </div>
+      </form>
+      <ErrorLine message={errs.form} />
     </section>
   );
 }

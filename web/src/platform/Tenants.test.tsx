@@ -3,8 +3,8 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter, Route, Routes } from 'react-router';
 import { describe, expect, it, vi } from 'vitest';
-import type { Page, Tenant } from '../api/types';
-import { TenantDetail } from './TenantDetail';
+import type { Page, Tenant, TenantMoveState } from '../api/types';
+import { moveLine, TenantDetail } from './TenantDetail';
 import { Tenants } from './Tenants';
 import { readTenantParams, tenantKeys } from './tenants';
 
@@ -114,5 +114,56 @@ describe('TenantDetail', () => {
     const html = render('/tenants/gone', <TenantDetail />, item(tenant('gone', 'deleting')));
     expect(html).not.toContain('Suspend tenant…');
     expect(html).not.toContain('Resume tenant');
+    expect(html).not.toContain('Move tenant');
+  });
+
+  const move = (schema: string, m: Partial<TenantMoveState>) => (qc: QueryClient) =>
+    qc.setQueryData<TenantMoveState>(tenantKeys.move(schema), {
+      id: 1,
+      schema,
+      from: 'main',
+      to: 'pg2',
+      state: 'pending',
+      rows: 0,
+      tables_copied: 0,
+      tables: 0,
+      started_at: '2026-01-02T03:04:05Z',
+      updated_at: '2026-01-02T03:04:05Z',
+      finished_at: null,
+      error: null,
+      cleanup_error: null,
+      copy_ms: null,
+      pause_ms: null,
+      ...m,
+    } as TenantMoveState);
+  const both =
+    (...seeds: ((qc: QueryClient) => void)[]) =>
+    (qc: QueryClient) =>
+      seeds.forEach((seed) => seed(qc));
+
+  it('offers to move a tenant, naming the cluster it is on', () => {
+    const html = render('/tenants/acme', <TenantDetail />, both(item(tenant('acme', 'active')), (qc) => qc.setQueryData(tenantKeys.move('acme'), null)));
+    expect(html).toMatch(/<section class="card" aria-label="Move to another cluster">/);
+    expect(html).toMatch(/name="to"/);
+    expect(html).toContain('Now on main');
+    // Nothing typed yet: the button waits for a cluster.
+    expect(html).toMatch(/<button type="submit" class="btn" disabled="">Move tenant<\/button>/);
+    expect(html).not.toContain('data-testid="move-state"');
+  });
+
+  it('follows a running move and lets no second one start', () => {
+    const html = render('/tenants/acme', <TenantDetail />, both(item(tenant('acme', 'active')), move('acme', { state: 'copying', rows: 1200, tables_copied: 3, tables: 8 })));
+    expect(html).toContain('data-state="copying"');
+    expect(html).toContain('Moving from main to pg2: copying, 1200 rows so far, 3 of 8 tables done.');
+    expect(html).toMatch(/<button type="submit" class="btn" disabled="">Moving…<\/button>/);
+  });
+
+  it('says how a move ended', () => {
+    const base = { id: 1, schema: 'acme', from: 'main', to: 'pg2', rows: 5000, tables_copied: 8, tables: 8 } as TenantMoveState;
+    expect(moveLine({ ...base, state: 'done', copy_ms: 2500, pause_ms: 41.6 })).toBe('Moved from main to pg2: 5000 rows copied in 2.5 s, writes paused 42 ms.');
+    expect(moveLine({ ...base, state: 'failed', error: 'the target is unreachable' })).toBe(
+      'The move from main to pg2 failed and was undone; the tenant serves from main. the target is unreachable',
+    );
+    expect(moveLine({ ...base, state: 'pausing' })).toBe('Moving from main to pg2: pausing.');
   });
 });

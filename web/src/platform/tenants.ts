@@ -96,6 +96,7 @@ export const tenantKeys = {
   lists: ['tenants', 'list'] as const,
   list: (p: TenantListParams, cursor: string) => ['tenants', 'list', listKey(p), cursor] as const,
   item: (schema: string) => ['tenants', 'item', schema] as const,
+  move: (schema: string) => ['tenants', 'item', schema, 'move'] as const,
 };
 
 export function fetchTenants(api: ApiClient, p: TenantListParams, cursor: string, signal?: AbortSignal): Promise<Page<Tenant>> {
@@ -103,6 +104,10 @@ export function fetchTenants(api: ApiClient, p: TenantListParams, cursor: string
 }
 
 export const tenantPath = (schema: string) => `/api/platform/tenants/${encodeURIComponent(schema)}/`;
+/** The tenant's latest move: POST starts one, GET reads how far it got. */
+export const tenantMovePath = (schema: string) => `${tenantPath(schema)}move`;
+/** The states after which a move does no more. */
+export const moveEnded = (state: string) => state === 'done' || state === 'failed';
 
 /** suspendTenant stops serving a tenant: its users are refused (403 tenant_suspended) until it is resumed. */
 export function suspendTenant(api: ApiClient, schema: string): Promise<Tenant> {
