@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
 	"github.com/tenantworks/saas/pkg/tenancy"
@@ -75,11 +77,14 @@ func TestAMoveWaitsForAMigrationOfItsTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2 := tenancy.NewManager(d.DB, runner, slog.New(slog.DiscardHandler))
-	hold, err := d.DB.Pool.Acquire(ctx)
+	// A session lock needs a session of its own: directly, never through
+	// a pooler in transaction mode (SAAS_TEST_POOLER), where the unlock
+	// could reach another server connection than the lock.
+	hold, err := pgx.Connect(ctx, d.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hold.Release()
+	defer hold.Close(context.WithoutCancel(ctx))
 	if _, err := hold.Exec(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
 		t.Fatal(err)
 	}
