@@ -361,6 +361,16 @@ func (mv *move) lock(ctx context.Context) error {
 	if !ok {
 		return &domain.Error{Code: domain.ECONFLICT, Message: "a move of this tenant is in progress"}
 	}
+	// One move at a time, whatever the tenants and clusters: creating a
+	// logical replication slot waits for every transaction of the source
+	// cluster that holds a transaction id, and CREATE SUBSCRIPTION creates
+	// the slot on the source from inside a transaction on the target, so
+	// two moves in opposite directions between two clusters each wait for
+	// the other's transaction, a deadlock neither server can see. The lock
+	// is the session's until its connection closes with the move.
+	if _, err := c.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended('saas.moves', 0))`); err != nil {
+		return fmt.Errorf("moves lock: %w", postgres.Translate(err))
+	}
 	if err := lockAgainstMigrations(ctx, c, mv.schema, mv.m.migrationWait); err != nil {
 		return err
 	}
