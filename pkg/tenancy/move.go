@@ -35,8 +35,11 @@ type Mover struct {
 	onMoved       func(context.Context)
 
 	// Tests' hooks: paused runs once the tenant's tables are locked for
-	// the pause.
+	// the pause; afterFence, on a move from a cluster other than main, once
+	// the source's fence has committed, before the placement's
+	// transaction on main (tm) commits.
 	paused func(context.Context)
+	afterFence func(ctx context.Context, tm pgx.Tx)
 }
 
 // MoverOption configures a Mover.

@@ -119,6 +119,9 @@ func (mv *move) pauseAndSwitch(ctx context.Context, res *MoveResult) (switched b
 		// The fence is committed: writers that woke up meanwhile wait for
 		// this commit (postgres.DB.InTenant reads the placement with a
 		// share lock) and are told to retry.
+		if mv.m.afterFence != nil {
+			mv.m.afterFence(cctx, tm)
+		}
 		if err := tm.Commit(cctx); err != nil {
 			if placed, err := mv.placeAfterFence(cctx, entry, err); !placed || err != nil {
 				return placed, err

@@ -3,9 +3,13 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/postgres"
@@ -130,4 +134,108 @@ func TestAWriteHeldByAPauseThatNeverSwitchesIsToldToRetry(t *testing.T) {
 	if err := d.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM stuck.products WHERE name = 'stuck-write'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the refused write: %d rows (%v), want none", n, err)
 	}
+}
+
+// failPlacement is an after-fence hook that makes the placement's commit on main
+// fail: a statement that errors aborts the transaction, and its commit
+// then rolls back.
+func failPlacement(t *testing.T, calls *int) tenancy.MoverOption {
+	return tenancy.WithAfterFenceHook(func(ctx context.Context, tm pgx.Tx) {
+		*calls++
+		if _, err := tm.Exec(ctx, `SELECT 1/0`); err == nil {
+			t.Error("the statement meant to abort the placement's transaction did not fail")
+		}
+	})
+}
+
+func TestAMoveFromAnotherClusterWhosePlacementFailsAfterTheFence(t *testing.T) {
+	t.Parallel()
+	d := testenv.MustClusterDatabases(t)
+	ctx := t.Context()
+	other := d.Clusters[1].Name
+	placeTenant(t, d, "fence", other)
+	fillTenant(t, d.DB, "fence", 5)
+
+	t.Run("the placement is written once more and the move ends", func(t *testing.T) {
+		before := contents(t, clusterOf(t, d, other), "fence")
+		var calls int
+		if _, err := newMover(d, failPlacement(t, &calls)).Move(ctx, "fence", postgres.MainCluster, nil); err != nil {
+			t.Fatalf("move with a failed placement commit: %v, want the placement written again", err)
+		}
+		if calls != 1 {
+			t.Fatalf("the hook ran %d times, want once", calls)
+		}
+		checkMovedTo(t, d, "fence", other, postgres.MainCluster)
+		after := contents(t, d.Clusters[0], "fence")
+		for _, tbl := range movedTables {
+			if !slices.Equal(before[tbl], after[tbl]) {
+				t.Fatalf("%s differs after the move: %d rows before, %d after", tbl, len(before[tbl]), len(after[tbl]))
+			}
+		}
+		if err := createProduct(ctx, d.DB, "fence", "after-first"); err != nil {
+			t.Fatalf("a write after the move: %v", err)
+		}
+		if _, err := newMover(d).Move(ctx, "fence", other, nil); err != nil { // back, for the next case
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a placement that cannot be written lifts the fence and the tenant stays", func(t *testing.T) {
+		// The placement's first write, in the move's transaction, passes;
+		// every later change of the tenant's cluster fails, so that the
+		// second attempt after the aborted commit fails too.
+		if _, err := d.DB.Pool.Exec(ctx, `
+			CREATE SEQUENCE public.fence_test_placements;
+			CREATE FUNCTION public.fence_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				IF nextval('public.fence_test_placements') > 1 THEN
+					RAISE EXCEPTION 'placement refused by the test';
+				END IF;
+				RETURN NEW;
+			END $$;
+			CREATE TRIGGER fence_test_refuse BEFORE UPDATE ON public.tenants
+				FOR EACH ROW WHEN (OLD.cluster IS DISTINCT FROM NEW.cluster) EXECUTE FUNCTION public.fence_test_refuse()`); err != nil {
+			t.Fatal(err)
+		}
+		before := contents(t, clusterOf(t, d, other), "fence")
+		var calls int
+		_, err := newMover(d, failPlacement(t, &calls)).Move(ctx, "fence", postgres.MainCluster, nil)
+		if err == nil || !strings.Contains(err.Error(), "placement refused by the test") {
+			t.Fatalf("move whose placement cannot be written: %v, want the refusal", err)
+		}
+		if calls != 1 {
+			t.Fatalf("the hook ran %d times, want once", calls)
+		}
+		if got := placement(t, d, "fence"); got != other {
+			t.Fatalf("the tenant is on %s, want %s", got, other)
+		}
+		if left := leftoversOfMove(t, d.Clusters[0], "fence"); len(left) > 0 {
+			t.Fatalf("left on main: %v", left)
+		}
+		if left := leftoversOfMove(t, d.Clusters[1], "fence"); !slices.Equal(left, []string{"schema fence"}) {
+			t.Fatalf("on %s: %v, want the schema alone, its fence lifted", other, left)
+		}
+		if after := contents(t, clusterOf(t, d, other), "fence"); !maps.EqualFunc(before, after, slices.Equal) {
+			t.Fatalf("the tenant's rows on %s changed across the failed move", other)
+		}
+		if err := createProduct(ctx, d.DB, "fence", "after-failed"); err != nil {
+			t.Fatalf("a write after the failed move: %v", err)
+		}
+		rec, err := newMover(d).LatestMove(ctx, "fence")
+		if err != nil || rec.State != tenancy.MoveFailed || rec.FinishedAt == nil || !strings.Contains(rec.Error, "placement refused by the test") {
+			t.Fatalf("the move's record: %+v (%v), want it failed saying why", rec, err)
+		}
+
+		if _, err := d.DB.Pool.Exec(ctx, `DROP TRIGGER fence_test_refuse ON public.tenants`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := newMover(d).Move(ctx, "fence", postgres.MainCluster, nil); err != nil {
+			t.Fatalf("the retry: %v", err)
+		}
+		checkMovedTo(t, d, "fence", other, postgres.MainCluster)
+		var n int
+		if err := d.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM fence.products WHERE name IN ('after-first', 'after-failed')`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("the writes made around the moves, on main: %d (%v), want 2", n, err)
+		}
+	})
 }
