@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenantworks/saas/pkg/audit"
 	"github.com/tenantworks/saas/pkg/auth"
+	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/domain"
 	"github.com/tenantworks/saas/pkg/observability"
 	"github.com/tenantworks/saas/pkg/postgres"
@@ -151,6 +152,19 @@ func (s *Server) authenticate(c echo.Context, tok string, next echo.HandlerFunc)
 	ctx := context.WithValue(c.Request().Context(), principalKey{}, principal{UserID: claims.Subject, Staff: ua.Staff, Generation: claims.Generation})
 	withContext(c, withCause(c, ctx, audit.Actor{Kind: audit.KindUser, ID: claims.Subject, Email: claims.Email}))
 	return next(c)
+}
+
+// readProductAhead has the user check of a product retrieve read the
+// product's cache entry in the same Redis round trip
+// (cache.WithProductReadAhead). A non-canonical id reads nothing ahead:
+// the catalog answers it 404 without reading.
+func readProductAhead(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if id := c.Param("id"); domain.CanonicalID(id) {
+			withContext(c, cache.WithProductReadAhead(c.Request().Context(), tenantOf(c).Schema, id))
+		}
+		return next(c)
+	}
 }
 
 // refused reports whether a verified token must be refused all the same:

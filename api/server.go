@@ -187,7 +187,8 @@ func (s *Server) routes() {
 	user.POST("/auth/password/", s.changePassword)
 	user.GET("/catalog/products/", s.listProducts)
 	user.GET("/catalog/products/search/", s.searchProducts) // a static segment: never taken for an :id
-	user.GET("/catalog/products/:id/", s.getProduct)
+	// Not in the user group: the read-ahead must come before the user check.
+	ten.GET("/catalog/products/:id/", s.getProduct, readProductAhead, s.authenticated)
 	staff.POST("/catalog/products/", s.createProduct)
 	staff.PUT("/catalog/products/:id/", s.replaceProduct)
 	staff.PATCH("/catalog/products/:id/", s.patchProduct)

@@ -77,9 +77,17 @@ func fromCached(c cachedProduct) domain.Product { return domain.Product(c) }
 // miss. Concurrent misses of one key make one source call.
 func (c *Products) GetProduct(ctx context.Context, schemaName, id string) (domain.Product, error) {
 	item, genKey := c.keys.Product(schemaName, id), c.keys.ProductGen(schemaName, id)
-	// A hit needs the item alone: one GET, cheaper for Redis than the
+	// A hit needs the item alone: read ahead with the user's flags
+	// (WithProductReadAhead), or one GET, cheaper for Redis than the
 	// script, which only a miss needs (to note the generation).
-	s, err := c.rdb.Get(ctx, item).Result()
+	s, found, answered := takeReadAhead(ctx, schemaName, id)
+	var err error
+	switch {
+	case !answered:
+		s, err = c.rdb.Get(ctx, item).Result()
+	case !found:
+		err = redis.Nil
+	}
 	if err == nil {
 		var cp cachedProduct
 		if err := json.Unmarshal([]byte(s), &cp); err == nil {

@@ -51,7 +51,7 @@ func (u *Users) GetUserAuth(ctx context.Context, schemaName, id string) (postgre
 	key, genKey := u.keys.user(schemaName, id), u.keys.userGen(schemaName, id)
 	// A hit needs the value alone: one GET, cheaper for Redis than the
 	// script, which only a miss needs (to note the generation).
-	s, err := u.rdb.Get(ctx, key).Result()
+	s, err := u.get(ctx, schemaName, key)
 	if err == nil {
 		var ua postgres.UserAuth
 		if json.Unmarshal([]byte(s), &ua) == nil {
@@ -89,6 +89,32 @@ func (u *Users) GetUserAuth(ctx context.Context, schemaName, id string) (postgre
 		u.failed(ctx, err)
 	}
 	return ua, nil
+}
+
+// get reads the user's flags at key: with a GET, or, when ctx asks to
+// read a product ahead (WithProductReadAhead), with one MGET of both keys.
+// A missing key is redis.Nil, as from GET.
+func (u *Users) get(ctx context.Context, schemaName, key string) (string, error) {
+	ra := pendingReadAhead(ctx, schemaName)
+	if ra == nil {
+		return u.rdb.Get(ctx, key).Result()
+	}
+	vals, err := u.rdb.MGet(ctx, key, u.keys.Product(ra.schema, ra.id)).Result()
+	if err == nil && len(vals) != 2 {
+		err = fmt.Errorf("cache: unexpected reply %v", vals)
+	}
+	if err != nil {
+		return "", err
+	}
+	ra.read = true
+	if p, ok := vals[1].(string); ok {
+		ra.val, ra.found = p, true
+	}
+	s, ok := vals[0].(string)
+	if !ok {
+		return "", redis.Nil
+	}
+	return s, nil
 }
 
 // Store records a user's new flags after they were committed, and gives
