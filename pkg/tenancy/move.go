@@ -38,7 +38,7 @@ type Mover struct {
 	// the pause; afterFence, on a move from a cluster other than main, once
 	// the source's fence has committed, before the placement's
 	// transaction on main (tm) commits.
-	paused func(context.Context)
+	paused     func(context.Context)
 	afterFence func(ctx context.Context, tm pgx.Tx)
 }
 

@@ -131,7 +131,10 @@ func FreshDatabaseOn(ctx context.Context, base, prefix string) (string, func(), 
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
 	drop := func() {
-		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Dropping a database of tens of thousands of tenant schemas removes
+		// about a million files: minutes, not seconds. A drop cut short
+		// leaves the database invalid, to be dropped by hand.
+		c, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		conn, err := pgx.Connect(c, base)
 		if err == nil {
