@@ -1,18 +1,18 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantworks/saas/pkg/testenv"
 )
 
 func TestReadsAreCached(t *testing.T) {
@@ -50,46 +50,9 @@ func TestReadsAreCached(t *testing.T) {
 	}
 }
 
-// redisCommands records the name of every command a client sends.
-type redisCommands struct {
-	mu    sync.Mutex
-	names []string
-}
-
-func (l *redisCommands) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (l *redisCommands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		l.mu.Lock()
-		l.names = append(l.names, cmd.Name())
-		l.mu.Unlock()
-		return next(ctx, cmd)
-	}
-}
-
-func (l *redisCommands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		l.mu.Lock()
-		for _, c := range cmds {
-			l.names = append(l.names, c.Name())
-		}
-		l.mu.Unlock()
-		return next(ctx, cmds)
-	}
-}
-
-// take returns the commands sent since the last take.
-func (l *redisCommands) take() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.names
-	l.names = nil
-	return out
-}
-
 func TestACachedRetrieveIsOneRedisRoundTrip(t *testing.T) {
 	t.Parallel()
-	var cmds redisCommands
+	var cmds testenv.RedisCommands
 	e := newEnv(t, func(w *wiring) { w.Redis.AddHook(&cmds) })
 	a := e.tenant("oneread")
 	base := "/api/catalog/products/"
@@ -97,12 +60,12 @@ func TestACachedRetrieveIsOneRedisRoundTrip(t *testing.T) {
 	if r := e.do(req{method: "GET", host: a.Host, path: base + id + "/", token: a.UserToken}); r.Code != http.StatusOK { // fills
 		t.Fatalf("retrieve = %d %s", r.Code, r.Raw)
 	}
-	cmds.take()
+	cmds.Take()
 	r := e.do(req{method: "GET", host: a.Host, path: base + id + "/", token: a.UserToken})
 	if r.Code != http.StatusOK || r.JSON["id"] != id || r.JSON["sku"] != "O-1" {
 		t.Fatalf("cached retrieve = %d %s", r.Code, r.Raw)
 	}
-	if got := cmds.take(); !slices.Equal(got, []string{"mget"}) {
+	if got := cmds.Take(); !slices.Equal(got, []string{"mget"}) {
 		t.Fatalf("a cached retrieve sent %v to Redis, want one MGET (the user's flags and the product)", got)
 	}
 	if g := e.reads.gets.Load(); g != 1 {
@@ -112,7 +75,7 @@ func TestACachedRetrieveIsOneRedisRoundTrip(t *testing.T) {
 	if r := e.do(req{method: "GET", host: a.Host, path: base + strings.ToUpper(id) + "/", token: a.UserToken}); r.Code != http.StatusNotFound {
 		t.Fatalf("retrieve by an upper-case id = %d %s, want 404", r.Code, r.Raw)
 	}
-	if got := cmds.take(); slices.Contains(got, "mget") {
+	if got := cmds.Take(); slices.Contains(got, "mget") {
 		t.Fatalf("a retrieve by a non-canonical id sent %v, want no read ahead", got)
 	}
 }

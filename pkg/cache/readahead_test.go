@@ -1,61 +1,19 @@
 package cache_test
 
 import (
-	"context"
 	"slices"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantworks/saas/pkg/cache"
 	"github.com/tenantworks/saas/pkg/testenv"
 )
 
-// commandLog records the name of every command a client sends, scripts
-// and pipelines included.
-type commandLog struct {
-	mu    sync.Mutex
-	names []string
-}
-
-func (l *commandLog) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (l *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		l.mu.Lock()
-		l.names = append(l.names, cmd.Name())
-		l.mu.Unlock()
-		return next(ctx, cmd)
-	}
-}
-
-func (l *commandLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		l.mu.Lock()
-		for _, c := range cmds {
-			l.names = append(l.names, c.Name())
-		}
-		l.mu.Unlock()
-		return next(ctx, cmds)
-	}
-}
-
-// take returns the commands sent since the last take.
-func (l *commandLog) take() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.names
-	l.names = nil
-	return out
-}
-
 func TestAReadAheadMakesACachedRetrieveOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	rdb := MustRedis(t)
 	keys := MustKeys(t, rdb)
-	var log commandLog
+	var log testenv.RedisCommands
 	rdb.AddHook(&log)
 	ctx := t.Context()
 	src := &table{name: "widget", version: 3, active: true}
@@ -73,7 +31,7 @@ func TestAReadAheadMakesACachedRetrieveOneRoundTrip(t *testing.T) {
 	if p, err := products.GetProduct(rctx, schemaName, productID); err != nil || p.ID != productID || p.Version != 3 {
 		t.Fatalf("product: %+v, %v", p, err)
 	}
-	if got := log.take(); len(got) == 0 || got[0] != "mget" || slices.Contains(got, "get") {
+	if got := log.Take(); len(got) == 0 || got[0] != "mget" || slices.Contains(got, "get") {
 		t.Fatalf("a cold retrieve sent %v, want an MGET first and no GET after it", got)
 	}
 	if n := src.reads.Load(); n != 2 {
@@ -88,7 +46,7 @@ func TestAReadAheadMakesACachedRetrieveOneRoundTrip(t *testing.T) {
 	if p, err := products.GetProduct(rctx, schemaName, productID); err != nil || p.ID != productID || p.Name != "widget" || p.Version != 3 {
 		t.Fatalf("product: %+v, %v", p, err)
 	}
-	if got := log.take(); !slices.Equal(got, []string{"mget"}) {
+	if got := log.Take(); !slices.Equal(got, []string{"mget"}) {
 		t.Fatalf("a cached retrieve sent %v, want one MGET", got)
 	}
 	if n := src.reads.Load(); n != 2 {
@@ -101,11 +59,11 @@ func TestAReadAheadMakesACachedRetrieveOneRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.write(4, true)
-	log.take()
+	log.Take()
 	if p, err := products.GetProduct(rctx, schemaName, productID); err != nil || p.Version != 4 {
 		t.Fatalf("a second read with a used read-ahead: %+v, %v; want version 4 from the source", p, err)
 	}
-	if got := log.take(); len(got) == 0 || got[0] != "get" {
+	if got := log.Take(); len(got) == 0 || got[0] != "get" {
 		t.Fatalf("a second read with a used read-ahead sent %v, want a GET first", got)
 	}
 }
@@ -149,13 +107,13 @@ func TestAReadAheadServesOnlyTheProductAndTenantItNamed(t *testing.T) {
 	}
 
 	// A read-ahead of tenant a is not made by a user check of tenant b.
-	var log commandLog
+	var log testenv.RedisCommands
 	rdb.AddHook(&log)
 	rctx := cache.WithProductReadAhead(ctx, a, productID)
 	if _, err := users.GetUserAuth(rctx, b, userID); err != nil {
 		t.Fatal(err)
 	}
-	if got := log.take(); slices.Contains(got, "mget") {
+	if got := log.Take(); slices.Contains(got, "mget") {
 		t.Fatalf("a user check of another tenant sent %v, want no MGET", got)
 	}
 }
