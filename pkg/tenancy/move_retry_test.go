@@ -136,9 +136,9 @@ func TestAWriteHeldByAPauseThatNeverSwitchesIsToldToRetry(t *testing.T) {
 	}
 }
 
-// failPlacement is an after-fence hook that makes the placement's commit on main
-// fail: a statement that errors aborts the transaction, and its commit
-// then rolls back.
+// failPlacement is an after-fence hook that makes the placement's commit
+// on main fail: a statement that errors aborts the transaction, and its
+// commit then rolls back.
 func failPlacement(t *testing.T, calls *int) tenancy.MoverOption {
 	return tenancy.WithAfterFenceHook(func(ctx context.Context, tm pgx.Tx) {
 		*calls++

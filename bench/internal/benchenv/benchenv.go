@@ -132,8 +132,9 @@ func FreshDatabaseOn(ctx context.Context, base, prefix string) (string, func(), 
 	}
 	drop := func() {
 		// Dropping a database of tens of thousands of tenant schemas removes
-		// about a million files: minutes, not seconds. A drop cut short
-		// leaves the database invalid, to be dropped by hand.
+		// about a million files: minutes, not seconds. With a shorter bound
+		// the program gave up while the server went on dropping, under the
+		// next measurement.
 		c, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		conn, err := pgx.Connect(c, base)
